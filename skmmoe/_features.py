@@ -1,0 +1,408 @@
+"""Raw X -> ColumnTransformer -> the feature columns the network receives.
+
+Categorical columns become ordinal codes shifted by one, so that index 0 is reserved for
+unknown and missing categories; each feeds an embedding. Numeric columns are imputed
+(with a missing-value indicator where the training data had gaps) and standardised; they
+form the dense input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import (
+    infer_dtype,
+    is_bool_dtype,
+    is_complex_dtype,
+    is_object_dtype,
+    is_string_dtype,
+)
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+
+__all__ = ["FeatureColumn", "FeatureEncoder", "fit_feature_encoder"]
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One input of the network.
+
+    Attributes
+    ----------
+    name : str
+        Output feature name of the preprocessor.
+    kind : {"sparse", "dense"}
+        ``"sparse"``: integer ids looked up in an embedding table; ``"dense"``: one
+        float passed to the experts and gates as it is.
+    vocabulary_size : int or None
+        Rows of the embedding table, including index 0 reserved for unknown and
+        missing categories. None for dense columns.
+    embedding_dim : int or None
+        Width of the embedding. None for dense columns.
+    """
+
+    name: str
+    kind: str
+    vocabulary_size: int | None = None
+    embedding_dim: int | None = None
+
+
+def is_categorical_dtype_auto(dtype) -> bool:
+    """Whether ``categorical_features='auto'`` treats a column of this dtype as
+    categorical: object, string, category and bool columns."""
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or is_bool_dtype(dtype)
+        or is_object_dtype(dtype)
+        or is_string_dtype(dtype)
+    )
+
+
+def resolve_categorical_mask(X, categorical_features) -> np.ndarray:
+    """Boolean mask over the columns of X telling which are categorical.
+
+    Parameters
+    ----------
+    X : DataFrame or ndarray of shape (n_samples, n_features)
+    categorical_features : "auto", None, array-like of str, int or bool
+        "auto" picks object, string, category and bool columns of a DataFrame (none of
+        an array); None means no categorical columns.
+    """
+    n_features = X.shape[1]
+    if categorical_features is None:
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(categorical_features, str):  # "auto"; other strings are rejected
+        if not hasattr(X, "dtypes"):
+            return np.zeros(n_features, dtype=bool)
+        return np.array([is_categorical_dtype_auto(dt) for dt in X.dtypes], dtype=bool)
+
+    spec = np.asarray(categorical_features)
+    if spec.size == 0:
+        return np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind == "b":
+        if spec.shape != (n_features,):
+            raise ValueError(
+                "categorical_features as a boolean mask must have one entry per "
+                f"feature ({n_features}), got shape {spec.shape}."
+            )
+        return spec.astype(bool)
+    mask = np.zeros(n_features, dtype=bool)
+    if spec.dtype.kind in "iu":
+        if spec.min() < -n_features or spec.max() >= n_features:
+            raise ValueError(
+                f"categorical_features holds indices out of range for {n_features} "
+                f"features: {spec.tolist()}."
+            )
+        mask[spec] = True
+        return mask
+    if spec.dtype.kind in "OU":
+        if not hasattr(X, "columns"):
+            raise ValueError(
+                "categorical_features given as column names needs X to be a "
+                "DataFrame; pass indices or a boolean mask for an array."
+            )
+        names = [str(c) for c in X.columns]
+        unknown = [str(s) for s in spec if str(s) not in names]
+        if unknown:
+            raise ValueError(
+                f"categorical_features names columns not in X: {unknown}. "
+                f"X has columns {names}."
+            )
+        wanted = {str(s) for s in spec}
+        return np.array([n in wanted for n in names], dtype=bool)
+    raise TypeError(
+        "categorical_features must be 'auto', None, or an array-like of column "
+        f"names, indices or booleans; got dtype {spec.dtype}."
+    )
+
+
+def _format_numbers(values: np.ndarray) -> np.ndarray:
+    """Numbers as category strings; integral floats print as ints, so that an int
+    column read back as float (because of missing values) keeps its categories."""
+    f = values.astype(np.float64)
+    out = f.astype(str).astype(object)
+    integral = np.isfinite(f) & (f == np.floor(f)) & (np.abs(f) < 2**62)
+    out[integral] = f[integral].astype(np.int64).astype(str)
+    return out
+
+
+def _element_as_string(value, column) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (Integral, float, np.floating)):
+        return str(_format_numbers(np.array([value]))[0])
+    raise TypeError(
+        f"Categorical column {column!r} holds a value of type "
+        f"{type(value).__name__} ({value!r}); categorical values must be strings, "
+        "numbers or booleans."
+    )
+
+
+def _column_as_strings(column: pd.Series, name) -> np.ndarray:
+    """One categorical column as an object array of str, with np.nan for missing."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = _column_as_strings(pd.Series(column.dtype.categories), name)
+        codes = column.cat.codes.to_numpy()
+        out = categories[codes]
+        out[codes < 0] = np.nan
+        return out
+    missing = column.isna().to_numpy()
+    out = np.full(len(column), np.nan, dtype=object)
+    observed = column.to_numpy(dtype=object)[~missing]
+    kind = infer_dtype(observed, skipna=False)
+    if kind == "string":
+        out[~missing] = observed
+    elif kind == "boolean":
+        out[~missing] = observed.astype(bool).astype(str)
+    elif kind in ("integer", "floating", "mixed-integer-float"):
+        out[~missing] = _format_numbers(observed)
+    elif is_complex_dtype(column.dtype) or kind == "complex":
+        raise TypeError(
+            f"Column {name!r} holds complex values, which skmmoe does not support."
+        )
+    else:
+        out[~missing] = [_element_as_string(v, name) for v in observed]
+    return out
+
+
+def categories_as_strings(X) -> np.ndarray:
+    """Categorical columns as an object array of str (np.nan for missing values).
+
+    Casting every category to str lets one encoder handle columns of mixed types
+    (``["a", 1, True]``) and keeps codes stable when an int column arrives as float.
+    """
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    if frame.shape[1] == 0:
+        return np.empty((frame.shape[0], 0), dtype=object)
+    return np.column_stack(
+        [
+            _column_as_strings(frame.iloc[:, j], frame.columns[j])
+            for j in range(frame.shape[1])
+        ]
+    )
+
+
+def numbers_as_float(X) -> np.ndarray:
+    """Numeric columns as float64 with np.nan for missing; inf and complex rejected."""
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    columns = []
+    for j in range(frame.shape[1]):
+        column = frame.iloc[:, j]
+        name = frame.columns[j]
+        if is_complex_dtype(column.dtype):
+            raise TypeError(
+                f"Column {name!r} holds complex values, which skmmoe does not support."
+            )
+        try:
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"Numeric column {name!r} holds values that are not numbers "
+                f"(dtype {column.dtype}); mark it as categorical or convert it."
+            ) from exc
+        if np.isinf(values).any():
+            raise ValueError(
+                f"Column {name!r} contains infinity; skmmoe imputes missing values "
+                "(NaN) but cannot use infinite ones. Replace them first."
+            )
+        columns.append(values)
+    if not columns:
+        return np.empty((frame.shape[0], 0), dtype=np.float64)
+    return np.column_stack(columns)
+
+
+def _reserved_index_codes(codes: np.ndarray, vocabulary_size: int) -> np.ndarray:
+    """Ordinal codes -> ids: code + 1, with anything unknown or missing (NaN,
+    negative, or past the vocabulary) at the reserved index 0."""
+    ids = np.where(np.isfinite(codes), codes, -1.0) + 1.0
+    ids[(ids < 0) | (ids >= vocabulary_size)] = 0
+    return ids.astype(np.int64)
+
+
+def _final_step(transformer):
+    while isinstance(transformer, Pipeline):
+        transformer = transformer.steps[-1][1]
+    return transformer
+
+
+def _n_known_categories(categories) -> int:
+    return int(sum(1 for c in categories if not pd.isna(c)))
+
+
+def make_default_preprocessor(cat_mask: np.ndarray, columns) -> ColumnTransformer:
+    """The ColumnTransformer skmmoe builds when the user gives none."""
+    cat_cols = [c for c, m in zip(columns, cat_mask) if m]
+    num_cols = [c for c, m in zip(columns, cat_mask) if not m]
+    transformers = []
+    if cat_cols:
+        transformers.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        (
+                            "as_str",
+                            FunctionTransformer(
+                                categories_as_strings,
+                                feature_names_out="one-to-one",
+                            ),
+                        ),
+                        (
+                            "ordinal",
+                            OrdinalEncoder(
+                                handle_unknown="use_encoded_value",
+                                unknown_value=-1,
+                                encoded_missing_value=-1,
+                            ),
+                        ),
+                    ]
+                ),
+                cat_cols,
+            )
+        )
+    if num_cols:
+        transformers.append(
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        (
+                            "as_float",
+                            FunctionTransformer(
+                                numbers_as_float, feature_names_out="one-to-one"
+                            ),
+                        ),
+                        (
+                            "impute",
+                            SimpleImputer(
+                                strategy="median",
+                                add_indicator=True,
+                                keep_empty_features=True,
+                            ),
+                        ),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                num_cols,
+            )
+        )
+    return ColumnTransformer(
+        transformers,
+        remainder="drop",
+        sparse_threshold=0.0,
+        verbose_feature_names_out=False,
+    )
+
+
+@dataclass
+class FeatureEncoder:
+    """A fitted preprocessor and the map from its output columns to network inputs.
+
+    Attributes
+    ----------
+    preprocessor : ColumnTransformer
+        Fitted.
+    sparse_positions, dense_positions : ndarray of int
+        Output columns of ``preprocessor`` that feed embeddings / the dense input.
+    feature_columns : list of FeatureColumn
+        Sparse columns first, then dense, in the order the network receives them.
+    """
+
+    preprocessor: ColumnTransformer
+    sparse_positions: np.ndarray
+    dense_positions: np.ndarray
+    feature_columns: list[FeatureColumn]
+
+    @property
+    def vocabulary_sizes(self) -> list[int]:
+        return [c.vocabulary_size for c in self.feature_columns if c.kind == "sparse"]
+
+    def transform(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Encode X.
+
+        Returns
+        -------
+        sparse : ndarray of shape (n_samples, n_sparse), dtype int64
+        dense : ndarray of shape (n_samples, n_dense), dtype float32
+        """
+        return self._split(self.preprocessor.transform(X))
+
+    def _split(self, out) -> tuple[np.ndarray, np.ndarray]:
+        if hasattr(out, "toarray"):
+            out = out.toarray()
+        out = np.asarray(out, dtype=np.float64)
+        sparse = np.empty((out.shape[0], len(self.sparse_positions)), dtype=np.int64)
+        for j, (pos, size) in enumerate(
+            zip(self.sparse_positions, self.vocabulary_sizes)
+        ):
+            sparse[:, j] = _reserved_index_codes(out[:, pos], size)
+        dense = np.ascontiguousarray(out[:, self.dense_positions], dtype=np.float32)
+        if not np.isfinite(dense).all():
+            raise ValueError(
+                "The preprocessor produced NaN or infinite values in dense (non-"
+                "embedded) columns; impute missing values in the preprocessor."
+            )
+        return sparse, dense
+
+
+def fit_feature_encoder(
+    X, *, categorical_features, preprocessor, embedding_dim: int
+) -> tuple[FeatureEncoder, np.ndarray, np.ndarray]:
+    """Fit the preprocessor on X and describe the network's inputs.
+
+    With ``preprocessor=None`` the columns chosen by ``categorical_features`` are
+    ordinal-encoded into embeddings and the others imputed and scaled. With a user's
+    ColumnTransformer (unfitted; it is fitted here), the outputs of its
+    ``OrdinalEncoder`` transformers (alone or ending a Pipeline) become embeddings and
+    every other output a dense input.
+
+    Returns
+    -------
+    encoder : FeatureEncoder
+    sparse, dense : ndarray
+        X encoded, as ``encoder.transform(X)`` would return it.
+    """
+    if preprocessor is None:
+        # Positions, not names: a DataFrame's integer column labels would be read
+        # as positions by ColumnTransformer anyway.
+        columns = list(range(X.shape[1]))
+        cat_mask = resolve_categorical_mask(X, categorical_features)
+        transformer = make_default_preprocessor(cat_mask, columns)
+    else:
+        transformer = preprocessor
+    out = transformer.fit_transform(X)
+    names = transformer.get_feature_names_out()
+    n_out = len(names)
+
+    sparse_positions: list[int] = []
+    vocabulary_sizes: list[int] = []
+    for name, fitted, _ in transformer.transformers_:
+        final = _final_step(fitted)
+        if not isinstance(final, OrdinalEncoder):
+            continue
+        positions = range(n_out)[transformer.output_indices_[name]]
+        for pos, categories in zip(positions, final.categories_):
+            sparse_positions.append(pos)
+            vocabulary_sizes.append(_n_known_categories(categories) + 1)
+    sparse_set = set(sparse_positions)
+    dense_positions = [p for p in range(n_out) if p not in sparse_set]
+
+    feature_columns = [
+        FeatureColumn(str(names[p]), "sparse", size, embedding_dim)
+        for p, size in zip(sparse_positions, vocabulary_sizes)
+    ] + [FeatureColumn(str(names[p]), "dense") for p in dense_positions]
+    encoder = FeatureEncoder(
+        preprocessor=transformer,
+        sparse_positions=np.asarray(sparse_positions, dtype=np.intp),
+        dense_positions=np.asarray(dense_positions, dtype=np.intp),
+        feature_columns=feature_columns,
+    )
+    sparse, dense = encoder._split(out)
+    return encoder, sparse, dense

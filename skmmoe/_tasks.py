@@ -1,0 +1,382 @@
+"""Tasks: binary, multiclass and regression.
+
+Each task knows its loss, its output link, how to encode its labels for training and
+decode the network's output back into labels as the user gave them, its metric, and how
+its kind is inferred from y.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from scipy.special import expit, softmax
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+
+__all__ = [
+    "TASK_TYPES",
+    "BinaryTask",
+    "MulticlassTask",
+    "RegressionTask",
+    "Task",
+    "make_tasks",
+    "split_label_column",
+]
+
+TASK_TYPES = ("binary", "multiclass", "regression")
+
+
+def split_label_column(column) -> tuple[np.ndarray, np.ndarray]:
+    """One task's labels -> (observed values with an inferred dtype, missing mask).
+
+    A label is missing when it is NaN, None or pandas' NA.
+    """
+    series = column if isinstance(column, pd.Series) else pd.Series(np.asarray(column))
+    missing = series.isna().to_numpy()
+    observed = series[~missing]
+    if isinstance(observed.dtype, pd.CategoricalDtype):
+        observed = observed.astype(observed.dtype.categories.dtype)
+    if observed.dtype == object:
+        observed = observed.infer_objects()
+    if isinstance(observed.dtype, pd.api.extensions.ExtensionDtype):
+        # Nullable ints/floats/bools and pandas' str dtype, now free of missing values.
+        numpy_dtype = getattr(observed.dtype, "numpy_dtype", None)
+        observed = observed.astype(numpy_dtype if numpy_dtype is not None else object)
+    return observed.to_numpy(), missing
+
+
+class Task:
+    """A prediction target of the network.
+
+    Parameters
+    ----------
+    name : str
+        Task name, used in messages, ``history_`` and scorers.
+    """
+
+    task_type: str = ""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def output_dim(self) -> int:
+        return 1
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task_type != "regression"
+
+    def fit(self, observed: np.ndarray) -> Task:
+        """Learn the label encoding from the observed (non-missing) labels."""
+        raise NotImplementedError
+
+    def encode(self, observed: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Labels -> training targets of shape (n_samples,); missing rows hold 0."""
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss of shape (batch,) from logits of shape (batch,
+        output_dim)."""
+        raise NotImplementedError
+
+    def predict_proba(self, logits: np.ndarray) -> np.ndarray | None:
+        """Class probabilities of shape (n_samples, n_classes), None for regression."""
+        return None
+
+    def decode(self, logits: np.ndarray) -> np.ndarray:
+        """Network output -> predictions of shape (n_samples,), as labels were given."""
+        raise NotImplementedError
+
+    def score(self, y_true, logits: np.ndarray, sample_weight=None) -> float:
+        """The task's score used by ``MMOEEstimator.score``."""
+        raise NotImplementedError
+
+    def validation_metrics(
+        self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None
+    ) -> tuple[dict[str, float], float]:
+        """Metrics on held-out data, and the mean loss that early stopping watches.
+
+        Parameters
+        ----------
+        logits : tensor of shape (n, output_dim)
+        target : tensor of shape (n,), as :meth:`encode` returns it
+        weight : tensor of shape (n,) or None
+            Sample weights, zero where the label is missing.
+        """
+        losses = self.loss(logits.float(), target)
+        if weight is None:
+            loss = float(losses.mean())
+            keep = np.ones(len(target), dtype=bool)
+            sw = None
+        else:
+            loss = float((losses * weight).sum() / weight.sum().clamp_min(1e-12))
+            w = weight.cpu().numpy()
+            keep = w > 0
+            sw = w[keep]
+        z = logits.double().cpu().numpy()[keep]
+        t = target.cpu().numpy()[keep]
+        return self._metrics(z, t, loss, sw), loss
+
+    def _metrics(self, z, t, loss, sw) -> dict[str, float]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class _ClassificationTask(Task):
+    classes_: np.ndarray
+
+    def fit(self, observed):
+        try:
+            self.classes_ = np.unique(observed)
+        except TypeError as exc:
+            raise ValueError(
+                f"Task {self.name!r} mixes label types that cannot be ordered "
+                f"({sorted({type(v).__name__ for v in observed})}); use one type."
+            ) from exc
+        self._check_n_classes()
+        return self
+
+    def _check_n_classes(self):
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"Task {self.name!r} has only one class ({self.classes_.tolist()}) in "
+                "y; a classification task needs at least two classes."
+            )
+
+    def _indices(self, observed: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(self.classes_, observed)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[idx], observed):
+            raise ValueError(f"Task {self.name!r} got labels not seen in fit.")
+        return idx
+
+    def decode(self, logits):
+        return self.classes_[np.argmax(self.predict_proba(logits), axis=1)]
+
+    def score(self, y_true, logits, sample_weight=None):
+        return accuracy_score(y_true, self.decode(logits), sample_weight=sample_weight)
+
+
+class BinaryTask(_ClassificationTask):
+    """Two classes; one logit; sigmoid link; binary cross-entropy loss.
+
+    The positive class is ``classes_[1]`` (the larger label in sorted order).
+    """
+
+    task_type = "binary"
+
+    def _check_n_classes(self):
+        super()._check_n_classes()
+        if len(self.classes_) > 2:
+            raise ValueError(
+                f"Task {self.name!r} is binary but y holds {len(self.classes_)} "
+                f"classes ({self.classes_[:10].tolist()}); use 'multiclass'."
+            )
+
+    def encode(self, observed, missing):
+        target = np.zeros(len(missing), dtype=np.float32)
+        target[~missing] = self._indices(observed)
+        return target
+
+    def loss(self, logits, target):
+        return F.binary_cross_entropy_with_logits(
+            logits[:, 0], target, reduction="none"
+        )
+
+    def predict_proba(self, logits):
+        z = np.asarray(logits, dtype=np.float64)[:, 0]
+        return np.column_stack([expit(-z), expit(z)])
+
+    def _metrics(self, z, t, loss, sw):
+        metrics = {"log_loss": loss, "roc_auc": math.nan}
+        if len(np.unique(t)) == 2:
+            metrics["roc_auc"] = float(roc_auc_score(t, z[:, 0], sample_weight=sw))
+        return metrics
+
+    def score(self, y_true, logits, sample_weight=None):
+        """ROC AUC of the positive class."""
+        positive = np.asarray(y_true) == self.classes_[1]
+        return roc_auc_score(
+            positive, self.predict_proba(logits)[:, 1], sample_weight=sample_weight
+        )
+
+
+class MulticlassTask(_ClassificationTask):
+    """Three or more classes; one logit per class; softmax link; cross-entropy."""
+
+    task_type = "multiclass"
+
+    @property
+    def output_dim(self):
+        return len(self.classes_)
+
+    def encode(self, observed, missing):
+        target = np.zeros(len(missing), dtype=np.int64)
+        target[~missing] = self._indices(observed)
+        return target
+
+    def loss(self, logits, target):
+        return F.cross_entropy(logits, target, reduction="none")
+
+    def _metrics(self, z, t, loss, sw):
+        accuracy = accuracy_score(t, np.argmax(z, axis=1), sample_weight=sw)
+        return {"log_loss": loss, "accuracy": float(accuracy)}
+
+    def predict_proba(self, logits):
+        return softmax(np.asarray(logits, dtype=np.float64), axis=1)
+
+
+class RegressionTask(Task):
+    """A real-valued target; one output; squared-error loss.
+
+    The network is trained on the standardised target (``(y - mean_) / scale_``) so
+    that default learning rates work whatever the target's scale; predictions are
+    mapped back.
+    """
+
+    task_type = "regression"
+
+    def fit(self, observed):
+        values = self._as_float(observed)
+        self.mean_ = float(values.mean())
+        std = float(values.std())
+        self.scale_ = std if std > 0 else 1.0
+        return self
+
+    def _as_float(self, observed):
+        if not (is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)):
+            raise ValueError(
+                f"Task {self.name!r} is a regression task but its labels are not "
+                f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."
+            )
+        values = observed.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"Task {self.name!r} has infinite labels.")
+        return values
+
+    def encode(self, observed, missing):
+        target = np.zeros(len(missing), dtype=np.float32)
+        target[~missing] = (self._as_float(observed) - self.mean_) / self.scale_
+        return target
+
+    def loss(self, logits, target):
+        return F.mse_loss(logits[:, 0], target, reduction="none")
+
+    def _metrics(self, z, t, loss, sw):
+        # The loss is on the standardised target; the MSE is in the target's units.
+        return {"mse": loss * self.scale_**2}
+
+    def decode(self, logits):
+        return np.asarray(logits, dtype=np.float64)[:, 0] * self.scale_ + self.mean_
+
+    def score(self, y_true, logits, sample_weight=None):
+        """R^2."""
+        return r2_score(
+            np.asarray(y_true, dtype=np.float64),
+            self.decode(logits),
+            sample_weight=sample_weight,
+        )
+
+
+_TASK_CLASSES = {
+    "binary": BinaryTask,
+    "multiclass": MulticlassTask,
+    "regression": RegressionTask,
+}
+
+
+def _is_numeric(values: np.ndarray) -> bool:
+    return values.dtype.kind in "iuf"
+
+
+def _infer_task_type(observed: np.ndarray, name: str, kind: str) -> str:
+    """A task's type from its observed labels.
+
+    - ``kind='regressor'``: always regression.
+    - ``kind='classifier'``: binary for at most two classes, else multiclass;
+      non-integral floats are an error ("Unknown label type: continuous").
+    - ``kind='any'``: strings, booleans and other non-numbers are classes (binary for
+      two, multiclass for more); integers are binary for at most two distinct values,
+      else multiclass; floats are binary for at most two distinct values, else
+      regression. Pass ``task_types`` to override.
+    """
+    if kind == "regressor":
+        return "regression"
+    n_unique = len(pd.unique(observed))
+    if _is_numeric(observed) and observed.dtype.kind == "f":
+        integral = np.all(np.isfinite(observed)) and np.all(
+            observed == np.floor(observed)
+        )
+        if kind == "classifier" and not integral and n_unique > 2:
+            raise ValueError(
+                f"Unknown label type: continuous. Task {name!r} has continuous "
+                "labels; a classifier needs class labels. Use MMOERegressor or "
+                "MMOEEstimator with task_types=('regression', ...)."
+            )
+        if kind == "any" and n_unique > 2:
+            return "regression"
+    return "binary" if n_unique <= 2 else "multiclass"
+
+
+def make_tasks(
+    columns: list[tuple[np.ndarray, np.ndarray]],
+    task_names: list[str],
+    task_types,
+    kind: str,
+) -> list[Task]:
+    """Build and fit one task per label column.
+
+    Parameters
+    ----------
+    columns : list of (observed, missing) pairs from :func:`split_label_column`
+    task_names : list of str
+    task_types : None or sequence of str
+        None infers each task's type (see :func:`_infer_task_type`); else one of
+        ``TASK_TYPES`` per task, validated against the labels.
+    kind : {"any", "classifier", "regressor"}
+        What the estimator accepts.
+    """
+    n_tasks = len(columns)
+    if task_types is not None:
+        task_types = [task_types] if isinstance(task_types, str) else list(task_types)
+        if len(task_types) != n_tasks:
+            raise ValueError(
+                f"task_types has {len(task_types)} entries but y has {n_tasks} "
+                f"task(s) (columns)."
+            )
+        unknown = [t for t in task_types if t not in TASK_TYPES]
+        if unknown:
+            raise ValueError(
+                f"Unknown task type(s) {unknown} in task_types; use "
+                f"{', '.join(repr(t) for t in TASK_TYPES)}."
+            )
+        allowed = {
+            "any": TASK_TYPES,
+            "classifier": ("binary", "multiclass"),
+            "regressor": ("regression",),
+        }[kind]
+        wrong = [t for t in task_types if t not in allowed]
+        if wrong:
+            raise ValueError(
+                f"task_types {wrong} are not allowed for this estimator, which "
+                f"accepts {list(allowed)}; use MMOEEstimator for mixed tasks."
+            )
+
+    tasks: list[Task] = []
+    for j, (observed, _) in enumerate(columns):
+        name = task_names[j]
+        if len(observed) == 0:
+            raise ValueError(f"Task {name!r} has no observed (non-missing) labels.")
+        if task_types is None:
+            task_type = _infer_task_type(observed, name, kind)
+        else:
+            task_type = task_types[j]
+        tasks.append(_TASK_CLASSES[task_type](name).fit(observed))
+    return tasks

@@ -1,0 +1,272 @@
+"""The training loop, torch only: a plain function over pre-built tensors.
+
+Mini-batches are slices of tensors permuted once per epoch with a seeded generator (no
+per-sample DataLoader); each step sums the tasks' masked, weighted mean losses with the
+loss weights, plus the L2 terms. The loop never reads estimator attributes: it gets a
+:class:`TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._network import predict_logits
+from ._tasks import Task
+
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainData", "TrainResult", "train"]
+
+OPTIMIZERS = {
+    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "adamw": lambda params, lr: torch.optim.AdamW(params, lr=lr),
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9),
+    "adagrad": lambda params, lr: torch.optim.Adagrad(params, lr=lr),
+    "rmsprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr),
+}
+
+
+@dataclass
+class TrainData:
+    """Encoded inputs and per-task targets, all with n_samples rows.
+
+    ``weights[t]`` is None when every sample counts equally for task t; otherwise the
+    per-sample weight of task t, zero where its label is missing.
+    """
+
+    sparse: torch.Tensor
+    dense: torch.Tensor
+    targets: list[torch.Tensor]
+    weights: list[torch.Tensor | None]
+
+    def __len__(self) -> int:
+        return self.sparse.shape[0]
+
+    def to(self, device: torch.device) -> TrainData:
+        def move(t):
+            return None if t is None else t.to(device)
+
+        return TrainData(
+            move(self.sparse),
+            move(self.dense),
+            [move(t) for t in self.targets],
+            [move(w) for w in self.weights],
+        )
+
+    def take(self, index: torch.Tensor) -> TrainData:
+        def pick(t):
+            return None if t is None else t[index]
+
+        return TrainData(
+            pick(self.sparse),
+            pick(self.dense),
+            [pick(t) for t in self.targets],
+            [pick(w) for w in self.weights],
+        )
+
+
+@dataclass
+class TrainConfig:
+    """Everything the loop needs to know besides the network, tasks and data."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    loss_weights: Sequence[float]
+    l2_reg_embedding: float
+    l2_reg_dnn: float
+    seed: int
+    device: torch.device
+    device_ids: list[int] | None = None
+    verbose: int = 0
+    n_iter_no_change: int = 5
+    clip_grad_norm: float | None = None
+    validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
+    """Maps the validation logits per task to (metrics, objective to minimise)."""
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    interrupted: bool = False
+
+
+def _task_loss(task: Task, logits, target, weight) -> torch.Tensor:
+    losses = task.loss(logits, target)
+    if weight is None:
+        return losses.mean()
+    # A batch with no weight for this task (all labels missing) contributes 0.
+    return (losses * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+class _Progress:
+    """A one-line progress bar on stderr per epoch, with the per-task loss."""
+
+    def __init__(self, enabled: bool, epochs: int, n_batches: int):
+        self.enabled = enabled
+        self.epochs = epochs
+        self.n_batches = n_batches
+        self._last = 0.0
+
+    def update(self, epoch: int, batch: int, losses: dict[str, float] | None = None):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if losses is None and now - self._last < 0.5:
+            return
+        self._last = now
+        done = int(20 * batch / self.n_batches)
+        bar = "=" * done + "." * (20 - done)
+        text = f"\rEpoch {epoch}/{self.epochs} [{bar}] {batch}/{self.n_batches}"
+        if losses:
+            text += " - " + " ".join(f"{k}: {v:.4f}" for k, v in losses.items())
+        sys.stderr.write(text + ("\n" if losses is not None else ""))
+        sys.stderr.flush()
+
+
+def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def train(
+    network: nn.Module,
+    tasks: Sequence[Task],
+    data: TrainData,
+    config: TrainConfig,
+    valid: TrainData | None = None,
+) -> TrainResult:
+    """Train ``network`` in place.
+
+    With ``valid`` given, ``config.validate`` scores it after every epoch; training
+    stops after ``n_iter_no_change`` epochs without improvement of the objective and
+    the best weights are restored. A KeyboardInterrupt stops training with a warning
+    and keeps the weights (the best ones when validating).
+
+    Raises
+    ------
+    FloatingPointError
+        When a task's loss becomes NaN or infinite.
+    """
+    device = config.device
+    data = data.to(device)
+    valid = valid.to(device) if valid is not None else None
+    network.to(device)
+    model: nn.Module = network
+    if config.device_ids and len(config.device_ids) > 1:
+        model = nn.DataParallel(network, device_ids=config.device_ids)
+
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = OPTIMIZERS[config.optimizer](network.parameters(), config.learning_rate)
+    dnn_weights = list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []
+    n = len(data)
+    batch_size = min(config.batch_size, n)
+    starts = list(range(0, n, batch_size))
+    if any(isinstance(m, nn.BatchNorm1d) for m in network.modules()):
+        # Batch norm cannot train on a batch of one: fold it into the previous batch.
+        if n - starts[-1] == 1 and len(starts) > 1:
+            starts.pop()
+    ends = starts[1:] + [n]
+    names = [t.name for t in tasks]
+    weights = list(config.loss_weights)
+    progress = _Progress(config.verbose > 0, config.epochs, len(starts))
+
+    result = TrainResult()
+    best_objective = math.inf
+    best_state = None
+    stale = 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            tic = time.perf_counter()
+            network.train()
+            epoch_data = data.take(torch.randperm(n, generator=generator).to(device))
+            loss_sums = torch.zeros(len(tasks), device=device)
+            for b, (start, end) in enumerate(zip(starts, ends)):
+                batch = slice(start, end)
+                sparse = epoch_data.sparse[batch]
+                logits = model(sparse, epoch_data.dense[batch])
+                task_losses = torch.stack(
+                    [
+                        _task_loss(
+                            task,
+                            logits[t],
+                            epoch_data.targets[t][batch],
+                            None
+                            if epoch_data.weights[t] is None
+                            else epoch_data.weights[t][batch],
+                        )
+                        for t, task in enumerate(tasks)
+                    ]
+                )
+                loss = sum(w * task_losses[t] for t, w in enumerate(weights))
+                if config.l2_reg_embedding > 0:
+                    loss = loss + config.l2_reg_embedding * network.embedding_penalty(
+                        sparse
+                    )
+                if dnn_weights:
+                    loss = loss + config.l2_reg_dnn * sum(
+                        w.pow(2).sum() for w in dnn_weights
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(
+                        network.parameters(), config.clip_grad_norm
+                    )
+                optimizer.step()
+                loss_sums += task_losses.detach() * (end - start)
+                progress.update(epoch, b + 1)
+
+            train_loss = (loss_sums / (ends[-1] - starts[0])).tolist()
+            for name, value in zip(names, train_loss):
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"Training diverged: the loss of task {name!r} became {value} "
+                        f"in epoch {epoch}. Try a lower learning_rate (now "
+                        f"{config.learning_rate:g}), clip_grad_norm, or check the "
+                        "data for extreme values."
+                    )
+            record = {"epoch": epoch, "train_loss": dict(zip(names, train_loss))}
+            stop = False
+            if valid is not None and config.validate is not None:
+                metrics, objective = config.validate(
+                    predict_logits(network, valid.sparse, valid.dense)
+                )
+                record["valid"] = metrics
+                record["valid_objective"] = objective
+                if objective < best_objective:
+                    best_objective, best_state, stale = (
+                        objective,
+                        _state_copy(network),
+                        0,
+                    )
+                    result.best_epoch = epoch
+                else:
+                    stale += 1
+                    stop = stale >= config.n_iter_no_change
+            record["seconds"] = time.perf_counter() - tic
+            result.history.append(record)
+            progress.update(epoch, len(starts), record["train_loss"])
+            if stop:
+                break
+    except KeyboardInterrupt:
+        result.interrupted = True
+        warnings.warn(
+            f"Training interrupted in epoch {len(result.history) + 1}; keeping the "
+            + (
+                "best weights so far." if best_state is not None else "current weights."
+            ),
+            UserWarning,
+            stacklevel=3,
+        )
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    return result

@@ -1,0 +1,180 @@
+"""Datasets: the UCI Census-Income (KDD) data and the MMoE paper's synthetic tasks."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CENSUS_COLUMNS", "load_census_income", "make_multitask_regression"]
+
+CENSUS_COLUMNS = (
+    "age", "class_worker", "det_ind_code", "det_occ_code", "education",
+    "wage_per_hour", "hs_college", "marital_stat", "major_ind_code",
+    "major_occ_code", "race", "hisp_origin", "sex", "union_member", "unemp_reason",
+    "full_or_part_emp", "capital_gains", "capital_losses", "stock_dividends",
+    "tax_filer_stat", "region_prev_res", "state_prev_res", "det_hh_fam_stat",
+    "det_hh_summ", "instance_weight", "mig_chg_msa", "mig_chg_reg", "mig_move_reg",
+    "mig_same", "mig_prev_sunbelt", "num_emp", "fam_under_18", "country_father",
+    "country_mother", "country_self", "citizenship", "own_or_self", "vet_question",
+    "vet_benefits", "weeks_worked", "year", "income_50k",
+)  # fmt: skip
+
+_NUMERIC = (
+    "age", "wage_per_hour", "capital_gains", "capital_losses", "stock_dividends",
+    "num_emp", "weeks_worked",
+)  # fmt: skip
+# Integer columns that are codes, not quantities.
+_CODES = ("det_ind_code", "det_occ_code", "own_or_self", "vet_benefits", "year")
+
+
+def load_census_income(*, drop_education=False, return_sample_weight=False):
+    """Load the UCI Census-Income (KDD) test split shipped with skmmoe.
+
+    99,762 rows of the 1994-1995 US Current Population Survey, as used by the MMoE
+    paper (Ma et al., KDD 2018, section 6.2, first task group). The data is the UCI
+    Machine Learning Repository's "Census-Income (KDD)" test split, by Terran Lane and
+    Ronny Kohavi, licensed CC BY 4.0 (https://doi.org/10.24432/C5N30T).
+
+    Parameters
+    ----------
+    drop_education : bool, default=False
+        Drop the ``education`` column from X, as the paper does.
+    return_sample_weight : bool, default=False
+        Also return the survey's ``instance_weight`` column, which is not a
+        feature but may be passed to ``fit(..., sample_weight=...)``.
+
+    Returns
+    -------
+    X : DataFrame of shape (99762, 39) or (99762, 38)
+        String columns and code-like integer columns (industry, occupation, ...)
+        as ``category``; age, wages, capital gains and losses, dividends, number of
+        employers and weeks worked as numbers. The two targets and the instance
+        weight are not in X.
+    Y : DataFrame of shape (99762, 2)
+        ``income``: 1 if income is above 50K, else 0; ``marital``: 1 if never
+        married, else 0.
+    sample_weight : ndarray of shape (99762,)
+        Only when ``return_sample_weight=True``.
+
+    Examples
+    --------
+    >>> from skmmoe.datasets import load_census_income
+    >>> X, Y = load_census_income()
+    >>> X.shape, list(Y.columns)
+    ((99762, 39), ['income', 'marital'])
+    >>> round(float(Y["income"].mean()), 3), round(float(Y["marital"].mean()), 3)
+    (0.062, 0.435)
+    """
+    path = resources.files("skmmoe") / "data" / "census-income.test.gz"
+    with resources.as_file(path) as file:
+        raw = pd.read_csv(
+            file,
+            header=None,
+            names=list(CENSUS_COLUMNS),
+            skipinitialspace=True,
+            compression="gzip",
+            dtype={c: "string" for c in CENSUS_COLUMNS if c not in _NUMERIC + _CODES}
+            | {"instance_weight": "float64"},
+            na_values=[],
+            keep_default_na=False,
+        )
+    Y = pd.DataFrame(
+        {
+            "income": (raw["income_50k"].str.strip(".") == "50000+").astype(np.int64),
+            "marital": (raw["marital_stat"] == "Never married").astype(np.int64),
+        }
+    )
+    X = raw.drop(columns=["income_50k", "marital_stat", "instance_weight"])
+    if drop_education:
+        X = X.drop(columns=["education"])
+    for column in X.columns:
+        if column in _NUMERIC:
+            X[column] = X[column].astype(np.float64)
+        else:
+            X[column] = X[column].astype(str).astype("category")
+    if return_sample_weight:
+        return X, Y, raw["instance_weight"].to_numpy()
+    return X, Y
+
+
+def make_multitask_regression(
+    n_samples=10000,
+    n_features=100,
+    *,
+    correlation=0.5,
+    scale=1.0,
+    n_sin=10,
+    alpha_scale=1.0,
+    beta_scale=1.0,
+    noise=0.01,
+    random_state=None,
+):
+    """Two regression tasks of a chosen correlation (Ma et al., KDD 2018, sec. 3.2).
+
+    Following the paper: two orthogonal unit vectors u1, u2 give the task weights
+    ``w1 = c * u1`` and ``w2 = c * (p * u1 + sqrt(1 - p**2) * u2)``, whose cosine
+    similarity is the correlation p; inputs x are standard normal, and
+
+        y_t = w_t . x + sum_{i=1..m} sin(alpha_i * (w_t . x) + beta_i) + eps_t,
+
+    with eps_t ~ N(0, noise^2). The paper fixes neither c, m, nor the law of alpha_i
+    and beta_i; they are parameters here.
+
+    Parameters
+    ----------
+    n_samples : int, default=10000
+    n_features : int, default=100
+        Input dimension d.
+    correlation : float in [-1, 1], default=0.5
+        Cosine similarity p of the two tasks' weight vectors.
+    scale : float, default=1.0
+        Norm c of both weight vectors.
+    n_sin : int, default=10
+        Number m of sine terms.
+    alpha_scale, beta_scale : float, default=1.0
+        alpha_i and beta_i are drawn from N(0, alpha_scale^2) and N(0, beta_scale^2)
+        once per data set and shared by both tasks, as in the paper.
+    noise : float, default=0.01
+        Standard deviation of the Gaussian noise.
+    random_state : int, numpy Generator or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, 2)
+
+    Examples
+    --------
+    >>> from skmmoe.datasets import make_multitask_regression
+    >>> X, Y = make_multitask_regression(1000, 20, correlation=0.9, random_state=0)
+    >>> X.shape, Y.shape
+    ((1000, 20), (1000, 2))
+    """
+    if not -1.0 <= correlation <= 1.0:
+        raise ValueError(f"correlation must be in [-1, 1]; got {correlation}.")
+    if n_features < 2:
+        raise ValueError(f"n_features must be at least 2; got {n_features}.")
+    if n_samples < 1 or n_sin < 0 or noise < 0 or scale <= 0:
+        raise ValueError(
+            "n_samples must be >= 1, n_sin >= 0, noise >= 0 and scale > 0."
+        )
+    rng = np.random.default_rng(random_state)
+    # Two orthonormal vectors via QR of a random Gaussian matrix.
+    q, _ = np.linalg.qr(rng.standard_normal((n_features, 2)))
+    u1, u2 = q[:, 0], q[:, 1]
+    w1 = scale * u1
+    w2 = scale * (correlation * u1 + np.sqrt(1.0 - correlation**2) * u2)
+    alpha = rng.normal(0.0, alpha_scale, n_sin)
+    beta = rng.normal(0.0, beta_scale, n_sin)
+    X = rng.standard_normal((n_samples, n_features))
+    Y = np.empty((n_samples, 2))
+    for t, w in enumerate((w1, w2)):
+        z = X @ w
+        Y[:, t] = (
+            z
+            + np.sin(np.outer(z, alpha) + beta).sum(axis=1)
+            + rng.normal(0.0, noise, n_samples)
+        )
+    return X, Y
