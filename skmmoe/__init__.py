@@ -2,13 +2,16 @@
 
 from ._estimators import MMOEClassifier, MMOEEstimator, MMOERegressor
 from ._features import FeatureColumn
-
-__version__ = "0.1.0.dev0"
+from ._persistence import InconsistentVersionWarning, load, save
+from ._version import __version__
 
 __all__ = [
     "FeatureColumn",
+    "InconsistentVersionWarning",
     "MMOEClassifier",
     "MMOEEstimator",
     "MMOERegressor",
     "__version__",
+    "load",
+    "save",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,6 +36,7 @@ from ._sklearn_compat import (
 )
 from ._tasks import TASK_TYPES, make_tasks, split_label_column
 from ._training import OPTIMIZERS, TrainConfig, TrainData, train
+from ._version import __version__
 
 __all__ = ["MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 
@@ -43,6 +45,11 @@ __all__ = ["MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 _AUTO_MIN_EPOCHS = 4
 _AUTO_MIN_STEPS = 100
 _AUTO_MAX_EPOCHS = 200
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A model saved (pickled or with skmmoe.save) by one version of skmmoe is loaded
+    by another."""
 
 
 def _auto_epochs(n_samples: int, batch_size: int) -> int:
@@ -218,6 +225,37 @@ class _BaseMMOE(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.clip_grad_norm = clip_grad_norm
         self.verbose = verbose
+
+    # ----------------------------------------------------------------- pickle
+    def __getstate__(self):
+        state = super().__getstate__()
+        network = state.get("network_")
+        if network is not None:
+            device = next(network.parameters()).device
+            if device.type != "cpu":
+                # Pickles always hold CPU tensors, so they load on machines without
+                # the training device.
+                state["network_"] = copy.deepcopy(network).to("cpu")
+                state["_fit_device"] = str(device)
+        state["_skmmoe_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_skmmoe_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"Unpickling a {type(self).__name__} made by skmmoe {version} with "
+                f"skmmoe {__version__}; it may not behave the same.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
+        fit_device = state.pop("_fit_device", None)
+        super().__setstate__(state)
+        if fit_device is not None and hasattr(self, "network_"):
+            device = torch.device(fit_device)
+            if device.type == "cuda" and torch.cuda.is_available():
+                if device.index is None or device.index < torch.cuda.device_count():
+                    self.network_.to(device)
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):

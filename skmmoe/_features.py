@@ -17,6 +17,7 @@ from pandas.api.types import (
     infer_dtype,
     is_bool_dtype,
     is_complex_dtype,
+    is_numeric_dtype,
     is_object_dtype,
     is_string_dtype,
 )
@@ -76,7 +77,13 @@ def resolve_categorical_mask(X, categorical_features) -> np.ndarray:
     n_features = X.shape[1]
     if categorical_features is None:
         return np.zeros(n_features, dtype=bool)
-    if isinstance(categorical_features, str):  # "auto"; other strings are rejected
+    if isinstance(categorical_features, str):
+        if categorical_features != "auto":
+            raise ValueError(
+                "categorical_features must be 'auto', None, or an array-like of "
+                f"column names, indices or booleans; got {categorical_features!r} "
+                "(to name one column, pass a list)."
+            )
         if not hasattr(X, "dtypes"):
             return np.zeros(n_features, dtype=bool)
         return np.array([is_categorical_dtype_auto(dt) for dt in X.dtypes], dtype=bool)
@@ -122,11 +129,22 @@ def resolve_categorical_mask(X, categorical_features) -> np.ndarray:
 
 
 def _format_numbers(values: np.ndarray) -> np.ndarray:
-    """Numbers as category strings; integral floats print as ints, so that an int
-    column read back as float (because of missing values) keeps its categories."""
+    """Numbers as category strings.
+
+    Integers print exactly (no trip through float64, which would merge ids above
+    2**53); integral floats print as ints, so that an int column read back as float
+    (because of missing values) keeps its categories; other floats print in the
+    shortest form of their own precision, so float32 0.1 and float64 0.1 agree.
+    """
+    if values.dtype.kind in "iu":
+        return values.astype(str).astype(object)
+    if values.dtype.kind != "f":
+        if all(isinstance(v, (Integral, np.integer)) for v in values):
+            return np.array([str(int(v)) for v in values], dtype=object)
+        values = values.astype(np.float64)
+    out = values.astype(str).astype(object)
     f = values.astype(np.float64)
-    out = f.astype(str).astype(object)
-    integral = np.isfinite(f) & (f == np.floor(f)) & (np.abs(f) < 2**62)
+    integral = np.isfinite(f) & (f == np.floor(f)) & (np.abs(f) < 2**53)
     out[integral] = f[integral].astype(np.int64).astype(str)
     return out
 
@@ -148,13 +166,19 @@ def _element_as_string(value, column) -> str:
 def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     """One categorical column as an object array of str, with np.nan for missing."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = _column_as_strings(pd.Series(column.dtype.categories), name)
         codes = column.cat.codes.to_numpy()
-        out = categories[codes]
-        out[codes < 0] = np.nan
+        out = np.full(len(column), np.nan, dtype=object)
+        if len(column.dtype.categories):
+            categories = _column_as_strings(pd.Series(column.dtype.categories), name)
+            out[codes >= 0] = categories[codes[codes >= 0]]
         return out
     missing = column.isna().to_numpy()
     out = np.full(len(column), np.nan, dtype=object)
+    if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
+        numeric = column[~missing].to_numpy()
+        if numeric.dtype.kind in "iuf":
+            out[~missing] = _format_numbers(numeric)
+            return out
     observed = column.to_numpy(dtype=object)[~missing]
     kind = infer_dtype(observed, skipna=False)
     if kind == "string":

@@ -31,6 +31,9 @@ class _GroupedPReLU(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.full((n_groups, 1, 1), 0.25))
 
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, 0.25)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.where(x >= 0, x, self.weight * x)
 
@@ -227,6 +230,21 @@ class MMOENetwork(nn.Module):
         super().__init__()
         if not expert_hidden_units:
             raise ValueError("expert_hidden_units needs at least one layer.")
+        # The constructor's arguments, from which skmmoe.load rebuilds the network.
+        self.config = dict(
+            vocabulary_sizes=list(vocabulary_sizes),
+            embedding_dim=embedding_dim,
+            n_dense=n_dense,
+            output_dims=list(output_dims),
+            num_experts=num_experts,
+            expert_hidden_units=list(expert_hidden_units),
+            gate_hidden_units=list(gate_hidden_units),
+            tower_hidden_units=list(tower_hidden_units),
+            activation=activation,
+            dropout=dropout,
+            use_bn=use_bn,
+            init_std=init_std,
+        )
         self.n_sparse = len(vocabulary_sizes)
         self.embedding_dim = embedding_dim
         self.n_dense = n_dense
@@ -334,8 +352,9 @@ class MMOENetwork(nn.Module):
         return self.embed(sparse).pow(2).sum() / sparse.shape[0]
 
     def dnn_weights(self) -> Iterator[torch.Tensor]:
-        """Weights of the expert, gate and tower layers (not biases nor batch norm),
-        which ``l2_reg_dnn`` penalises."""
+        """Weights of the expert, gate and tower layers, the gates' final linear maps
+        and the task heads (not biases, batch norm or PReLU slopes), which
+        ``l2_reg_dnn`` penalises."""
         for module in self.modules():
             if isinstance(module, (GroupedLinear, nn.Linear)):
                 yield module.weight

@@ -314,7 +314,7 @@ def _infer_task_type(observed: np.ndarray, name: str, kind: str) -> str:
         integral = np.all(np.isfinite(observed)) and np.all(
             observed == np.floor(observed)
         )
-        if kind == "classifier" and not integral and n_unique > 2:
+        if kind == "classifier" and not integral:
             raise ValueError(
                 f"Unknown label type: continuous. Task {name!r} has continuous "
                 "labels; a classifier needs class labels. Use MMOERegressor or "

@@ -1,0 +1,435 @@
+"""Tests of skmmoe._features: categorical column selection, the default encoder, the
+reserved id 0, mixed and bad inputs, and user-given ColumnTransformers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+from skmmoe._features import (
+    FeatureColumn,
+    fit_feature_encoder,
+    resolve_categorical_mask,
+)
+
+
+def fit(X, categorical_features="auto", preprocessor=None, embedding_dim=4):
+    return fit_feature_encoder(
+        X,
+        categorical_features=categorical_features,
+        preprocessor=preprocessor,
+        embedding_dim=embedding_dim,
+    )
+
+
+@pytest.fixture
+def dtype_frame():
+    """One column per dtype family."""
+    return pd.DataFrame(
+        {
+            "obj": pd.Series(["a", 1, "b"], dtype=object),
+            "str": pd.Series(["a", "b", None], dtype="str"),
+            "string": pd.Series(["a", None, "c"], dtype="string"),
+            "cat": pd.Categorical(["x", "y", "x"]),
+            "bool": [True, False, True],
+            "boolean": pd.Series([True, None, False], dtype="boolean"),
+            "int": [1, 2, 3],
+            "Int64": pd.Series([1, None, 3], dtype="Int64"),
+            "float": [0.5, 1.5, np.nan],
+        }
+    )
+
+
+@pytest.fixture
+def mixed_frame():
+    return pd.DataFrame(
+        {
+            "city": ["paris", None, "rome", "paris", "oslo", "rome", "oslo", "paris"],
+            "grade": pd.Categorical(["b", "a", "b", None, "c", "a", "a", "b"]),
+            "member": [True, False, True, True, False, False, True, False],
+            "age": [31, 45, 22, 60, 38, 27, 51, 44],
+            "income": [1.5, np.nan, 3.25, 2.0, np.nan, 0.5, 4.0, 2.5],
+        }
+    )
+
+
+# ------------------------------------------------------ resolve_categorical_mask
+def test_auto_picks_object_string_category_and_bool_columns(dtype_frame):
+    mask = resolve_categorical_mask(dtype_frame, "auto")
+    expected = dict(
+        obj=True,
+        str=True,
+        string=True,
+        cat=True,
+        bool=True,
+        boolean=True,
+        int=False,
+        Int64=False,
+        float=False,
+    )
+    assert mask.dtype == bool
+    assert_array_equal(mask, [expected[c] for c in dtype_frame.columns])
+
+
+def test_auto_on_an_array_picks_no_column(dtype_frame):
+    X = dtype_frame.to_numpy()
+    assert X.dtype == object
+    assert_array_equal(resolve_categorical_mask(X, "auto"), np.zeros(9, bool))
+
+
+def test_none_and_empty_pick_no_column(dtype_frame):
+    assert not resolve_categorical_mask(dtype_frame, None).any()
+    assert not resolve_categorical_mask(dtype_frame, []).any()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ["int", "float"],
+        np.array(["float", "int"], dtype=object),
+        [6, 8],
+        [-3, -1],
+        [False] * 6 + [True, False, True],
+    ],
+    ids=["names", "names-object", "indices", "negative-indices", "mask"],
+)
+def test_explicit_categorical_features(dtype_frame, spec):
+    mask = resolve_categorical_mask(dtype_frame, spec)
+    assert_array_equal(np.flatnonzero(mask), [6, 8])
+
+
+def test_indices_and_mask_on_an_array():
+    X = np.zeros((3, 4))
+    assert_array_equal(resolve_categorical_mask(X, [1, 3]), [False, True, False, True])
+    mask = [True, False, False, True]
+    assert_array_equal(resolve_categorical_mask(X, np.array(mask)), mask)
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (["int", "nope"], r"not in X: \['nope'\]"),
+        ([9], r"out of range for 9 features: \[9\]"),
+        ([0, -10], r"out of range for 9 features"),
+        ([True, False], r"boolean mask must have one entry per feature \(9\)"),
+    ],
+)
+def test_bad_categorical_features_raise(dtype_frame, spec, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_categorical_mask(dtype_frame, spec)
+
+
+def test_names_on_an_array_raise():
+    with pytest.raises(ValueError, match="needs X to be a DataFrame"):
+        resolve_categorical_mask(np.zeros((2, 3)), ["a"])
+
+
+# ------------------------------------------------------------ default encoder
+def test_feature_columns_of_a_mixed_frame(mixed_frame):
+    encoder, sparse, dense = fit(mixed_frame, embedding_dim=5)
+    assert encoder.feature_columns == [
+        FeatureColumn("city", "sparse", 3 + 1, 5),
+        FeatureColumn("grade", "sparse", 3 + 1, 5),
+        FeatureColumn("member", "sparse", 2 + 1, 5),
+        FeatureColumn("age", "dense"),
+        FeatureColumn("income", "dense"),
+        FeatureColumn("missingindicator_income", "dense"),
+    ]
+    assert encoder.vocabulary_sizes == [4, 4, 3]
+
+    assert sparse.dtype == np.int64
+    assert sparse.shape == (8, 3)
+    assert (sparse >= 0).all()
+    assert (sparse < np.array(encoder.vocabulary_sizes)).all()
+    assert dense.dtype == np.float32
+    assert dense.shape == (8, 3)
+    assert np.isfinite(dense).all()
+
+    # The indicator marks the rows whose income was missing.
+    is_missing = mixed_frame["income"].isna().to_numpy()
+    indicator = dense[:, 2]
+    assert len(np.unique(indicator)) == 2
+    assert (indicator[is_missing] > indicator[~is_missing].max()).all()
+    # Numbers are standardised.
+    assert_allclose(dense[:, :2].mean(axis=0), 0.0, atol=1e-6)
+    assert_allclose(dense[:, 0].std(), 1.0, rtol=1e-5)
+
+
+def test_transform_equals_fit_output(mixed_frame):
+    encoder, sparse, dense = fit(mixed_frame)
+    sparse2, dense2 = encoder.transform(mixed_frame)
+    assert_array_equal(sparse2, sparse)
+    assert_array_equal(dense2, dense)
+
+
+def test_categories_get_distinct_nonzero_ids_and_missing_gets_zero(mixed_frame):
+    _, sparse, _ = fit(mixed_frame)
+    city = mixed_frame["city"].to_numpy(dtype=object)
+    ids = {c: sparse[i, 0] for i, c in enumerate(city) if not pd.isna(c)}
+    assert sorted(ids.values()) == [1, 2, 3]
+    assert sparse[1, 0] == 0  # city None
+    assert sparse[3, 1] == 0  # grade None
+    for i, c in enumerate(city):
+        if not pd.isna(c):
+            assert sparse[i, 0] == ids[c]
+
+
+def test_unknown_and_missing_categories_map_to_zero(mixed_frame):
+    encoder, sparse, _ = fit(mixed_frame)
+    new = pd.DataFrame(
+        {
+            "city": ["rome", "berlin", None, "oslo", np.nan],
+            "grade": pd.Categorical(["z", "a", None, "c", "b"]),
+            "member": pd.Series([False, True, None, True, False], dtype="boolean"),
+            "age": [30, 40, 50, 60, 70],
+            "income": [1.0, 2.0, np.nan, 3.0, 4.0],
+        }
+    )
+    new_sparse, new_dense = encoder.transform(new)
+    fit_id = {
+        (j, str(v)): sparse[i, j]
+        for j, col in enumerate(["city", "grade", "member"])
+        for i, v in enumerate(mixed_frame[col])
+        if not pd.isna(v)
+    }
+    expected = np.array(
+        [
+            [fit_id[0, "rome"], 0, fit_id[2, "False"]],
+            [0, fit_id[1, "a"], fit_id[2, "True"]],
+            [0, 0, 0],
+            [fit_id[0, "oslo"], fit_id[1, "c"], fit_id[2, "True"]],
+            [0, fit_id[1, "b"], fit_id[2, "False"]],
+        ]
+    )
+    assert_array_equal(new_sparse, expected)
+    assert np.isfinite(new_dense).all()
+    assert new_dense.shape == (5, 3)
+
+
+def test_all_missing_categorical_column_at_transform(mixed_frame):
+    encoder, _, _ = fit(mixed_frame)
+    new = mixed_frame.copy()
+    new["city"] = pd.Series([None] * len(new), dtype=object)
+    sparse, _ = encoder.transform(new)
+    assert_array_equal(sparse[:, 0], 0)
+
+
+def test_all_missing_category_dtype_column_maps_to_zero(mixed_frame):
+    encoder, _, _ = fit(mixed_frame)
+    new = mixed_frame.copy()
+    new["grade"] = pd.Series([None] * len(new), dtype="category")
+    sparse, _ = encoder.transform(new)
+    assert_array_equal(sparse[:, 1], 0)
+
+
+def test_int_coded_category_arriving_as_float_keeps_its_ids():
+    X = pd.DataFrame({"code": [1, 2, 3, 1, 2], "x": [0.0, 1.0, 2.0, 3.0, 4.0]})
+    encoder, sparse, _ = fit(X, categorical_features=["code"])
+    assert encoder.feature_columns[0] == FeatureColumn("code", "sparse", 4, 4)
+    ids = dict(zip(X["code"], sparse[:, 0]))
+    new = pd.DataFrame({"code": [3.0, np.nan, 1.0, 2.0, 7.0], "x": np.zeros(5)})
+    assert new["code"].dtype == np.float64
+    new_sparse, _ = encoder.transform(new)
+    assert_array_equal(new_sparse[:, 0], [ids[3], 0, ids[1], ids[2], 0])
+
+
+def test_large_int_categories_stay_distinct():
+    ids = np.array([2**53, 2**53 + 1, 2**62 + 1, 2**62 + 2], dtype=np.int64)
+    X = pd.DataFrame({"id": ids, "x": [0.0, 1.0, 2.0, 3.0]})
+    encoder, sparse, _ = fit(X, categorical_features=["id"])
+    assert encoder.feature_columns[0].vocabulary_size == 5
+    assert len(np.unique(sparse[:, 0])) == 4
+
+
+def test_int_category_dtype_matches_plain_ints():
+    X = pd.DataFrame({"code": pd.Categorical([10, 20, 30, 10]), "x": [0.0, 1, 2, 3]})
+    encoder, sparse, _ = fit(X)
+    new = pd.DataFrame({"code": [30.0, 10.0, np.nan, 20.0], "x": np.zeros(4)})
+    new_sparse, _ = encoder.transform(new)
+    assert_array_equal(new_sparse[:, 0], [sparse[2, 0], sparse[0, 0], 0, sparse[1, 0]])
+
+
+def test_mixed_type_object_column():
+    X = pd.DataFrame(
+        {
+            "m": pd.Series(["a", 1, True, 2.5, None], dtype=object),
+            "x": [0.0, 1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    encoder, sparse, _ = fit(X)
+    assert encoder.feature_columns[0] == FeatureColumn("m", "sparse", 5, 4)
+    ids = sparse[:, 0]
+    assert sorted(ids[:4]) == [1, 2, 3, 4]  # four distinct known categories
+    assert ids[4] == 0
+    new = pd.DataFrame(
+        {
+            "m": pd.Series([2.5, True, 1.0, "a", None, "zz"], dtype=object),
+            "x": np.zeros(6),
+        }
+    )
+    new_sparse, _ = encoder.transform(new)
+    assert_array_equal(new_sparse[:, 0], [ids[3], ids[2], ids[1], ids[0], 0, 0])
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ([1 + 2j, 3j, 1 + 2j, 0j], "'bad'.*complex"),
+        ([object(), object(), object(), object()], "'bad'.*object"),
+        ([{"k": 1}, "a", "b", "a"], "'bad'.*dict"),
+    ],
+    ids=["complex", "object", "dict"],
+)
+def test_unsupported_categorical_values_raise_type_error(values, match):
+    X = pd.DataFrame(
+        {"bad": pd.Series(values, dtype=object), "x": [0.0, 1.0, 2.0, 3.0]}
+    )
+    with pytest.raises(TypeError, match=match):
+        fit(X)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_numeric_column_with_infinity_raises(bad):
+    X = pd.DataFrame({"s": ["a", "b", "c"], "amount": [1.0, bad, 2.0]})
+    with pytest.raises(ValueError, match="'amount'.*infinity"):
+        fit(X)
+
+
+def test_infinity_at_transform_time_raises():
+    X = pd.DataFrame({"s": ["a", "b", "c"], "amount": [1.0, 3.0, 2.0]})
+    encoder, _, _ = fit(X)
+    with pytest.raises(ValueError, match="'amount'.*infinity"):
+        encoder.transform(X.assign(amount=[1.0, np.inf, 0.0]))
+
+
+def test_numeric_only_array():
+    X = np.array([[0.0, 1.0], [2.0, np.nan], [4.0, 5.0]])
+    encoder, sparse, dense = fit(X)
+    assert sparse.shape == (3, 0)
+    assert [c.kind for c in encoder.feature_columns] == ["dense"] * 3
+    assert np.isfinite(dense).all()
+
+
+def test_categorical_indices_on_an_object_array():
+    X = np.array([["a", 1.0], ["b", 2.0], [None, 3.0], ["a", 4.0]], dtype=object)
+    encoder, sparse, dense = fit(X, categorical_features=[0])
+    assert [c.kind for c in encoder.feature_columns] == ["sparse", "dense"]
+    assert sparse[0, 0] == sparse[3, 0] != 0
+    assert sparse[2, 0] == 0
+    assert dense.shape == (4, 1)
+
+
+# ---------------------------------------------------- user ColumnTransformer
+@pytest.fixture
+def user_frame():
+    return pd.DataFrame(
+        {
+            "a": ["x", "y", "z", "x", "y"],
+            "b": ["p", "q", "p", None, "q"],
+            "n": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "m": [1.0, np.nan, 3.0, 4.0, 0.5],
+        }
+    )
+
+
+def test_user_column_transformer_ordinal_outputs_become_sparse(user_frame):
+    preprocessor = ColumnTransformer(
+        [
+            # A numeric block first: sparse columns still come first.
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["n", "m"]),
+            (
+                "ord",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["a"],
+            ),
+            (
+                "ord_pipe",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=np.nan
+                    ),
+                ),
+                ["b"],
+            ),
+        ]
+    )
+    encoder, sparse, dense = fit(user_frame, preprocessor=preprocessor, embedding_dim=3)
+    assert encoder.preprocessor is preprocessor
+    assert encoder.feature_columns == [
+        FeatureColumn("ord__a", "sparse", 4, 3),
+        FeatureColumn("ord_pipe__b", "sparse", 3, 3),
+        FeatureColumn("num__n", "dense"),
+        FeatureColumn("num__m", "dense"),
+    ]
+    # Ordinal codes shifted by one: 0 stays free for unknown values.
+    assert_array_equal(sparse[:, 0], [1, 2, 3, 1, 2])
+    assert_array_equal(sparse[:, 1], [1, 2, 1, 1, 2])
+    assert dense.shape == (5, 2)
+    assert_allclose(
+        dense[:, 0], StandardScaler().fit_transform(user_frame[["n"]])[:, 0], rtol=1e-6
+    )
+
+    new = pd.DataFrame(
+        {"a": ["w", "y"], "b": ["r", "q"], "n": [1.0, 2.0], "m": [1.0, 2.0]}
+    )
+    new_sparse, _ = encoder.transform(new)
+    assert_array_equal(new_sparse, [[0, 0], [2, 2]])
+
+
+def test_user_ordinal_encoder_with_missing_values(user_frame):
+    # An OrdinalEncoder that sees NaN lists it as a category and encodes it as NaN.
+    preprocessor = ColumnTransformer(
+        [
+            (
+                "ord",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["b"],
+            )
+        ],
+        remainder=StandardScaler(),
+    )
+    X = user_frame[["b", "n"]]
+    encoder, sparse, dense = fit(X, preprocessor=preprocessor)
+    assert [(c.kind, c.vocabulary_size) for c in encoder.feature_columns] == [
+        ("sparse", 3),
+        ("dense", None),
+    ]
+    assert_array_equal(sparse[:, 0], [1, 2, 1, 0, 2])
+    assert dense.shape == (5, 1)
+
+
+def test_user_column_transformer_leaving_nan_in_dense_output_raises(user_frame):
+    preprocessor = ColumnTransformer(
+        [("ord", OrdinalEncoder(), ["a"])], remainder="passthrough"
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        fit(user_frame[["a", "m"]], preprocessor=preprocessor)
+
+
+def test_user_column_transformer_nan_at_transform_time_raises(user_frame):
+    preprocessor = ColumnTransformer(
+        [("ord", OrdinalEncoder(), ["a"]), ("num", StandardScaler(), ["n"])]
+    )
+    encoder, _, _ = fit(user_frame, preprocessor=preprocessor)
+    with pytest.raises(ValueError, match="NaN"):
+        encoder.transform(user_frame.assign(n=[1.0, np.nan, 3.0, 4.0, 5.0]))
+
+
+def test_float32_and_float64_categories_agree():
+    fit_frame = pd.DataFrame({"f": np.array([0.1, 0.2, 0.1], dtype=np.float32)})
+    encoder, sparse, _ = fit_feature_encoder(
+        fit_frame, categorical_features=["f"], preprocessor=None, embedding_dim=2
+    )
+    later = pd.DataFrame({"f": np.array([0.1, 0.2, 0.1], dtype=np.float64)})
+    np.testing.assert_array_equal(encoder.transform(later)[0], sparse)
+
+
+def test_a_single_column_name_string_is_refused():
+    frame = pd.DataFrame({"city": ["a", "b"], "x": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="pass a list"):
+        resolve_categorical_mask(frame, "city")
