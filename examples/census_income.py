@@ -58,7 +58,9 @@ def main(argv=None):
     params = {}
     if fast:
         X_train, Y_train = X_train.iloc[:3000], Y_train.iloc[:3000]
-        params = {"epochs": 1}
+        X_valid, Y_valid = X_valid.iloc[:3000], Y_valid.iloc[:3000]
+        X_test, Y_test = X_test.iloc[:5000], Y_test.iloc[:5000]
+        params = {"expert_dnn_hidden_units": (64,)}
     print(
         f"census-income: {len(X_train)} train / {len(X_valid)} valid / "
         f"{len(X_test)} test rows, {X.shape[1]} features"
