@@ -296,6 +296,11 @@ class _BaseMMOE(BaseEstimator):
                 "categorical_features cannot be set together with preprocessor: the "
                 "preprocessor's OrdinalEncoder outputs are the categorical features."
             )
+        if self.dnn_use_bn and self.batch_size < 2:
+            raise ValueError(
+                "dnn_use_bn=True needs batch_size >= 2: batch norm cannot train on "
+                f"batches of one sample (batch_size={self.batch_size})."
+            )
         if self.gpus is not None:
             gpus = np.asarray(self.gpus)
             if gpus.ndim != 1 or gpus.dtype.kind not in "iu" or (gpus < 0).any():
@@ -410,7 +415,9 @@ class _BaseMMOE(BaseEstimator):
             )
         return weights.tolist()
 
-    def _task_weights(self, sample_weight, X, columns) -> list[np.ndarray | None]:
+    def _task_weights(
+        self, sample_weight, X, columns, names
+    ) -> list[np.ndarray | None]:
         """Per-task sample weights, zero where the task's label is missing; None
         where every sample counts equally."""
         n, n_tasks = len(columns[0][1]), len(columns)
@@ -444,7 +451,8 @@ class _BaseMMOE(BaseEstimator):
                 w = (np.ones(n) if w is None else w.copy()) * ~missing
             if w is not None and not (w > 0).any():
                 raise ValueError(
-                    f"Task {t} has no sample with a label and a positive weight."
+                    f"Task {names[t]!r} has no sample with a label and a positive "
+                    "weight."
                 )
             weights.append(w)
         return weights
@@ -490,8 +498,10 @@ default=None
         columns, names, y_ndim = self._validate_y(y)
         check_consistent_length(X, columns[0][1])
         loss_weights = self._check_loss_weights(len(columns))
-        task_weights = self._task_weights(sample_weight, X, columns)
-        tasks = make_tasks(columns, names, self.task_types, self._task_kind)
+        task_weights = self._task_weights(sample_weight, X, columns, names)
+        tasks = make_tasks(
+            columns, names, self.task_types, self._task_kind, task_weights
+        )
         encoder, sparse, dense = fit_feature_encoder(
             X,
             categorical_features=self.categorical_features,
@@ -952,7 +962,8 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         return tags
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy, or subset accuracy (every task right) for a 2-D y.
+        """Accuracy, or subset accuracy (every task right) for a 2-D y; a missing
+        label (NaN, None) does not count against its sample.
 
         Parameters
         ----------
@@ -964,11 +975,18 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         -------
         score : float
         """
-        y_pred = self.predict(X)
-        y_true = np.asarray(y, dtype=object if y_pred.dtype == object else None)
-        correct = y_true == y_pred
-        if correct.ndim == 2:
-            correct = correct.all(axis=1)
+        check_is_fitted(self, "network_")
+        columns, _, _ = self._validate_y(y)
+        if len(columns) != self.n_tasks_:
+            raise ValueError(
+                f"y has {len(columns)} task(s); the estimator was fitted on "
+                f"{self.n_tasks_}."
+            )
+        y_pred = self.predict(X).reshape(len(columns[0][1]), -1)
+        correct = np.ones(len(y_pred), dtype=bool)
+        for t, (observed, missing) in enumerate(columns):
+            # A sample is right when every task with a label there is right.
+            correct[~missing] &= y_pred[~missing, t] == observed
         return float(np.average(correct, weights=sample_weight))
 
 

@@ -71,8 +71,10 @@ class Task:
     def is_classification(self) -> bool:
         return self.task_type != "regression"
 
-    def fit(self, observed: np.ndarray) -> Task:
-        """Learn the label encoding from the observed (non-missing) labels."""
+    def fit(self, observed: np.ndarray, sample_weight=None) -> Task:
+        """Learn the label encoding from the observed (non-missing) labels.
+
+        ``sample_weight``, of the observed labels, is used by regression only."""
         raise NotImplementedError
 
     def encode(self, observed: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -132,7 +134,7 @@ class Task:
 class _ClassificationTask(Task):
     classes_: np.ndarray
 
-    def fit(self, observed):
+    def fit(self, observed, sample_weight=None):
         try:
             self.classes_ = np.unique(observed)
         except TypeError as exc:
@@ -243,10 +245,16 @@ class RegressionTask(Task):
 
     task_type = "regression"
 
-    def fit(self, observed):
+    def fit(self, observed, sample_weight=None):
+        """Learn the target's mean and scale, weighted by ``sample_weight`` (of the
+        observed labels) when given, so that zero-weight labels play no part."""
         values = self._as_float(observed)
-        self.mean_ = float(values.mean())
-        std = float(values.std())
+        if sample_weight is not None:
+            keep = sample_weight > 0
+            values, sample_weight = values[keep], sample_weight[keep]
+        self.mean_ = float(np.average(values, weights=sample_weight))
+        variance = np.average((values - self.mean_) ** 2, weights=sample_weight)
+        std = float(np.sqrt(variance))
         self.scale_ = std if std > 0 else 1.0
         return self
 
@@ -330,6 +338,7 @@ def make_tasks(
     task_names: list[str],
     task_types,
     kind: str,
+    weights=None,
 ) -> list[Task]:
     """Build and fit one task per label column.
 
@@ -342,6 +351,8 @@ def make_tasks(
         ``TASK_TYPES`` per task, validated against the labels.
     kind : {"any", "classifier", "regressor"}
         What the estimator accepts.
+    weights : list of (ndarray of shape (n_samples,) or None), default=None
+        Per-task sample weights over all rows, as training uses them.
     """
     n_tasks = len(columns)
     if task_types is not None:
@@ -370,7 +381,7 @@ def make_tasks(
             )
 
     tasks: list[Task] = []
-    for j, (observed, _) in enumerate(columns):
+    for j, (observed, missing) in enumerate(columns):
         name = task_names[j]
         if len(observed) == 0:
             raise ValueError(f"Task {name!r} has no observed (non-missing) labels.")
@@ -378,5 +389,8 @@ def make_tasks(
             task_type = _infer_task_type(observed, name, kind)
         else:
             task_type = task_types[j]
-        tasks.append(_TASK_CLASSES[task_type](name).fit(observed))
+        weight = None
+        if weights is not None and weights[j] is not None:
+            weight = np.asarray(weights[j])[~missing]
+        tasks.append(_TASK_CLASSES[task_type](name).fit(observed, weight))
     return tasks

@@ -99,12 +99,14 @@ class TrainResult:
     interrupted: bool = False
 
 
-def _task_loss(task: Task, logits, target, weight) -> torch.Tensor:
+def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weighted mean loss of a batch, and the batch's total weight."""
     losses = task.loss(logits, target)
     if weight is None:
-        return losses.mean()
+        return losses.mean(), losses.new_tensor(float(losses.shape[0]))
+    total = weight.sum()
     # A batch with no weight for this task (all labels missing) contributes 0.
-    return (losses * weight).sum() / weight.sum().clamp_min(1e-12)
+    return (losses * weight).sum() / total.clamp_min(1e-12), total
 
 
 class _Progress:
@@ -188,12 +190,13 @@ def train(
             network.train()
             epoch_data = data.take(torch.randperm(n, generator=generator).to(device))
             loss_sums = torch.zeros(len(tasks), device=device)
+            weight_sums = torch.zeros(len(tasks), device=device)
             for b, (start, end) in enumerate(zip(starts, ends)):
                 batch = slice(start, end)
                 sparse = epoch_data.sparse[batch]
                 logits = model(sparse, epoch_data.dense[batch])
-                task_losses = torch.stack(
-                    [
+                task_losses, task_totals = zip(
+                    *(
                         _task_loss(
                             task,
                             logits[t],
@@ -203,8 +206,10 @@ def train(
                             else epoch_data.weights[t][batch],
                         )
                         for t, task in enumerate(tasks)
-                    ]
+                    )
                 )
+                task_losses = torch.stack(task_losses)
+                task_totals = torch.stack(task_totals)
                 loss = sum(w * task_losses[t] for t, w in enumerate(weights))
                 if config.l2_reg_embedding > 0:
                     loss = loss + config.l2_reg_embedding * network.embedding_penalty(
@@ -221,10 +226,12 @@ def train(
                         network.parameters(), config.clip_grad_norm
                     )
                 optimizer.step()
-                loss_sums += task_losses.detach() * (end - start)
+                loss_sums += task_losses.detach() * task_totals
+                weight_sums += task_totals
                 progress.update(epoch, b + 1)
 
-            train_loss = (loss_sums / (ends[-1] - starts[0])).tolist()
+            # The epoch's weighted mean loss over the labelled samples of each task.
+            train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
             for name, value in zip(names, train_loss):
                 if not math.isfinite(value):
                     raise FloatingPointError(

@@ -1,0 +1,199 @@
+"""skmmoe where any scikit-learn estimator goes: parameter validation, Pipeline,
+GridSearchCV (default and per-task multi-metric scoring), cross_validate, clone."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
+from skmmoe.metrics import task_scorer
+
+SMALL = dict(
+    expert_dnn_hidden_units=(16,),
+    gate_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(8,),
+    epochs=5,
+    batch_size=64,
+)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "plan": rng.choice(["free", "pro", "team"], n).astype(object),
+            "region": pd.Categorical(rng.choice(["eu", "us"], n)),
+            "visits": rng.poisson(3, n).astype(float),
+            "age": rng.normal(40, 10, n),
+        }
+    )
+    Y = pd.DataFrame(
+        {
+            "churn": np.where(X.visits < 3, "yes", "no"),
+            "spend": 2.0 * X.visits + (X.plan == "pro") * 4 + rng.normal(0, 0.5, n),
+        }
+    )
+    return X, Y
+
+
+# (parameter, invalid value) for every constructor parameter that has invalid values
+INVALID = [
+    ("num_experts", 0),
+    ("num_experts", 2.5),
+    ("expert_dnn_hidden_units", ()),
+    ("expert_dnn_hidden_units", (64, -1)),
+    ("expert_dnn_hidden_units", (64.0,)),
+    ("gate_dnn_hidden_units", (0,)),
+    ("tower_dnn_hidden_units", ("a",)),
+    ("l2_reg_linear", -1.0),
+    ("l2_reg_embedding", -1e-5),
+    ("l2_reg_dnn", "big"),
+    ("init_std", -0.1),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("dnn_dropout", 1.0),
+    ("dnn_dropout", -0.1),
+    ("dnn_activation", "swishy"),
+    ("dnn_use_bn", "yes"),
+    ("task_types", "binaryy"),
+    ("task_names", 3),
+    ("device", 3),
+    ("device", "tpu"),
+    ("gpus", "0"),
+    ("gpus", [-1]),
+    ("categorical_features", "all"),
+    ("categorical_features", 3),
+    ("preprocessor", "scaler"),
+    ("preprocessor", StandardScaler()),
+    ("embedding_dim", 0),
+    ("epochs", 0),
+    ("epochs", "many"),
+    ("batch_size", 0),
+    ("optimizer", "lbfgs"),
+    ("learning_rate", 0.0),
+    ("learning_rate", -1e-3),
+    ("loss_weights", 1.0),
+    ("loss_weights", (1.0, -1.0)),
+    ("loss_weights", (1.0,)),
+    ("early_stopping", "yes"),
+    ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0),
+    ("n_iter_no_change", 0),
+    ("clip_grad_norm", 0.0),
+    ("verbose", "loud"),
+]
+
+
+@pytest.mark.parametrize("name, value", INVALID)
+def test_invalid_parameter_raises_at_fit_naming_it(frame, name, value):
+    X, Y = frame
+    est = MMOEEstimator(**{name: value})  # __init__ does not validate
+    est.set_params(**{name: value})  # nor does set_params
+    with pytest.raises((ValueError, TypeError), match=name):
+        est.fit(X, Y)
+    assert not hasattr(est, "network_")
+
+
+def test_pipeline_after_users_column_transformer(frame):
+    X, Y = frame
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(sparse_output=False), ["plan", "region"]),
+            ("num", StandardScaler(), ["visits", "age"]),
+        ]
+    )
+    pipe = Pipeline([("pre", pre), ("mmoe", MMOEEstimator(**SMALL))])
+    pipe.fit(X, Y)
+    pred = pipe.predict(X)
+    assert pred.shape == (len(X), 2)
+    assert set(pred[:, 0]) <= {"yes", "no"}
+    assert pipe.score(X, Y) == pytest.approx(pipe[-1].score(pre.transform(X), Y))
+    # every input of the last step is dense: the one-hot columns were numbers
+    assert {c.kind for c in pipe[-1].feature_columns_} == {"dense"}
+
+
+def test_pipeline_alone_on_a_raw_dataframe(frame):
+    X, Y = frame
+    pipe = Pipeline([("mmoe", MMOEEstimator(**SMALL))]).fit(X, Y)
+    alone = MMOEEstimator(**SMALL).fit(X, Y)
+    np.testing.assert_array_equal(pipe.predict(X), alone.predict(X))
+
+
+def test_nested_set_params_and_clone(frame):
+    pipe = Pipeline([("mmoe", MMOEEstimator())])
+    pipe.set_params(mmoe__num_experts=5, mmoe__expert_dnn_hidden_units=(32,))
+    assert pipe.get_params()["mmoe__num_experts"] == 5
+    cloned = clone(pipe)
+    assert cloned[-1].get_params() == pipe[-1].get_params()
+    assert cloned[-1] is not pipe[-1]
+
+
+def test_grid_search_default_scoring_in_two_processes(frame):
+    X, Y = frame
+    grid = {
+        "num_experts": [1, 2],
+        "expert_dnn_hidden_units": [(8,), (16,)],
+        "learning_rate": [3e-3],
+    }
+    search = GridSearchCV(MMOEEstimator(**SMALL), grid, cv=2, n_jobs=2).fit(X, Y)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+    # the default scoring is the estimator's own score
+    best = search.best_estimator_
+    assert search.score(X, Y) == pytest.approx(best.score(X, Y))
+
+
+def test_grid_search_per_task_multi_metric_refit(frame):
+    X, Y = frame
+    scoring = {
+        "churn_auc": task_scorer("churn", "roc_auc"),
+        "churn_log_loss": task_scorer("churn", "log_loss"),
+        "churn_accuracy": task_scorer("churn", "accuracy"),
+        "spend_r2": task_scorer("spend", "r2"),
+        "spend_mse": task_scorer("spend", "mse"),
+    }
+    pipe = Pipeline([("mmoe", MMOEEstimator(**SMALL))])
+    search = GridSearchCV(
+        pipe,
+        {"mmoe__num_experts": [1, 2], "mmoe__learning_rate": [1e-3, 5e-3]},
+        scoring=scoring,
+        refit="spend_r2",
+        cv=2,
+        n_jobs=2,
+    ).fit(X, Y)
+    for key in scoring:
+        assert np.isfinite(search.cv_results_[f"mean_test_{key}"]).all(), key
+    r2 = search.cv_results_["mean_test_spend_r2"]
+    assert search.best_index_ == int(np.argmax(r2))
+    assert (search.cv_results_["mean_test_spend_mse"] <= 0).all()
+
+
+def test_cross_validate(frame):
+    X, Y = frame
+    result = cross_validate(
+        MMOEEstimator(**SMALL),
+        X,
+        Y,
+        cv=3,
+        scoring={"churn_auc": task_scorer("churn", "roc_auc"), "mean": None},
+    )
+    assert result["test_churn_auc"].shape == (3,)
+    assert (result["test_churn_auc"] > 0.7).all()
+    assert np.isfinite(result["test_mean"]).all()
+
+
+def test_single_task_classifier_and_regressor_in_sklearn_tools(frame):
+    X, Y = frame
+    clf_scores = cross_validate(
+        MMOEClassifier(**SMALL), X, Y["churn"], cv=2, scoring="roc_auc"
+    )["test_score"]
+    assert (clf_scores > 0.7).all()
+    reg_scores = cross_validate(MMOERegressor(**SMALL), X, Y["spend"], cv=2)
+    assert np.isfinite(reg_scores["test_score"]).all()

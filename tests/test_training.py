@@ -1,0 +1,553 @@
+"""The training loop (skmmoe._training), directly and through the estimators."""
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from numpy.testing import assert_allclose
+from sklearn.metrics import log_loss, r2_score
+
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _training
+from skmmoe._network import MMOENetwork, predict_logits
+from skmmoe._tasks import BinaryTask, MulticlassTask, RegressionTask
+from skmmoe._training import OPTIMIZERS, TrainConfig, TrainData, train
+
+SMALL = dict(
+    expert_dnn_hidden_units=(16,),
+    gate_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(8,),
+    epochs=5,
+    batch_size=64,
+)
+
+
+def small(**overrides):
+    return {**SMALL, **overrides}
+
+
+# ------------------------------------------------ helpers for train() itself
+def make_problem(n=64, seed=0):
+    """Encoded inputs for one sparse feature (4 ids) and 3 dense ones, a binary
+    task and a regression task, as the estimator would hand them to train()."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 4, (n, 1))
+    dense = rng.normal(size=(n, 3)).astype(np.float32)
+    y_binary = ((dense[:, 0] + (ids[:, 0] == 1)) > 0.3).astype(np.int64)
+    y_regression = dense[:, 1] * 2.0 - dense[:, 2] + (ids[:, 0] == 2)
+    missing = np.zeros(n, dtype=bool)
+    tasks = [
+        BinaryTask("click").fit(np.array([0, 1])),
+        RegressionTask("time").fit(y_regression),
+    ]
+    targets = [
+        torch.from_numpy(tasks[0].encode(y_binary, missing)),
+        torch.from_numpy(tasks[1].encode(y_regression, missing)),
+    ]
+    data = TrainData(
+        torch.from_numpy(ids), torch.from_numpy(dense), targets, [None, None]
+    )
+    return tasks, data
+
+
+def make_network(tasks, seed=0, **kwargs):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MMOENetwork(
+            vocabulary_sizes=[4],
+            embedding_dim=4,
+            n_dense=3,
+            output_dims=[t.output_dim for t in tasks],
+            num_experts=2,
+            expert_hidden_units=(8,),
+            gate_hidden_units=(4,),
+            tower_hidden_units=(4,),
+            **kwargs,
+        )
+
+
+def make_config(**overrides):
+    config = dict(
+        epochs=3,
+        batch_size=1024,
+        optimizer="adam",
+        learning_rate=0.01,
+        loss_weights=[1.0, 1.0],
+        l2_reg_embedding=0.0,
+        l2_reg_dnn=0.0,
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    config.update(overrides)
+    return TrainConfig(**config)
+
+
+def parameters(network):
+    return {k: v.detach().clone() for k, v in network.named_parameters()}
+
+
+def distance(a, b):
+    return math.sqrt(sum(float((a[k] - b[k]).pow(2).sum()) for k in a))
+
+
+# ------------------------------------------------------ the loss semantics
+def test_one_sgd_step_matches_the_hand_computed_loss():
+    """Loss = sum_t loss_weight_t * weighted mean over samples of task t's loss,
+    plus l2_reg_embedding * mean squared norm of the looked-up embeddings, plus
+    l2_reg_dnn * sum of squared layer weights."""
+    tasks, data = make_problem(n=48)
+    rng = np.random.default_rng(1)
+    w0 = torch.from_numpy(rng.uniform(0.2, 3.0, 48).astype(np.float32))
+    w1 = torch.from_numpy((rng.random(48) < 0.7).astype(np.float32))
+    data.weights = [w0, w1]
+    loss_weights = [0.7, 1.3]
+    l2_emb, l2_dnn, lr = 0.01, 0.001, 0.05
+
+    network = make_network(tasks)
+    reference = copy.deepcopy(network)
+    reference.train()
+    logits = reference(data.sparse, data.dense)
+    bce = F.binary_cross_entropy_with_logits(
+        logits[0][:, 0], data.targets[0], reduction="none"
+    )
+    se = (logits[1][:, 0] - data.targets[1]) ** 2
+    task_losses = [(bce * w0).sum() / w0.sum(), (se * w1).sum() / w1.sum()]
+    embeddings = reference.embedding.weight[data.sparse[:, 0]]
+    layer_weights = [
+        p
+        for name, p in reference.named_parameters()
+        if name.endswith("weight") and not name.startswith("embedding")
+    ]
+    loss = (
+        loss_weights[0] * task_losses[0]
+        + loss_weights[1] * task_losses[1]
+        + l2_emb * embeddings.pow(2).sum() / 48
+        + l2_dnn * sum(p.pow(2).sum() for p in layer_weights)
+    )
+    loss.backward()
+    # The first step of momentum SGD is a plain gradient step.
+    expected = {
+        name: (p - lr * p.grad).detach() for name, p in reference.named_parameters()
+    }
+
+    result = train(
+        network,
+        tasks,
+        data,
+        make_config(
+            epochs=1,
+            optimizer="sgd",
+            learning_rate=lr,
+            loss_weights=loss_weights,
+            l2_reg_embedding=l2_emb,
+            l2_reg_dnn=l2_dnn,
+        ),
+    )
+    got = parameters(network)
+    assert set(got) == set(expected)
+    for name in expected:
+        assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    # The history holds each task's weighted mean loss, without the L2 terms.
+    record = result.history[0]["train_loss"]
+    assert record["click"] == pytest.approx(task_losses[0].item(), rel=1e-5)
+    assert record["time"] == pytest.approx(task_losses[1].item(), rel=1e-5)
+
+
+def test_sample_weight_two_equals_a_duplicated_row():
+    tasks, data = make_problem(n=40)
+    weights = torch.ones(40)
+    weights[[3, 17]] = 2.0
+    weighted = TrainData(data.sparse, data.dense, data.targets, [weights, weights])
+    rows = torch.cat([torch.arange(40), torch.tensor([3, 17])])
+    duplicated = data.take(rows)
+
+    config = make_config(epochs=8, batch_size=1024, learning_rate=0.01)
+    net_weighted = make_network(tasks)
+    net_duplicated = copy.deepcopy(net_weighted)
+    train(net_weighted, tasks, weighted, config)
+    train(net_duplicated, tasks, duplicated, config)
+
+    out_weighted = predict_logits(net_weighted, data.sparse, data.dense)
+    out_duplicated = predict_logits(net_duplicated, data.sparse, data.dense)
+    untrained = predict_logits(make_network(tasks), data.sparse, data.dense)
+    for a, b, c in zip(out_weighted, out_duplicated, untrained):
+        assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(a, c, atol=1e-3)
+
+
+def test_per_task_weights_only_touch_their_task():
+    """Zero weights of task 0 on half the rows: the values of those labels do not
+    matter, but task 1 still trains on every row."""
+    tasks, data = make_problem(n=64)
+    w0 = torch.ones(64)
+    w0[::2] = 0.0
+    data.weights = [w0, None]
+    other = TrainData(
+        data.sparse,
+        data.dense,
+        [torch.where(w0 > 0, data.targets[0], 1 - data.targets[0]), data.targets[1]],
+        data.weights,
+    )
+    config = make_config(epochs=5, batch_size=16)
+    net_a, net_b = make_network(tasks), make_network(tasks)
+    train(net_a, tasks, data, config)
+    train(net_b, tasks, other, config)
+    for a, b in zip(
+        predict_logits(net_a, data.sparse, data.dense),
+        predict_logits(net_b, data.sparse, data.dense),
+    ):
+        assert torch.equal(a, b)
+
+
+def test_train_loss_scale_does_not_depend_on_batch_size():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    Y = pd.DataFrame({"b": (X[:, 0] > 0).astype(int), "r": 10.0 * X[:, 1] + 50.0})
+    # A learning rate this small leaves the network at its initial state.
+    losses = []
+    for batch_size in (8, 300):
+        params = small(epochs=1, learning_rate=1e-9, batch_size=batch_size)
+        est = MMOEEstimator(**params).fit(X, Y)
+        losses.append(est.history_[0]["train_loss"])
+    assert losses[0]["b"] == pytest.approx(losses[1]["b"], rel=1e-4)
+    assert losses[0]["r"] == pytest.approx(losses[1]["r"], rel=1e-4)
+    # The per-sample mean loss: log loss, and the squared error of the target
+    # standardised for training.
+    proba = est.predict_proba(X)[0]
+    assert losses[1]["b"] == pytest.approx(log_loss(Y["b"], proba), rel=1e-4)
+    pred = est.predict(X)[:, 1]
+    mse_standardised = np.mean((pred - Y["r"]) ** 2) / Y["r"].var(ddof=0)
+    assert losses[1]["r"] == pytest.approx(mse_standardised, rel=1e-4)
+
+
+def test_train_loss_with_missing_labels_is_the_mean_over_labelled_samples():
+    tasks, data = make_problem(n=200)
+    rng = np.random.default_rng(2)
+    labelled = torch.from_numpy((rng.random(200) < 0.15).astype(np.float32))
+    data.weights = [labelled, None]
+    network = make_network(tasks)
+    logits = predict_logits(network, data.sparse, data.dense)[0]
+    bce = F.binary_cross_entropy_with_logits(
+        logits[:, 0], data.targets[0], reduction="none"
+    )
+    expected = float((bce * labelled).sum() / labelled.sum())
+    result = train(
+        network, tasks, data, make_config(epochs=1, batch_size=4, learning_rate=1e-9)
+    )
+    assert result.history[0]["train_loss"]["click"] == pytest.approx(expected, rel=1e-3)
+
+
+# ---------------------------------------------------------- early stopping
+def test_early_stopping_history_and_stop():
+    rng = np.random.default_rng(0)
+    n = 300
+    X = rng.normal(size=(n, 5))
+    # Mostly noise: the validation loss stops improving after a few epochs.
+    Y = pd.DataFrame(
+        {
+            "b": np.where(rng.random(n) < 0.5, "yes", "no"),
+            "m": rng.integers(0, 3, n),
+            "r": X[:, 0] + rng.normal(size=n),
+        }
+    )
+    est = MMOEEstimator(
+        **small(
+            expert_dnn_hidden_units=(64,),
+            tower_dnn_hidden_units=(32,),
+            epochs=300,
+            batch_size=32,
+            learning_rate=0.02,
+            early_stopping=True,
+            n_iter_no_change=2,
+        )
+    ).fit(X, Y)
+    assert est.task_types_ == ["binary", "multiclass", "regression"]
+    assert est.n_epochs_ < 300
+    objectives = [record["valid_objective"] for record in est.history_]
+    assert est.best_epoch_ == int(np.argmin(objectives)) + 1
+    assert est.n_epochs_ == est.best_epoch_ + 2
+    for record in est.history_:
+        valid = record["valid"]
+        assert set(valid) == {"b", "m", "r"}
+        assert set(valid["b"]) == {"roc_auc", "log_loss"}
+        assert set(valid["m"]) == {"accuracy", "log_loss"}
+        assert set(valid["r"]) == {"mse"}
+        assert 0.0 <= valid["b"]["roc_auc"] <= 1.0
+        assert 0.0 <= valid["m"]["accuracy"] <= 1.0
+        # The objective is the mean validation loss; the regression loss is on
+        # the standardised target.
+        regression_loss = valid["r"]["mse"] / Y["r"].var(ddof=0)
+        expected = (
+            valid["b"]["log_loss"] + valid["m"]["log_loss"] + regression_loss
+        ) / 3
+        assert record["valid_objective"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_early_stopping_restores_the_best_weights():
+    tasks, data = make_problem(n=160, seed=3)
+    # Noisy labels so that the training rows are memorised quickly.
+    flip = torch.from_numpy(np.random.default_rng(4).random(160) < 0.3)
+    data.targets[0] = torch.where(flip, 1 - data.targets[0], data.targets[0])
+    train_part, valid_part = (
+        data.take(torch.arange(120)),
+        data.take(torch.arange(120, 160)),
+    )
+
+    def validate(logits):
+        loss = float(tasks[0].loss(logits[0], valid_part.targets[0]).mean())
+        return {"click": {"log_loss": loss}}, loss
+
+    network = make_network(tasks)
+    config = make_config(
+        epochs=300,
+        batch_size=16,
+        learning_rate=0.03,
+        loss_weights=[1.0, 0.0],
+        n_iter_no_change=3,
+        validate=validate,
+    )
+    result = train(network, tasks, train_part, config, valid_part)
+    objectives = [record["valid_objective"] for record in result.history]
+    assert len(objectives) < 300
+    assert result.best_epoch == int(np.argmin(objectives)) + 1
+    assert len(objectives) == result.best_epoch + 3
+    assert not network.training
+    _, restored = validate(predict_logits(network, valid_part.sparse, valid_part.dense))
+    assert restored == objectives[result.best_epoch - 1]
+    assert restored < objectives[-1]
+
+
+def test_no_validation_without_early_stopping():
+    tasks, data = make_problem(n=50)
+    result = train(make_network(tasks), tasks, data, make_config(epochs=2))
+    assert result.best_epoch is None and not result.interrupted
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert all("valid" not in r and r["seconds"] >= 0 for r in result.history)
+
+
+# --------------------------------------------------------------- divergence
+def test_divergence_raises_and_keeps_previous_fit():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = pd.DataFrame({"spend": X @ [1.0, 2.0, 3.0]})
+    est = MMOERegressor(**small(epochs=3)).fit(X, y)
+    expected = est.predict(X)
+    est.set_params(optimizer="sgd", learning_rate=1e6)
+    with pytest.raises(FloatingPointError) as info:
+        est.fit(X, y)
+    message = str(info.value)
+    assert "'spend'" in message
+    assert "epoch 1" in message
+    assert "learning_rate" in message
+    assert est.learning_rate == 1e6
+    np.testing.assert_array_equal(est.predict(X), expected)
+    assert est.n_epochs_ == 3
+
+
+# ------------------------------------------------------- KeyboardInterrupt
+def _interrupting_optimizer(after_steps):
+    class Interrupting(torch.optim.Adam):
+        steps = 0
+
+        def step(self, closure=None):
+            type(self).steps += 1
+            if type(self).steps > after_steps:
+                raise KeyboardInterrupt
+            return super().step(closure)
+
+    return lambda params, lr: Interrupting(params, lr=lr)
+
+
+def test_keyboard_interrupt_keeps_the_weights(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    # 200 rows in batches of 64: 4 steps per epoch; the 11th step is in epoch 3.
+    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(10))
+    est = MMOEClassifier(**small(epochs=50))
+    with pytest.warns(UserWarning, match="interrupted in epoch 3"):
+        est.fit(X, y)
+    assert est.n_epochs_ == 2 and len(est.history_) == 2
+    proba = est.predict_proba(X)
+    assert proba.shape == (200, 2) and np.isfinite(proba).all()
+
+
+def test_keyboard_interrupt_in_first_epoch(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1]])
+    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(1))
+    est = MMOEEstimator(**small(task_types=("binary", "regression")))
+    with pytest.warns(UserWarning, match="current weights"):
+        est.fit(X, Y)
+    assert est.n_epochs_ == 0 and est.history_ == []
+    pred = est.predict(X)
+    assert pred.shape == (200, 2)
+    assert np.isfinite(pred[:, 1].astype(float)).all()
+
+
+def test_keyboard_interrupt_with_early_stopping_keeps_best_weights(monkeypatch):
+    tasks, data = make_problem(n=120)
+    valid = data.take(torch.arange(100, 120))
+    data = data.take(torch.arange(100))
+
+    def validate(logits):
+        loss = float(tasks[0].loss(logits[0], valid.targets[0]).mean())
+        return {}, loss
+
+    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(35))
+    network = make_network(tasks)
+    config = make_config(epochs=100, batch_size=10, validate=validate)
+    with pytest.warns(UserWarning, match="best weights so far"):
+        result = train(network, tasks, data, config, valid)
+    assert result.interrupted
+    assert len(result.history) == 3
+    objectives = [r["valid_objective"] for r in result.history]
+    _, restored = validate(predict_logits(network, valid.sparse, valid.dense))
+    assert restored == min(objectives)
+
+
+# -------------------------------------------------------------- optimizers
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_trains(optimizer):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    Y = pd.DataFrame({"b": (X[:, 0] > 0).astype(int), "r": X[:, 1] - X[:, 2]})
+    est = MMOEEstimator(
+        **small(optimizer=optimizer, learning_rate=0.03, epochs=10, batch_size=32)
+    ).fit(X, Y)
+    losses = [[r["train_loss"][task] for r in est.history_] for task in ("b", "r")]
+    for task_losses in losses:
+        assert task_losses[-1] < 0.8 * task_losses[0], optimizer
+        # Mostly downhill: at most a few epochs go up.
+        assert np.sum(np.diff(task_losses) > 0) <= 3, optimizer
+
+
+def test_unknown_optimizer_is_rejected():
+    with pytest.raises(ValueError, match="optimizer"):
+        MMOEClassifier(optimizer="lbfgs").fit(np.zeros((4, 1)), [0, 1, 0, 1])
+
+
+# ----------------------------------------------------------- gradient clip
+def test_clip_grad_norm_bounds_the_updates():
+    tasks, data = make_problem(n=64)
+    lr, clip, epochs, batch_size = 0.1, 1e-3, 3, 16
+    steps = epochs * 64 // batch_size
+    initial = parameters(make_network(tasks))
+
+    clipped = make_network(tasks)
+    config = dict(
+        epochs=epochs, batch_size=batch_size, optimizer="sgd", learning_rate=lr
+    )
+    train(clipped, tasks, data, make_config(**config, clip_grad_norm=clip))
+    free = make_network(tasks)
+    train(free, tasks, data, make_config(**config))
+
+    moved_clipped = distance(parameters(clipped), initial)
+    moved_free = distance(parameters(free), initial)
+    # Each gradient has norm <= clip, so a momentum-0.9 buffer has norm <= 10 clip.
+    bound = steps * lr * 10 * clip
+    assert 0 < moved_clipped <= bound * (1 + 1e-4)
+    assert moved_free > 10 * bound
+
+
+def test_clip_grad_norm_through_the_estimator():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X[:, 0] * 3.0
+    est = MMOERegressor(**small(epochs=20, learning_rate=0.01, clip_grad_norm=1.0))
+    est.fit(X, y)
+    assert r2_score(y, est.predict(X)) > 0.8
+
+
+# ----------------------------------------------------------- epochs="auto"
+@pytest.mark.parametrize(
+    "n, batch_size, expected",
+    [
+        (400, 8, 4),  # 50 steps per epoch: the minimum of 4 epochs
+        (200, 16, 8),  # 13 steps per epoch: 8 epochs reach 100 steps
+        (100, 512, 100),  # one step per epoch: 100 epochs
+    ],
+)
+def test_auto_epochs(n, batch_size, expected):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    y = (X[:, 0] > 0).astype(int)
+    params = small(
+        expert_dnn_hidden_units=(4,),
+        gate_dnn_hidden_units=(),
+        tower_dnn_hidden_units=(),
+        epochs="auto",
+        batch_size=batch_size,
+    )
+    est = MMOEClassifier(**params).fit(X, y)
+    assert est.n_epochs_ == expected
+    steps = est.n_epochs_ * math.ceil(n / min(batch_size, n))
+    assert steps >= 100 or est.n_epochs_ == 4
+
+
+def test_auto_epochs_count_the_training_part_with_early_stopping():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(110, 2))
+    y = (X[:, 0] > 0).astype(int)
+    est = MMOEClassifier(
+        **small(
+            expert_dnn_hidden_units=(4,),
+            epochs="auto",
+            batch_size=50,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=1000,
+        )
+    ).fit(X, y)
+    # 99 training rows in batches of 50: 2 steps per epoch, 50 epochs.
+    assert est.n_epochs_ == 50
+
+
+# --------------------------------------------------------------- batch norm
+def test_batch_norm_with_a_trailing_batch_of_one_row():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(33, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = MMOEClassifier(**small(batch_size=32, epochs=3, dnn_use_bn=True)).fit(X, y)
+    assert est.n_epochs_ == 3
+    assert all(np.isfinite(r["train_loss"]["task_0"]) for r in est.history_)
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
+def test_batch_norm_trailing_row_is_folded_into_the_previous_batch():
+    tasks, data = make_problem(n=33)
+    network = make_network(tasks, use_bn=True)
+    result = train(network, tasks, data, make_config(epochs=2, batch_size=16))
+    assert len(result.history) == 2
+    assert all(math.isfinite(v) for v in result.history[-1]["train_loss"].values())
+
+
+# --------------------------------------------------------------- TrainData
+def test_train_data_take_and_to():
+    tasks, data = make_problem(n=10)
+    data.weights = [torch.arange(10.0), None]
+    part = data.take(torch.tensor([2, 5]))
+    assert len(part) == 2
+    assert part.weights[0].tolist() == [2.0, 5.0] and part.weights[1] is None
+    assert torch.equal(part.dense, data.dense[[2, 5]])
+    moved = data.to(torch.device("cpu"))
+    assert torch.equal(moved.sparse, data.sparse) and moved.weights[1] is None
+
+
+def test_multiclass_task_trains_through_train():
+    rng = np.random.default_rng(0)
+    tasks, data = make_problem(n=90)
+    labels = rng.integers(0, 3, 90)
+    multiclass = MulticlassTask("kind").fit(labels)
+    tasks = [tasks[0], multiclass]
+    data.targets[1] = torch.from_numpy(multiclass.encode(labels, np.zeros(90, bool)))
+    result = train(
+        make_network(tasks), tasks, data, make_config(epochs=10, batch_size=30)
+    )
+    first, last = result.history[0]["train_loss"], result.history[-1]["train_loss"]
+    assert last["kind"] < first["kind"]
+    assert first["kind"] == pytest.approx(math.log(3), rel=0.3)
