@@ -160,6 +160,7 @@ class _BaseMMOE(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
         "verbose": ["verbose"],
     }
 
@@ -194,6 +195,7 @@ class _BaseMMOE(BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=5,
         clip_grad_norm=None,
+        class_weight=None,
         verbose=0,
     ):
         self.num_experts = num_experts
@@ -224,11 +226,13 @@ class _BaseMMOE(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.clip_grad_norm = clip_grad_norm
+        self.class_weight = class_weight
         self.verbose = verbose
 
     # ----------------------------------------------------------------- pickle
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: BaseEstimator.__getstate__ may return the live __dict__ itself.
+        state = dict(super().__getstate__())
         network = state.get("network_")
         if network is not None:
             device = next(network.parameters()).device
@@ -481,27 +485,163 @@ default=None
         return self._fit_atomic(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _fit_atomic(self, X, y, sample_weight):
+    def _fit_atomic(self, X, y, sample_weight, classes=None, streaming=False):
+        return self._atomic(self._fit, X, y, sample_weight, classes, streaming)
+
+    def _atomic(self, method, *args):
         # A failed fit must leave a previously fitted estimator exactly as it was.
         saved = self.__dict__.copy()
         try:
-            self._fit(X, y, sample_weight)
+            method(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
         return self
 
-    def _fit(self, X, y, sample_weight):
-        params = self._check_params()
-        X = self._validate_X(X, reset=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Fit on one chunk of data at a time, for data larger than memory.
+
+        The first call fits the preprocessing and the network as :meth:`fit` does.
+        Each later call trains one more epoch on the new chunk, with the fitted
+        preprocessing (categories unseen so far go to the reserved index) and the
+        optimizer's state carried over. Early stopping applies to the first call
+        only.
+
+        Parameters
+        ----------
+        X : {DataFrame, array-like} of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+            The same tasks (columns) in every call. Class labels must all appear in
+            the first chunk, or be given by ``classes``.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+default=None
+        classes : array-like or list of array-like, default=None
+            First call only: every class of a 1-D y, or for a 2-D y a list with the
+            classes of each task (None for tasks whose classes are all in the chunk,
+            and for regression tasks).
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "network_"):
+            return self._fit_atomic(X, y, sample_weight, classes, True)
+        return self._atomic(self._partial_fit, X, y, sample_weight)
+
+    def _seed(self) -> int:
+        if self.seed is not None:
+            return self.seed
+        return int(np.random.SeedSequence().generate_state(1)[0])
+
+    def _prepare_targets(self, X, y, sample_weight, classes=None, tasks=None):
+        """Validate y and the weights; fit the tasks unless given. Returns the label
+        columns, task names, y.ndim, per-task weights and the tasks."""
         columns, names, y_ndim = self._validate_y(y)
         check_consistent_length(X, columns[0][1])
-        loss_weights = self._check_loss_weights(len(columns))
-        task_weights = self._task_weights(sample_weight, X, columns, names)
-        tasks = make_tasks(
-            columns, names, self.task_types, self._task_kind, task_weights
+        weights = self._task_weights(sample_weight, X, columns, names)
+        if tasks is None:
+            tasks = make_tasks(
+                columns,
+                names,
+                self.task_types,
+                self._task_kind,
+                weights,
+                self._check_classes(classes, len(columns), y_ndim),
+            )
+        weights = self._apply_class_weight(tasks, columns, weights)
+        return columns, names, y_ndim, weights, tasks
+
+    @staticmethod
+    def _check_classes(classes, n_tasks, y_ndim):
+        if classes is None:
+            return None
+        if y_ndim == 1:
+            return [classes]
+        if not isinstance(classes, (list, tuple)) or len(classes) != n_tasks:
+            raise ValueError(
+                f"classes must be a list with one entry per task ({n_tasks}) for a "
+                "2-D y."
+            )
+        return list(classes)
+
+    def _apply_class_weight(self, tasks, columns, weights):
+        spec = self.class_weight
+        if spec is None:
+            return weights
+        n_tasks = len(tasks)
+        if isinstance(spec, list):
+            if len(spec) != n_tasks:
+                raise ValueError(
+                    f"class_weight as a list needs one entry per task ({n_tasks}); "
+                    f"got {len(spec)}."
+                )
+            specs = spec
+        elif isinstance(spec, dict) and n_tasks > 1:
+            raise ValueError(
+                "class_weight as a dict is for a single task; with several tasks "
+                "pass a list with one dict (or 'balanced', or None) per task."
+            )
+        else:
+            specs = [spec] * n_tasks
+        out = list(weights)
+        for t, (task, task_spec) in enumerate(zip(tasks, specs)):
+            if task_spec is None:
+                continue
+            if not task.is_classification:
+                if isinstance(spec, list) or n_tasks == 1:
+                    raise ValueError(
+                        f"class_weight is given for task {task.name!r}, which is a "
+                        "regression task."
+                    )
+                continue
+            observed, missing = columns[t]
+            per_sample = np.zeros(len(missing))
+            per_sample[~missing] = task.class_weights(observed, task_spec)
+            base = out[t] if out[t] is not None else np.ones(len(missing))
+            out[t] = base * per_sample
+        return out
+
+    def _train_config(self, params, *, epochs, seed, loss_weights, **extra):
+        return TrainConfig(
+            epochs=epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            loss_weights=loss_weights,
+            l2_reg_embedding=self.l2_reg_embedding,
+            l2_reg_dnn=self.l2_reg_dnn,
+            seed=seed,
+            device=params["device"],
+            device_ids=params["device_ids"],
+            verbose=self.verbose,
+            n_iter_no_change=self.n_iter_no_change,
+            clip_grad_norm=self.clip_grad_norm,
+            **extra,
         )
+
+    @staticmethod
+    def _train_data(sparse, dense, tasks, columns, weights) -> TrainData:
+        return TrainData(
+            torch.from_numpy(sparse),
+            torch.from_numpy(dense),
+            [
+                torch.from_numpy(task.encode(observed, missing))
+                for task, (observed, missing) in zip(tasks, columns)
+            ],
+            [
+                None if w is None else torch.from_numpy(w.astype(np.float32))
+                for w in weights
+            ],
+        )
+
+    def _fit(self, X, y, sample_weight, classes=None, streaming=False):
+        params = self._check_params()
+        X = self._validate_X(X, reset=True)
+        columns, names, y_ndim, task_weights, tasks = self._prepare_targets(
+            X, y, sample_weight, classes
+        )
+        loss_weights = self._check_loss_weights(len(columns))
         encoder, sparse, dense = fit_feature_encoder(
             X,
             categorical_features=self.categorical_features,
@@ -512,23 +652,9 @@ default=None
         )
         del X  # nothing but the encoded tensors is held during training
 
-        seed = (
-            self.seed
-            if self.seed is not None
-            else int(np.random.SeedSequence().generate_state(1)[0])
-        )
-        data = TrainData(
-            torch.from_numpy(sparse),
-            torch.from_numpy(dense),
-            [
-                torch.from_numpy(task.encode(observed, missing))
-                for task, (observed, missing) in zip(tasks, columns)
-            ],
-            [
-                None if w is None else torch.from_numpy(w.astype(np.float32))
-                for w in task_weights
-            ],
-        )
+        seed = self._seed()
+        data = self._train_data(sparse, dense, tasks, columns, task_weights)
+        del sparse, dense
         valid = None
         if self.early_stopping:
             data, valid = self._split_validation(data, tasks, seed)
@@ -547,7 +673,7 @@ default=None
             network = MMOENetwork(
                 vocabulary_sizes=encoder.vocabulary_sizes,
                 embedding_dim=self.embedding_dim,
-                n_dense=dense.shape[1],
+                n_dense=data.dense.shape[1],
                 output_dims=[t.output_dim for t in tasks],
                 num_experts=self.num_experts,
                 expert_hidden_units=params["expert_dnn_hidden_units"],
@@ -558,25 +684,17 @@ default=None
                 use_bn=self.dnn_use_bn,
                 init_std=self.init_std,
             )
-            config = TrainConfig(
+            config = self._train_config(
+                params,
                 epochs=epochs,
-                batch_size=self.batch_size,
-                optimizer=self.optimizer,
-                learning_rate=self.learning_rate,
-                loss_weights=loss_weights,
-                l2_reg_embedding=self.l2_reg_embedding,
-                l2_reg_dnn=self.l2_reg_dnn,
                 seed=seed,
-                device=device,
-                device_ids=params["device_ids"],
-                verbose=self.verbose,
-                n_iter_no_change=self.n_iter_no_change,
-                clip_grad_norm=self.clip_grad_norm,
+                loss_weights=loss_weights,
                 validate=(
                     None
                     if valid is None
                     else _make_validator(tasks, valid, loss_weights)
                 ),
+                keep_optimizer_state=streaming,
             )
             result = train(network, tasks, data, config, valid)
 
@@ -586,6 +704,9 @@ default=None
         self._encoder = encoder
         self._tasks = tasks
         self._y_ndim = y_ndim
+        self._seed_used = seed
+        self._optimizer_state = result.optimizer_state
+        self._n_chunks = 1
         self.task_names_ = list(names)
         self.task_types_ = [t.task_type for t in tasks]
         self.n_tasks_ = len(tasks)
@@ -593,6 +714,43 @@ default=None
         self.best_epoch_ = result.best_epoch
         self.n_epochs_ = len(result.history)
         self._set_classes()
+        return self
+
+    def _partial_fit(self, X, y, sample_weight):
+        params = self._check_params()
+        X = self._validate_X(X, reset=False)
+        columns, names, y_ndim, task_weights, _ = self._prepare_targets(
+            X, y, sample_weight, tasks=self._tasks
+        )
+        if names != self.task_names_ or y_ndim != self._y_ndim:
+            raise ValueError(
+                f"partial_fit got tasks {names} (y.ndim={y_ndim}); earlier calls "
+                f"had {self.task_names_} (y.ndim={self._y_ndim})."
+            )
+        sparse, dense = self._encoder.transform(X)
+        del X
+        data = self._train_data(sparse, dense, self._tasks, columns, task_weights)
+        seed = self._seed_used + self._n_chunks
+        network = copy.deepcopy(self.network_)  # trained copy replaces it on success
+        device = params["device"]
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            config = self._train_config(
+                params,
+                epochs=1,
+                seed=seed,
+                loss_weights=self._check_loss_weights(len(columns)),
+                optimizer_state=self._optimizer_state,
+                keep_optimizer_state=True,
+            )
+            result = train(network, self._tasks, data, config)
+        for record in result.history:
+            record["epoch"] = len(self.history_) + 1
+            self.history_ = [*self.history_, record]
+        self.network_ = network
+        self._optimizer_state = result.optimizer_state
+        self._n_chunks += 1
+        self.n_epochs_ = len(self.history_)
         return self
 
     def _set_classes(self):
@@ -812,8 +970,14 @@ default="auto"
         Patience of early stopping, in epochs.
     clip_grad_norm : float or None, default=None
         Clip the gradient norm to this value at each step.
+    class_weight : "balanced", dict, list or None, default=None
+        Weights of the classes of classification tasks, multiplying
+        ``sample_weight``: "balanced" weighs each class by n_samples / (n_classes *
+        its count); a dict maps labels to weights (single task); a list gives one
+        of these (or None) per task, None for regression tasks.
     verbose : int, default=0
-        0 prints nothing; 1 a progress bar per epoch with the per-task loss (stderr).
+        0 prints nothing (warnings aside); 1 a progress bar per epoch with the
+        per-task loss on stderr (tqdm's when tqdm is installed).
 """
 
 _ATTRIBUTES_DOC = """

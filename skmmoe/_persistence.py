@@ -18,7 +18,9 @@ import hashlib
 import io
 import json
 import os
+import pickle  # for its error class only: nothing is unpickled with it
 import zipfile
+import zlib
 from numbers import Integral
 
 import numpy as np
@@ -159,9 +161,12 @@ def _preprocessor_from_json(spec: dict, feature_names):
     for pos, cats, has_missing in zip(
         cat["positions"], cat["categories"], cat["missing"]
     ):
-        values = [cats[i % len(cats)] if cats else "" for i in range(n_rows)]
-        if has_missing or not cats:
-            values[-1] = np.nan
+        if cats:
+            values = [cats[i % len(cats)] for i in range(n_rows)]
+            if has_missing:
+                values[-1] = np.nan
+        else:  # a column that was all missing in fit
+            values = [np.nan] * n_rows
         columns[pos] = np.asarray(values, dtype=object)
     if num is not None:
         for j, pos in enumerate(num["positions"]):
@@ -277,7 +282,14 @@ def _read(path) -> tuple[dict, bytes]:
                 )
             meta = json.loads(archive.read(_JSON))
             weights = archive.read(_WEIGHTS)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        zlib.error,  # damaged compressed data
+        NotImplementedError,  # damaged compression method or version fields
+        RuntimeError,  # damaged flags, e.g. "encrypted"
+    ) as exc:
         raise ModelFileError(
             f"{path} is not a skmmoe model file, or it is truncated or damaged ({exc})."
         ) from exc
@@ -365,7 +377,14 @@ def load(path):
         tasks = [_task_from_json(t) for t in meta["tasks"]]
     except ModelFileError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        IndexError,
+        pickle.UnpicklingError,  # torch.load(weights_only=True) refused the weights
+    ) as exc:
         raise ModelFileError(
             f"{path} holds an invalid model description ({exc})."
         ) from exc

@@ -134,16 +134,46 @@ class Task:
 class _ClassificationTask(Task):
     classes_: np.ndarray
 
-    def fit(self, observed, sample_weight=None):
+    def fit(self, observed, sample_weight=None, classes=None):
+        labels = observed if classes is None else np.asarray(classes)
         try:
-            self.classes_ = np.unique(observed)
+            self.classes_ = np.unique(labels)
         except TypeError as exc:
             raise ValueError(
                 f"Task {self.name!r} mixes label types that cannot be ordered "
-                f"({sorted({type(v).__name__ for v in observed})}); use one type."
+                f"({sorted({type(v).__name__ for v in labels})}); use one type."
             ) from exc
         self._check_n_classes()
+        if classes is not None:
+            self._indices(observed)  # every label must be one of `classes`
         return self
+
+    def class_weights(self, observed, spec) -> np.ndarray:
+        """Per-sample weights of the observed labels from a ``class_weight`` spec:
+        'balanced' (n_samples / (n_classes * count)) or a dict label -> weight
+        (absent labels weigh 1)."""
+        idx = self._indices(observed)
+        if isinstance(spec, str):
+            if spec != "balanced":
+                raise ValueError(f"Unknown class_weight {spec!r}; use 'balanced'.")
+            counts = np.bincount(idx, minlength=len(self.classes_)).astype(float)
+            per_class = len(idx) / (len(self.classes_) * np.maximum(counts, 1.0))
+        elif isinstance(spec, dict):
+            unknown = [k for k in spec if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight for task {self.name!r} names labels not in y: "
+                    f"{unknown}; the classes are {self.classes_.tolist()}."
+                )
+            per_class = np.array([float(spec.get(c, 1.0)) for c in self.classes_])
+            if not np.isfinite(per_class).all() or (per_class < 0).any():
+                raise ValueError("class_weight values must be finite and >= 0.")
+        else:
+            raise TypeError(
+                "class_weight entries must be 'balanced', a dict or None; got "
+                f"{type(spec).__name__}."
+            )
+        return per_class[idx]
 
     def _check_n_classes(self):
         if len(self.classes_) < 2:
@@ -245,7 +275,7 @@ class RegressionTask(Task):
 
     task_type = "regression"
 
-    def fit(self, observed, sample_weight=None):
+    def fit(self, observed, sample_weight=None, classes=None):
         """Learn the target's mean and scale, weighted by ``sample_weight`` (of the
         observed labels) when given, so that zero-weight labels play no part."""
         values = self._as_float(observed)
@@ -339,6 +369,7 @@ def make_tasks(
     task_types,
     kind: str,
     weights=None,
+    classes=None,
 ) -> list[Task]:
     """Build and fit one task per label column.
 
@@ -353,6 +384,9 @@ def make_tasks(
         What the estimator accepts.
     weights : list of (ndarray of shape (n_samples,) or None), default=None
         Per-task sample weights over all rows, as training uses them.
+    classes : list of (array-like or None), default=None
+        Every class of each classification task, when the labels at hand may lack
+        some (partial_fit).
     """
     n_tasks = len(columns)
     if task_types is not None:
@@ -385,12 +419,16 @@ def make_tasks(
         name = task_names[j]
         if len(observed) == 0:
             raise ValueError(f"Task {name!r} has no observed (non-missing) labels.")
+        task_classes = None if classes is None else classes[j]
         if task_types is None:
-            task_type = _infer_task_type(observed, name, kind)
+            labels = observed if task_classes is None else np.asarray(task_classes)
+            task_type = _infer_task_type(labels, name, kind)
         else:
             task_type = task_types[j]
         weight = None
         if weights is not None and weights[j] is not None:
             weight = np.asarray(weights[j])[~missing]
-        tasks.append(_TASK_CLASSES[task_type](name).fit(observed, weight))
+        if task_classes is not None and task_type == "regression":
+            raise ValueError(f"classes are given for regression task {name!r}.")
+        tasks.append(_TASK_CLASSES[task_type](name).fit(observed, weight, task_classes))
     return tasks

@@ -8,6 +8,7 @@ loss weights, plus the L2 terms. The loop never reads estimator attributes: it g
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
@@ -90,6 +91,10 @@ class TrainConfig:
     clip_grad_norm: float | None = None
     validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
     """Maps the validation logits per task to (metrics, objective to minimise)."""
+    optimizer_state: dict | None = None
+    """The optimizer's state to resume from (partial_fit)."""
+    keep_optimizer_state: bool = False
+    """Return the optimizer's final state in the result (partial_fit)."""
 
 
 @dataclass
@@ -97,6 +102,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int | None = None
     interrupted: bool = False
+    optimizer_state: dict | None = None
 
 
 def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,27 +116,52 @@ def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.
 
 
 class _Progress:
-    """A one-line progress bar on stderr per epoch, with the per-task loss."""
+    """A progress bar per epoch on stderr with the per-task loss: tqdm's when tqdm
+    is installed, else a plain one-line bar. Refreshed at most twice a second."""
 
     def __init__(self, enabled: bool, epochs: int, n_batches: int):
         self.enabled = enabled
         self.epochs = epochs
         self.n_batches = n_batches
         self._last = 0.0
+        self._bar = None
+        try:
+            import tqdm
+        except ImportError:
+            tqdm = None
+        self._tqdm = tqdm
 
-    def update(self, epoch: int, batch: int, losses: dict[str, float] | None = None):
+    def update(self, epoch: int, batch: int, losses=None, final: bool = False):
+        """``losses``: a dict task -> loss, or a callable returning one."""
         if not self.enabled:
             return
         now = time.perf_counter()
-        if losses is None and now - self._last < 0.5:
+        if not final and now - self._last < 0.5:
             return
         self._last = now
+        if callable(losses):
+            losses = losses()
+        if self._tqdm is not None:
+            if self._bar is None:
+                self._bar = self._tqdm.tqdm(
+                    total=self.n_batches,
+                    desc=f"Epoch {epoch}/{self.epochs}",
+                    file=sys.stderr,
+                    leave=True,
+                )
+            self._bar.update(batch - self._bar.n)
+            if losses:
+                self._bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
+            if final:
+                self._bar.close()
+                self._bar = None
+            return
         done = int(20 * batch / self.n_batches)
         bar = "=" * done + "." * (20 - done)
         text = f"\rEpoch {epoch}/{self.epochs} [{bar}] {batch}/{self.n_batches}"
         if losses:
             text += " - " + " ".join(f"{k}: {v:.4f}" for k, v in losses.items())
-        sys.stderr.write(text + ("\n" if losses is not None else ""))
+        sys.stderr.write(text + ("\n" if final else ""))
         sys.stderr.flush()
 
 
@@ -167,6 +198,8 @@ def train(
 
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = OPTIMIZERS[config.optimizer](network.parameters(), config.learning_rate)
+    if config.optimizer_state is not None:
+        optimizer.load_state_dict(config.optimizer_state)
     dnn_weights = list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []
     n = len(data)
     batch_size = min(config.batch_size, n)
@@ -228,7 +261,13 @@ def train(
                 optimizer.step()
                 loss_sums += task_losses.detach() * task_totals
                 weight_sums += task_totals
-                progress.update(epoch, b + 1)
+                progress.update(
+                    epoch,
+                    b + 1,
+                    lambda sums=loss_sums, totals=weight_sums: dict(
+                        zip(names, (sums / totals.clamp_min(1e-12)).tolist())
+                    ),
+                )
 
             # The epoch's weighted mean loss over the labelled samples of each task.
             train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
@@ -260,7 +299,7 @@ def train(
                     stop = stale >= config.n_iter_no_change
             record["seconds"] = time.perf_counter() - tic
             result.history.append(record)
-            progress.update(epoch, len(starts), record["train_loss"])
+            progress.update(epoch, len(starts), record["train_loss"], final=True)
             if stop:
                 break
     except KeyboardInterrupt:
@@ -276,4 +315,6 @@ def train(
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
+    if config.keep_optimizer_state:
+        result.optimizer_state = copy.deepcopy(optimizer.state_dict())
     return result

@@ -78,7 +78,8 @@ class _TaskScorer:
         if needs == "predict":
             pred = estimator.predict(X)
             pred = pred if pred.ndim == 1 else pred[:, t]
-            pred = pred[keep]
+            # A column of an object array (tasks of mixed dtypes) gets its own dtype.
+            pred = pd.Series(pred[keep]).infer_objects().to_numpy()
             if task_type == "regression":
                 y_true, pred = y_true.astype(np.float64), pred.astype(np.float64)
             return sign * float(func(y_true, pred, sample_weight=sw))

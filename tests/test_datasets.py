@@ -1,0 +1,182 @@
+"""skmmoe.datasets: the Census-Income (KDD) loader and the synthetic MMoE tasks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skmmoe.datasets import load_census_income, make_multitask_regression
+
+N_CENSUS = 99762
+NUMERIC = [
+    "age",
+    "wage_per_hour",
+    "capital_gains",
+    "capital_losses",
+    "stock_dividends",
+    "num_emp",
+    "weeks_worked",
+]
+CODES = ["det_ind_code", "det_occ_code", "own_or_self", "vet_benefits", "year"]
+
+
+@pytest.fixture(scope="module")
+def census():
+    return load_census_income()
+
+
+@pytest.fixture(scope="module")
+def census_paper():
+    """The paper's variant, with the survey weights."""
+    return load_census_income(drop_education=True, return_sample_weight=True)
+
+
+# ------------------------------------------------------------------ census
+def test_census_shapes_and_targets(census):
+    X, Y = census
+    assert isinstance(X, pd.DataFrame) and isinstance(Y, pd.DataFrame)
+    assert X.shape == (N_CENSUS, 39)
+    assert list(Y.columns) == ["income", "marital"]
+    assert Y.shape == (N_CENSUS, 2)
+    assert (Y.dtypes == np.int64).all()
+    assert set(np.unique(Y.to_numpy())) == {0, 1}
+    assert_allclose(Y["income"].mean(), 0.062, atol=5e-4)
+    assert_allclose(Y["marital"].mean(), 0.432, atol=5e-4)
+    assert_array_equal(X.index, Y.index)
+
+
+def test_census_targets_and_weight_are_not_features(census):
+    X, _ = census
+    for column in ["income_50k", "marital_stat", "instance_weight"]:
+        assert column not in X.columns
+    assert X.columns.is_unique
+
+
+def test_census_dtypes(census):
+    X, _ = census
+    for column in NUMERIC:
+        assert X[column].dtype == np.float64, column
+    for column in CODES + ["education", "sex", "class_worker", "race"]:
+        assert isinstance(X[column].dtype, pd.CategoricalDtype), column
+    # every column is either one of the numeric ones or a category
+    categorical = [c for c in X.columns if c not in NUMERIC]
+    assert len(categorical) == 39 - len(NUMERIC)
+    assert all(isinstance(X[c].dtype, pd.CategoricalDtype) for c in categorical)
+
+
+def test_census_values(census):
+    X, _ = census
+    assert not X.isna().any().any()
+    assert list(X["year"].cat.categories) == ["94", "95"]
+    assert list(X["sex"].cat.categories) == ["Female", "Male"]
+    assert "Bachelors degree(BA AB BS)" in X["education"].cat.categories
+    # fields are read without the space that follows each comma in the raw file
+    for column in ["education", "class_worker", "det_ind_code"]:
+        categories = X[column].cat.categories
+        assert all(c == c.strip() for c in categories), column
+    assert X["age"].between(0, 90).all()
+    assert X["weeks_worked"].between(0, 52).all()
+
+
+def test_census_drop_education_and_sample_weight(census, census_paper):
+    X, Y = census
+    X_paper, Y_paper, weight = census_paper
+    assert X_paper.shape == (N_CENSUS, 38)
+    assert "education" not in X_paper.columns
+    assert list(X_paper.columns) == [c for c in X.columns if c != "education"]
+    pd.testing.assert_frame_equal(Y_paper, Y)
+    assert isinstance(weight, np.ndarray)
+    assert weight.shape == (N_CENSUS,)
+    assert weight.dtype == np.float64
+    assert np.isfinite(weight).all()
+    assert (weight > 0).all()
+
+
+# ------------------------------------------------------- synthetic tasks
+def test_make_multitask_regression_shapes():
+    X, Y = make_multitask_regression(300, 7, random_state=0)
+    assert X.shape == (300, 7)
+    assert Y.shape == (300, 2)
+    assert X.dtype == Y.dtype == np.float64
+
+
+def test_make_multitask_regression_default_shapes():
+    X, Y = make_multitask_regression(random_state=0)
+    assert X.shape == (10000, 100)
+    assert Y.shape == (10000, 2)
+
+
+def test_make_multitask_regression_is_seeded():
+    X1, Y1 = make_multitask_regression(200, 5, random_state=3)
+    X2, Y2 = make_multitask_regression(200, 5, random_state=3)
+    X3, Y3 = make_multitask_regression(200, 5, random_state=4)
+    assert_array_equal(X1, X2)
+    assert_array_equal(Y1, Y2)
+    assert not np.array_equal(X1, X3)
+    assert not np.array_equal(Y1, Y3)
+
+
+def test_make_multitask_regression_accepts_a_generator():
+    X1, Y1 = make_multitask_regression(100, 4, random_state=np.random.default_rng(5))
+    X2, Y2 = make_multitask_regression(100, 4, random_state=np.random.default_rng(5))
+    assert_array_equal(X1, X2)
+    assert_array_equal(Y1, Y2)
+
+
+@pytest.mark.parametrize("correlation", [0.5, 0.9, -0.5, 0.0])
+def test_make_multitask_regression_correlation(correlation):
+    # Linear tasks of standard normal x: corr(y1, y2) = cos(w1, w2) = correlation.
+    _, Y = make_multitask_regression(
+        20000, 10, correlation=correlation, noise=0.0, n_sin=0, random_state=0
+    )
+    assert_allclose(np.corrcoef(Y.T)[0, 1], correlation, atol=0.03)
+
+
+def test_make_multitask_regression_correlation_one_gives_identical_tasks():
+    _, Y = make_multitask_regression(
+        1000, 10, correlation=1.0, noise=0.0, n_sin=0, random_state=0
+    )
+    assert_array_equal(Y[:, 0], Y[:, 1])
+    _, Y = make_multitask_regression(1000, 10, correlation=1.0, random_state=0)
+    assert_allclose(Y[:, 0], Y[:, 1], atol=0.1)
+    assert not np.array_equal(Y[:, 0], Y[:, 1])
+
+
+def test_make_multitask_regression_scale_and_noise():
+    X, Y = make_multitask_regression(
+        20000, 10, scale=3.0, noise=0.0, n_sin=0, random_state=0
+    )
+    # y = w . x with |w| = 3 and x standard normal: sd 3
+    assert_allclose(Y.std(axis=0), 3.0, rtol=0.03)
+    _, Y_noisy = make_multitask_regression(
+        20000, 10, scale=3.0, noise=0.5, n_sin=0, random_state=0
+    )
+    assert_allclose((Y_noisy - Y).std(axis=0), 0.5, rtol=0.05)
+
+
+def test_make_multitask_regression_with_sines_is_finite():
+    X, Y = make_multitask_regression(
+        500, 6, n_sin=10, alpha_scale=2.0, beta_scale=0.5, random_state=1
+    )
+    assert np.isfinite(X).all()
+    assert np.isfinite(Y).all()
+    _, Y_linear = make_multitask_regression(500, 6, n_sin=0, random_state=1)
+    assert not np.allclose(Y, Y_linear)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(correlation=1.5), "correlation"),
+        (dict(correlation=-1.01), "correlation"),
+        (dict(n_features=1), "n_features"),
+        (dict(noise=-0.1), "noise"),
+        (dict(n_sin=-1), "n_sin"),
+        (dict(scale=0.0), "scale"),
+        (dict(n_samples=0), "n_samples"),
+    ],
+)
+def test_make_multitask_regression_bad_parameters(kwargs, match):
+    params = dict(n_samples=10, n_features=3) | kwargs
+    with pytest.raises(ValueError, match=match):
+        make_multitask_regression(**params)

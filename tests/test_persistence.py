@@ -1,0 +1,683 @@
+"""Persistence: pickles (joblib) that carry the skmmoe version and rest on the CPU,
+and skmmoe.save / skmmoe.load, a format that never runs code on load."""
+
+import copy
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import types
+import warnings
+import zipfile
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import StandardScaler
+
+import skmmoe
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
+
+# Tiny networks and two epochs: each fit takes well under a second.
+SMALL = dict(
+    expert_dnn_hidden_units=(16,),
+    gate_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(8,),
+    epochs=2,
+    batch_size=64,
+)
+
+
+def _mixed_frame(n, seed):
+    """object (with None), category, bool and float (with NaN) columns."""
+    rng = np.random.default_rng(seed)
+    city = rng.choice(["paris", "rome", "oslo", "lima"], n).astype(object)
+    city[rng.random(n) < 0.1] = None
+    age = rng.normal(40.0, 10.0, n)
+    age[rng.random(n) < 0.1] = np.nan
+    return pd.DataFrame(
+        {
+            "city": pd.Series(city, dtype=object),
+            "color": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "member": rng.random(n) < 0.4,
+            "age": age,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed_model():
+    """An MMOEEstimator fitted on a mixed DataFrame and a two-task Y: a
+    string-labelled binary task and a regression task."""
+    X = _mixed_frame(200, seed=0)
+    rng = np.random.default_rng(1)
+    bought = np.where((X["city"] == "rome") | X["member"], "yes", "no")
+    spend = np.nan_to_num(X["age"].to_numpy(), nan=40.0) + rng.normal(size=len(X))
+    Y = pd.DataFrame({"bought": bought, "spend": spend})
+    est = MMOEEstimator(**SMALL).fit(X, Y)
+    return est, X, Y
+
+
+@pytest.fixture(scope="module")
+def new_rows():
+    """Rows to predict on with unseen categories and missing values everywhere."""
+    return pd.DataFrame(
+        {
+            "city": pd.Series(["tokyo", None, "rome", "paris"], dtype=object),
+            "color": pd.Categorical(["purple", None, "red", "blue"]),
+            "member": [True, False, False, True],
+            "age": [np.nan, 25.0, np.nan, 61.0],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def numeric_classifier():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int32)
+    return MMOEClassifier(**SMALL).fit(X, y), X, y
+
+
+@pytest.fixture(scope="module")
+def saved_file(numeric_classifier, tmp_path_factory):
+    """A valid model file, and its bytes."""
+    path = tmp_path_factory.mktemp("saved") / "model.skmmoe"
+    skmmoe.save(numeric_classifier[0], path)
+    return path, path.read_bytes()
+
+
+def _assert_same_proba(a, b):
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b)
+        for pa, pb in zip(a, b):
+            if pa is None:
+                assert pb is None
+            else:
+                assert_array_equal(pa, pb)
+    else:
+        assert_array_equal(a, b)
+
+
+def _round_trip(est, tmp_path):
+    path = tmp_path / "model.skmmoe"
+    skmmoe.save(est, path)
+    return skmmoe.load(path)
+
+
+def _rewrite(src, dst, **members):
+    """Copy the zip at src to dst, replacing the named members' bytes."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, members.get(info.filename, zin.read(info.filename)))
+
+
+def _meta(path):
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("model.json"))
+
+
+# ------------------------------------------------------------------ pickles
+def test_joblib_round_trip_in_a_fresh_process(mixed_model, tmp_path):
+    est, X, _ = mixed_model
+    joblib.dump(est, tmp_path / "model.joblib")
+    X.to_pickle(tmp_path / "X.pkl")
+    script = textwrap.dedent(
+        """
+        import json, sys, warnings
+        import joblib, numpy as np, pandas as pd
+        out = sys.argv[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # same version: no warning
+            est = joblib.load(out + "/model.joblib")
+        X = pd.read_pickle(out + "/X.pkl")
+        np.save(out + "/pred.npy", est.predict(X), allow_pickle=True)
+        proba = est.predict_proba(X)
+        np.save(out + "/proba0.npy", proba[0])
+        with open(out + "/info.json", "w") as f:
+            json.dump({"proba_is_none": [p is None for p in proba],
+                       "device": str(next(est.network_.parameters()).device)}, f)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pred = np.load(tmp_path / "pred.npy", allow_pickle=True)
+    assert pred.shape == (len(X), 2)
+    assert_array_equal(pred, est.predict(X))
+    proba = est.predict_proba(X)
+    assert_array_equal(np.load(tmp_path / "proba0.npy"), proba[0])
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info == {"proba_is_none": [False, True], "device": "cpu"}
+
+
+def _private_copy(est):
+    """A deep copy made without calling est.__getstate__, for tests that pickle
+    or could change the estimator."""
+    out = type(est).__new__(type(est))
+    out.__dict__.update(copy.deepcopy(dict(vars(est))))
+    out.__dict__.pop("_skmmoe_version", None)
+    out.__dict__.pop("_fit_device", None)
+    return out
+
+
+def test_getstate_holds_cpu_tensors(mixed_model):
+    est = _private_copy(mixed_model[0])
+    state = est.__getstate__()
+    assert "_fit_device" not in state
+    assert all(p.device.type == "cpu" for p in state["network_"].parameters())
+    assert all(t.device.type == "cpu" for t in state["network_"].state_dict().values())
+
+
+def test_pickling_leaves_the_estimator_alone(mixed_model):
+    est, X, _ = mixed_model
+    est = _private_copy(est)
+    before = dict(vars(est))
+    pred = est.predict(X)
+    state = est.__getstate__()
+    pickle.dumps(est)
+    assert state is not vars(est)
+    assert vars(est).keys() == before.keys()
+    assert all(vars(est)[k] is v for k, v in before.items())
+    assert_array_equal(est.predict(X), pred)
+
+
+def _cuda_network_state(est, monkeypatch):
+    """est.__getstate__() as if its network were on cuda:0."""
+    network_class = type(est.network_)
+
+    def parameters_on_cuda(self, recurse=True):
+        yield types.SimpleNamespace(device=torch.device("cuda", 0))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(network_class, "parameters", parameters_on_cuda)
+        return dict(est.__getstate__())
+
+
+def test_getstate_of_a_network_off_the_cpu_pickles_a_cpu_copy(mixed_model, monkeypatch):
+    est = _private_copy(mixed_model[0])
+    network = est.network_
+    weights = {k: v.clone() for k, v in network.state_dict().items()}
+    state = _cuda_network_state(est, monkeypatch)
+
+    assert state["_fit_device"] == "cuda:0"
+    assert state["network_"] is not network
+    assert state["network_"].state_dict().keys() == weights.keys()
+    for name, tensor in state["network_"].state_dict().items():
+        assert tensor.device.type == "cpu"
+        assert_array_equal(tensor.numpy(), weights[name].numpy())
+
+
+def test_getstate_of_a_network_off_the_cpu_leaves_the_estimator_alone(
+    mixed_model, monkeypatch
+):
+    est = _private_copy(mixed_model[0])
+    network = est.network_
+    _cuda_network_state(est, monkeypatch)
+    assert est.network_ is network
+    assert not hasattr(est, "_fit_device")
+
+
+def test_model_fitted_on_cuda_loads_on_a_cpu_only_machine(mixed_model, monkeypatch):
+    est, X, _ = mixed_model
+    state = dict(_private_copy(est).__getstate__())
+    state["_fit_device"] = "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    restored = type(est).__new__(type(est))
+    restored.__setstate__(state)
+
+    assert not hasattr(restored, "_fit_device")
+    assert all(p.device.type == "cpu" for p in restored.network_.parameters())
+    assert_array_equal(restored.predict(X), est.predict(X))
+    _assert_same_proba(restored.predict_proba(X), est.predict_proba(X))
+
+
+def test_model_pickled_off_the_cpu_round_trips_on_a_cpu_only_machine(
+    mixed_model, monkeypatch
+):
+    est, X, _ = mixed_model
+    state = _cuda_network_state(_private_copy(est), monkeypatch)
+    payload = pickle.dumps(state)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = type(est).__new__(type(est))
+    restored.__setstate__(pickle.loads(payload))
+    assert all(p.device.type == "cpu" for p in restored.network_.parameters())
+    assert_array_equal(restored.predict(X), est.predict(X))
+
+
+def test_pickle_carries_the_skmmoe_version(mixed_model):
+    est, X, _ = mixed_model
+    est = _private_copy(est)
+    state = dict(est.__getstate__())
+    assert state["_skmmoe_version"] == skmmoe.__version__
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restored = pickle.loads(pickle.dumps(est))
+    assert not hasattr(restored, "_skmmoe_version")
+    assert_array_equal(restored.predict(X), est.predict(X))
+
+
+def test_unpickling_another_version_warns(mixed_model):
+    est, X, _ = mixed_model
+    state = dict(_private_copy(est).__getstate__())
+    state["_skmmoe_version"] = "0.0.1.dev-other"
+    restored = type(est).__new__(type(est))
+    with pytest.warns(skmmoe.InconsistentVersionWarning, match="0.0.1.dev-other"):
+        restored.__setstate__(state)
+    assert_array_equal(restored.predict(X), est.predict(X))
+
+
+def test_unpickling_a_state_without_version_warns(mixed_model):
+    state = dict(_private_copy(mixed_model[0]).__getstate__())
+    del state["_skmmoe_version"]
+    restored = type(mixed_model[0]).__new__(type(mixed_model[0]))
+    with pytest.warns(skmmoe.InconsistentVersionWarning):
+        restored.__setstate__(state)
+
+
+def test_unpickling_the_same_version_does_not_warn(mixed_model):
+    est = mixed_model[0]
+    state = dict(_private_copy(est).__getstate__())
+    restored = type(est).__new__(type(est))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restored.__setstate__(state)
+    assert restored.task_names_ == est.task_names_
+
+
+# ---------------------------------------------------------- save and load
+def _assert_fitted_attributes_equal(loaded, est):
+    assert type(loaded) is type(est)
+    assert loaded.get_params() == est.get_params()
+    assert loaded.task_names_ == est.task_names_
+    assert loaded.task_types_ == est.task_types_
+    assert loaded.n_tasks_ == est.n_tasks_
+    assert loaded.feature_columns_ == est.feature_columns_
+    assert loaded.n_features_in_ == est.n_features_in_
+    assert loaded.history_ == est.history_
+    assert loaded.n_epochs_ == est.n_epochs_
+    assert loaded.best_epoch_ == est.best_epoch_
+    if hasattr(est, "feature_names_in_"):
+        assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
+        assert loaded.feature_names_in_.dtype == est.feature_names_in_.dtype
+    else:
+        assert not hasattr(loaded, "feature_names_in_")
+    if isinstance(est.classes_, list):
+        assert isinstance(loaded.classes_, list)
+        assert len(loaded.classes_) == len(est.classes_)
+        for a, b in zip(loaded.classes_, est.classes_):
+            if b is None:
+                assert a is None
+            else:
+                assert_array_equal(a, b)
+                assert a.dtype == b.dtype
+    elif est.classes_ is None:
+        assert loaded.classes_ is None
+    else:
+        assert_array_equal(loaded.classes_, est.classes_)
+        assert loaded.classes_.dtype == est.classes_.dtype
+
+
+def _assert_same_predictions(loaded, est, X):
+    pred, loaded_pred = est.predict(X), loaded.predict(X)
+    assert_array_equal(loaded_pred, pred)
+    assert loaded_pred.dtype == pred.dtype
+    if hasattr(est, "predict_proba"):
+        _assert_same_proba(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_save_load_mixed_dataframe(mixed_model, new_rows, tmp_path):
+    est, X, _ = mixed_model
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert loaded.classes_[1] is None
+    assert_array_equal(loaded.classes_[0], ["no", "yes"])
+    _assert_same_predictions(loaded, est, X)
+    _assert_same_predictions(loaded, est, new_rows)
+    assert_array_equal(loaded.gate_weights(new_rows), est.gate_weights(new_rows))
+
+
+def test_save_load_numpy_classifier_keeps_the_label_dtype(numeric_classifier, tmp_path):
+    est, X, y = numeric_classifier
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert loaded.classes_.dtype == np.int32
+    assert loaded.predict(X).shape == (len(X),)
+    assert loaded.predict(X).dtype == np.int32
+    _assert_same_predictions(loaded, est, X)
+    assert loaded.score(X, y) == est.score(X, y)
+
+
+def test_save_load_regressor_with_2d_y(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 4))
+    Y = np.column_stack([X[:, 0] - X[:, 1], 3.0 * X[:, 2] + 10.0])
+    est = MMOERegressor(**SMALL).fit(X, Y)
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert loaded.task_types_ == ["regression", "regression"]
+    assert loaded.predict(X).shape == (len(X), 2)
+    _assert_same_predictions(loaded, est, X)
+
+
+def test_save_load_categorical_indices_on_object_array(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 150
+    X = np.empty((n, 3), dtype=object)
+    X[:, 0] = rng.choice(["a", "b", "c"], n)
+    X[:, 1] = rng.normal(size=n)
+    X[:, 2] = rng.choice([1, 2, 3], n)
+    y = (X[:, 1].astype(float) > 0).astype(np.int64)
+    est = MMOEClassifier(categorical_features=[0, 2], **SMALL).fit(X, y)
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert [c.kind for c in loaded.feature_columns_].count("sparse") == 2
+    X_new = X[:6].copy()
+    X_new[0, 0], X_new[1, 0], X_new[2, 1], X_new[3, 2] = "zzz", None, np.nan, 99
+    _assert_same_predictions(loaded, est, X)
+    _assert_same_predictions(loaded, est, X_new)
+
+
+def test_save_load_multiclass_string_labels(tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(150, 3))
+    y = np.array(["cat", "dog", "emu"])[np.argmax(X, axis=1)]
+    est = MMOEClassifier(**SMALL).fit(X, y)
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert loaded.task_types_ == ["multiclass"]
+    assert_array_equal(loaded.classes_, ["cat", "dog", "emu"])
+    assert loaded.predict_proba(X).shape == (len(X), 3)
+    _assert_same_predictions(loaded, est, X)
+
+
+def test_save_load_bool_labels(tmp_path):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] > 0
+    est = MMOEClassifier(**SMALL).fit(X, y)
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    assert loaded.classes_.dtype == bool
+    assert loaded.predict(X).dtype == bool
+    _assert_same_predictions(loaded, est, X)
+
+
+def test_save_load_all_missing_categorical_column(tmp_path):
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame(
+        {"empty": pd.Series([None] * 100, dtype=object), "x": rng.normal(size=100)}
+    )
+    est = MMOERegressor(**SMALL).fit(X, 2.0 * X["x"].to_numpy())
+    loaded = _round_trip(est, tmp_path)
+    _assert_same_predictions(loaded, est, X)
+
+
+def test_load_of_another_version_warns(saved_file, numeric_classifier, tmp_path):
+    path, _ = saved_file
+    meta = _meta(path)
+    meta["skmmoe_version"] = "0.0.1.dev-other"
+    other = tmp_path / "other.skmmoe"
+    _rewrite(path, other, **{"model.json": json.dumps(meta)})
+    with pytest.warns(skmmoe.InconsistentVersionWarning, match="0.0.1.dev-other"):
+        loaded = skmmoe.load(other)
+    est, X, _ = numeric_classifier
+    assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_load_of_the_same_version_does_not_warn(saved_file):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = skmmoe.load(saved_file[0])
+    assert loaded.n_features_in_ == 3
+
+
+def test_load_accepts_str_paths(saved_file, numeric_classifier):
+    est, X, _ = numeric_classifier
+    loaded = skmmoe.load(os.fspath(saved_file[0]))
+    assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+# --------------------------------------------------------------- bad files
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.99])
+def test_truncated_file_raises_value_error(saved_file, tmp_path, fraction):
+    _, raw = saved_file
+    path = tmp_path / "cut.skmmoe"
+    path.write_bytes(raw[: int(fraction * len(raw))])
+    with pytest.raises(ValueError, match="not a skmmoe model file|truncated"):
+        skmmoe.load(path)
+
+
+def test_truncated_by_one_byte_raises_value_error(saved_file, tmp_path):
+    _, raw = saved_file
+    path = tmp_path / "cut.skmmoe"
+    path.write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match="skmmoe model file"):
+        skmmoe.load(path)
+
+
+def test_modified_weights_fail_the_checksum(saved_file, tmp_path):
+    path, _ = saved_file
+    with zipfile.ZipFile(path) as archive:
+        weights = bytearray(archive.read("weights.pt"))
+    weights[len(weights) // 2] ^= 0x01
+    damaged = tmp_path / "damaged.skmmoe"
+    # zipfile recomputes the CRC, so only the SHA-256 in model.json can tell.
+    _rewrite(path, damaged, **{"weights.pt": bytes(weights)})
+    with pytest.raises(ValueError, match="checksum"):
+        skmmoe.load(damaged)
+
+
+def _flip_positions(raw):
+    """Every byte of the zip headers at both ends, and a spread over the data."""
+    return sorted(set(range(0, 64)) | set(range(0, len(raw), 23))) + list(
+        range(max(0, len(raw) - 200), len(raw))
+    )
+
+
+def test_flipped_byte_anywhere_raises_value_error_or_loads_the_same_model(
+    saved_file, numeric_classifier, tmp_path
+):
+    _, raw = saved_file
+    est, X, _ = numeric_classifier
+    expected = est.predict_proba(X)
+    path = tmp_path / "flipped.skmmoe"
+    for position in _flip_positions(raw):
+        damaged = bytearray(raw)
+        damaged[position] ^= 0xFF
+        path.write_bytes(bytes(damaged))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                loaded = skmmoe.load(path)
+        except ValueError:
+            continue
+        except Exception as exc:  # any other type is the failure under test
+            pytest.fail(f"byte {position}: {type(exc).__name__}: {exc}")
+        # Only bytes zip readers ignore (e.g. the local header's timestamps) may
+        # change without an error, and then the model must be the same.
+        assert_array_equal(loaded.predict_proba(X), expected)
+
+
+def test_flipped_byte_in_the_local_header_times_loads_the_same_model(
+    saved_file, numeric_classifier, tmp_path
+):
+    _, raw = saved_file
+    est, X, _ = numeric_classifier
+    damaged = bytearray(raw)
+    damaged[10] ^= 0xFF  # modification time of model.json in its local header
+    path = tmp_path / "flipped.skmmoe"
+    path.write_bytes(bytes(damaged))
+    assert_array_equal(skmmoe.load(path).predict_proba(X), est.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, this is a text file\n", b"PK\x03\x04", "random"],
+    ids=["empty", "text", "zip-magic-only", "random-bytes"],
+)
+def test_foreign_file_raises_value_error(tmp_path, content):
+    if content == "random":
+        content = np.random.default_rng(0).bytes(4096)
+    path = tmp_path / "foreign.skmmoe"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not a skmmoe model file"):
+        skmmoe.load(path)
+
+
+def test_zip_without_model_json_raises_value_error(saved_file, tmp_path):
+    path = tmp_path / "foreign.skmmoe"
+    with zipfile.ZipFile(saved_file[0]) as src, zipfile.ZipFile(path, "w") as zout:
+        zout.writestr("weights.pt", src.read("weights.pt"))
+        zout.writestr("readme.txt", "not a model")
+    with pytest.raises(ValueError, match="model.json"):
+        skmmoe.load(path)
+
+
+def test_zip_with_another_format_raises_value_error(saved_file, tmp_path):
+    meta = _meta(saved_file[0])
+    meta["format"] = "some-other-model"
+    path = tmp_path / "other.skmmoe"
+    _rewrite(saved_file[0], path, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="not a skmmoe model file"):
+        skmmoe.load(path)
+
+
+@pytest.mark.parametrize("json_text", ["[1, 2, 3]", "{not json", '"a string"'])
+def test_model_json_that_is_not_an_object_raises_value_error(
+    saved_file, tmp_path, json_text
+):
+    path = tmp_path / "bad.skmmoe"
+    _rewrite(saved_file[0], path, **{"model.json": json_text})
+    with pytest.raises(ValueError, match="not a skmmoe model file|damaged"):
+        skmmoe.load(path)
+
+
+@pytest.mark.parametrize("format_version", [2, 0, "1", None])
+def test_unknown_format_version_raises_value_error(
+    saved_file, tmp_path, format_version
+):
+    meta = _meta(saved_file[0])
+    meta["format_version"] = format_version
+    path = tmp_path / "future.skmmoe"
+    _rewrite(saved_file[0], path, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="format version"):
+        skmmoe.load(path)
+
+
+def test_invalid_model_description_raises_value_error(saved_file, tmp_path):
+    meta = _meta(saved_file[0])
+    meta["class"] = "LogisticRegression"
+    path = tmp_path / "bad.skmmoe"
+    _rewrite(saved_file[0], path, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="invalid model description"):
+        skmmoe.load(path)
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        skmmoe.load(tmp_path / "nowhere.skmmoe")
+
+
+# ------------------------------------------------------- no code execution
+class _WritesMarker:
+    """Unpickling this would create the marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (os.fspath(self.marker), "w"))
+
+
+def _evil_weights(marker):
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.zeros(2), "payload": _WritesMarker(marker)}, buffer)
+    return buffer.getvalue()
+
+
+def _file_with_weights(saved_path, dst, weights):
+    """A model file whose weights.pt is `weights`, with a matching checksum."""
+    meta = _meta(saved_path)
+    meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+    _rewrite(saved_path, dst, **{"weights.pt": weights, "model.json": json.dumps(meta)})
+
+
+@pytest.mark.parametrize("kind", ["torch.save", "plain pickle"])
+def test_load_never_runs_code_from_the_weights(saved_file, tmp_path, kind):
+    marker = tmp_path / "PWNED"
+    if kind == "torch.save":
+        weights = _evil_weights(marker)
+    else:
+        weights = pickle.dumps(_WritesMarker(marker))
+    assert not marker.exists()
+    path = tmp_path / "evil.skmmoe"
+    _file_with_weights(saved_file[0], path, weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about the pickle protocol
+        with pytest.raises(Exception, match="[Ww]eights only"):
+            skmmoe.load(path)
+    assert not marker.exists()
+
+
+def test_load_of_weights_that_would_run_code_raises_value_error(saved_file, tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.skmmoe"
+    _file_with_weights(saved_file[0], path, _evil_weights(marker))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError):
+            skmmoe.load(path)
+    assert not marker.exists()
+
+
+def test_load_of_a_plain_pickle_file_raises_value_error(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(ValueError, match="not a skmmoe model file"):
+        skmmoe.load(path)
+    assert not marker.exists()
+
+
+def test_load_of_a_joblib_file_raises_value_error(mixed_model, tmp_path):
+    path = tmp_path / "model.joblib"
+    joblib.dump(mixed_model[0], path)
+    with pytest.raises(ValueError, match="not a skmmoe model file"):
+        skmmoe.load(path)
+
+
+# ------------------------------------------------------- what save refuses
+def test_save_unfitted_estimator_raises_value_error(tmp_path):
+    with pytest.raises(ValueError, match="not fitted"):
+        skmmoe.save(MMOEClassifier(), tmp_path / "model.skmmoe")
+    assert not (tmp_path / "model.skmmoe").exists()
+
+
+@pytest.mark.parametrize("obj", [StandardScaler(), object(), "model"])
+def test_save_non_skmmoe_object_raises_type_error(tmp_path, obj):
+    with pytest.raises(TypeError, match="skmmoe estimators"):
+        skmmoe.save(obj, tmp_path / "model.skmmoe")
+
+
+def test_save_with_user_preprocessor_raises_value_error(tmp_path):
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(100, 2))
+    preprocessor = ColumnTransformer([("scale", StandardScaler(), [0, 1])])
+    est = MMOERegressor(preprocessor=preprocessor, **SMALL).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="joblib"):
+        skmmoe.save(est, tmp_path / "model.skmmoe")
