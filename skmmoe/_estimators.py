@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._features import fit_feature_encoder
+from ._features import NUMERIC_ENCODINGS, fit_feature_encoder
 from ._network import ACTIVATIONS, MMOENetwork, predict_logits
 from ._sklearn_compat import (
     HasMethods,
@@ -151,6 +151,8 @@ class _BaseMMOE(BaseEstimator):
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
         "preprocessor": [HasMethods(["fit_transform", "transform"]), None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
@@ -186,6 +188,8 @@ class _BaseMMOE(BaseEstimator):
         categorical_features="auto",
         preprocessor=None,
         embedding_dim=8,
+        numeric_encoding="scaled",
+        n_bins=16,
         epochs="auto",
         batch_size=512,
         optimizer="adam",
@@ -217,6 +221,8 @@ class _BaseMMOE(BaseEstimator):
         self.categorical_features = categorical_features
         self.preprocessor = preprocessor
         self.embedding_dim = embedding_dim
+        self.numeric_encoding = numeric_encoding
+        self.n_bins = n_bins
         self.epochs = epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -649,6 +655,8 @@ default=None
                 None if self.preprocessor is None else copy.deepcopy(self.preprocessor)
             ),
             embedding_dim=self.embedding_dim,
+            numeric_encoding=self.numeric_encoding,
+            n_bins=self.n_bins,
         )
         del X  # nothing but the encoded tensors is held during training
 
@@ -948,6 +956,17 @@ default="auto"
         ``OrdinalEncoder`` steps feed embeddings, all other outputs the dense input.
     embedding_dim : int, default=8
         Embedding width of each categorical feature.
+    numeric_encoding : {"scaled", "quantile_embedding", "piecewise_linear"}, \
+default="scaled"
+        How the built-in preprocessor feeds numeric columns to the network:
+        "scaled": median-imputed (with missing indicators) and standardised, one
+        dense input each; "quantile_embedding": the column's quantile bin as a
+        category with its own embedding (missing values at the reserved index);
+        "piecewise_linear": the piecewise-linear encoding of Gorishniy et al.
+        (NeurIPS 2022) over quantile bins, ``n_bins`` dense inputs each. The default
+        was chosen by measurement (``benchmarks/numeric_encoding.py``).
+    n_bins : int, default=16
+        Quantile bins per numeric column for the binned encodings.
     epochs : int or "auto", default="auto"
         Passes over the training data. "auto": 4, or more on small data so that
         training makes at least 100 optimizer steps (at most 200 epochs).

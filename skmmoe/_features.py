@@ -21,6 +21,7 @@ from pandas.api.types import (
     is_object_dtype,
     is_string_dtype,
 )
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -260,8 +261,131 @@ def _n_known_categories(categories) -> int:
     return int(sum(1 for c in categories if not pd.isna(c)))
 
 
-def make_default_preprocessor(cat_mask: np.ndarray, columns) -> ColumnTransformer:
-    """The ColumnTransformer skmmoe builds when the user gives none."""
+class QuantileBinner(TransformerMixin, BaseEstimator):
+    """Numbers -> the index of their quantile bin, for embeddings.
+
+    Bin edges are the training quantiles (duplicates merged). Missing values stay
+    NaN, which the feature encoder maps to the reserved id.
+
+    Parameters
+    ----------
+    n_bins : int, default=16
+    """
+
+    def __init__(self, n_bins=16):
+        self.n_bins = n_bins
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.bin_edges_ = [
+            _quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])
+        ]
+        self.categories_ = [np.arange(max(len(e) - 1, 1)) for e in self.bin_edges_]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        out = np.empty_like(X)
+        for j, edges in enumerate(self.bin_edges_):
+            codes = np.searchsorted(edges[1:-1], X[:, j], side="right").astype(float)
+            codes[np.isnan(X[:, j])] = np.nan
+            out[:, j] = codes
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features, dtype=object)
+
+
+class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
+    """Piecewise-linear encoding of numbers (Gorishniy et al., NeurIPS 2022).
+
+    With quantile bin edges b_0 < ... < b_T of the training data, a value x becomes
+    T numbers: component t is 0 below bin t, 1 above it, and the position of x
+    within it in between; the first component may go below 0 and the last above 1,
+    so values outside the training range stay distinguishable. Input must have no
+    missing values (impute first).
+
+    Parameters
+    ----------
+    n_bins : int, default=16
+    """
+
+    def __init__(self, n_bins=16):
+        self.n_bins = n_bins
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.bin_edges_ = [
+            _quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])
+        ]
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        blocks = []
+        for j, edges in enumerate(self.bin_edges_):
+            if len(edges) < 2:  # a constant column carries no information
+                blocks.append(np.zeros((X.shape[0], 1)))
+                continue
+            lo, hi = edges[:-1], edges[1:]
+            block = (X[:, j : j + 1] - lo) / (hi - lo)
+            block[:, 1:] = np.maximum(block[:, 1:], 0.0)
+            block[:, :-1] = np.minimum(block[:, :-1], 1.0)
+            blocks.append(block)
+        return np.hstack(blocks)
+
+    def get_feature_names_out(self, input_features=None):
+        names = []
+        for name, edges in zip(input_features, self.bin_edges_):
+            names += [f"{name}_ple{t}" for t in range(max(len(edges) - 1, 1))]
+        return np.asarray(names, dtype=object)
+
+
+def _quantile_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
+    observed = column[~np.isnan(column)]
+    if observed.size == 0:
+        return np.zeros(1)
+    return np.unique(np.quantile(observed, np.linspace(0.0, 1.0, n_bins + 1)))
+
+
+NUMERIC_ENCODINGS = ("scaled", "quantile_embedding", "piecewise_linear")
+
+
+def _numeric_steps(numeric_encoding: str, n_bins: int) -> list:
+    as_float = (
+        "as_float",
+        FunctionTransformer(numbers_as_float, feature_names_out="one-to-one"),
+    )
+    impute = (
+        "impute",
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+    )
+    if numeric_encoding == "scaled":
+        return [as_float, impute, ("scale", StandardScaler())]
+    if numeric_encoding == "quantile_embedding":
+        return [as_float, ("bins", QuantileBinner(n_bins=n_bins))]
+    if numeric_encoding == "piecewise_linear":
+        return [as_float, impute, ("ple", PiecewiseLinearEncoder(n_bins=n_bins))]
+    raise ValueError(
+        f"numeric_encoding must be one of {NUMERIC_ENCODINGS}; "
+        f"got {numeric_encoding!r}."
+    )
+
+
+def make_default_preprocessor(
+    cat_mask: np.ndarray, columns, numeric_encoding: str = "scaled", n_bins: int = 16
+) -> ColumnTransformer:
+    """The ColumnTransformer skmmoe builds when the user gives none.
+
+    Categorical columns: strings -> OrdinalEncoder (unknown and missing -> -1, then
+    the reserved id). Numeric columns by ``numeric_encoding``: "scaled" (median
+    imputation with missing indicators, standardisation: dense inputs),
+    "quantile_embedding" (quantile bins as categories: embeddings, missing values at
+    the reserved id) or "piecewise_linear" (imputation, then a piecewise-linear
+    encoding over quantile bins: dense inputs).
+    """
     cat_cols = [c for c, m in zip(columns, cat_mask) if m]
     num_cols = [c for c, m in zip(columns, cat_mask) if not m]
     transformers = []
@@ -293,29 +417,7 @@ def make_default_preprocessor(cat_mask: np.ndarray, columns) -> ColumnTransforme
         )
     if num_cols:
         transformers.append(
-            (
-                "numeric",
-                Pipeline(
-                    [
-                        (
-                            "as_float",
-                            FunctionTransformer(
-                                numbers_as_float, feature_names_out="one-to-one"
-                            ),
-                        ),
-                        (
-                            "impute",
-                            SimpleImputer(
-                                strategy="median",
-                                add_indicator=True,
-                                keep_empty_features=True,
-                            ),
-                        ),
-                        ("scale", StandardScaler()),
-                    ]
-                ),
-                num_cols,
-            )
+            ("numeric", Pipeline(_numeric_steps(numeric_encoding, n_bins)), num_cols)
         )
     return ColumnTransformer(
         transformers,
@@ -377,7 +479,13 @@ class FeatureEncoder:
 
 
 def fit_feature_encoder(
-    X, *, categorical_features, preprocessor, embedding_dim: int
+    X,
+    *,
+    categorical_features,
+    preprocessor,
+    embedding_dim: int,
+    numeric_encoding: str = "scaled",
+    n_bins: int = 16,
 ) -> tuple[FeatureEncoder, np.ndarray, np.ndarray]:
     """Fit the preprocessor on X and describe the network's inputs.
 
@@ -398,7 +506,9 @@ def fit_feature_encoder(
         # as positions by ColumnTransformer anyway.
         columns = list(range(X.shape[1]))
         cat_mask = resolve_categorical_mask(X, categorical_features)
-        transformer = make_default_preprocessor(cat_mask, columns)
+        transformer = make_default_preprocessor(
+            cat_mask, columns, numeric_encoding, n_bins
+        )
     else:
         transformer = preprocessor
     out = transformer.fit_transform(X)
@@ -409,7 +519,7 @@ def fit_feature_encoder(
     vocabulary_sizes: list[int] = []
     for name, fitted, _ in transformer.transformers_:
         final = _final_step(fitted)
-        if not isinstance(final, OrdinalEncoder):
+        if not isinstance(final, (OrdinalEncoder, QuantileBinner)):
             continue
         positions = range(n_out)[transformer.output_indices_[name]]
         for pos, categories in zip(positions, final.categories_):

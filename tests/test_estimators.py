@@ -805,3 +805,122 @@ def test_predict_from_threads(mixed_frame):
     for per_thread in results:
         for proba in per_thread:
             assert_array_equal(proba, expected)
+
+
+# ---------------------------------------------------------------- partial_fit
+@pytest.fixture(scope="module")
+def stream_data():
+    rng = np.random.default_rng(7)
+    n = 4000
+    X = pd.DataFrame(
+        {
+            "c": rng.choice(list("abcdefgh"), n).astype(object),
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+        }
+    )
+    Y = pd.DataFrame(
+        {
+            "b": ((X.c.isin(list("abc"))) ^ (X.x > 0.5)).astype(np.int64),
+            "r": np.sin(2 * X.x) + X.z + (X.c == "a") + 0.1 * rng.normal(size=n),
+        }
+    )
+    return X.iloc[:3000], Y.iloc[:3000], X.iloc[3000:], Y.iloc[3000:]
+
+
+def _quality(est, X, Y):
+    proba = est.predict_proba(X)[0][:, 1]
+    pred = est.predict(X)[:, 1].astype(float)
+    return roc_auc_score(Y["b"], proba), r2_score(Y["r"], pred)
+
+
+def test_partial_fit_streaming_reaches_single_fit_quality(stream_data):
+    """Eight passes over 6 chunks of 500 rows come within 0.02 AUC and 0.05 R^2 of
+    one fit of eight epochs on all 3000 rows."""
+    X, Y, X_test, Y_test = stream_data
+    params = small(epochs=1, batch_size=128, expert_dnn_hidden_units=(32,))
+    full = MMOEEstimator(**{**params, "epochs": 8}).fit(X, Y)
+    stream = MMOEEstimator(**params)
+    for _ in range(8):
+        for start in range(0, len(X), 500):
+            stream.partial_fit(X.iloc[start : start + 500], Y.iloc[start : start + 500])
+    auc_full, r2_full = _quality(full, X_test, Y_test)
+    auc_stream, r2_stream = _quality(stream, X_test, Y_test)
+    assert auc_full > 0.95 and r2_full > 0.8
+    assert auc_stream >= auc_full - 0.02
+    assert r2_stream >= r2_full - 0.05
+    assert stream.n_epochs_ == 8 * 6
+    assert [h["epoch"] for h in stream.history_] == list(range(1, 49))
+
+
+def test_partial_fit_first_call_is_fit(stream_data):
+    X, Y, X_test, _ = stream_data
+    a = MMOEEstimator(**small()).partial_fit(X, Y)
+    b = MMOEEstimator(**small()).fit(X, Y)
+    assert_array_equal(a.predict_proba(X_test)[0], b.predict_proba(X_test)[0])
+
+
+def test_partial_fit_unseen_categories_and_classes_argument(stream_data):
+    X, Y, _, _ = stream_data
+    est = MMOEEstimator(**small())
+    first = X.c != "h"
+    est.partial_fit(X[first], Y[first])
+    assert est.feature_columns_[0].vocabulary_size == 8  # 7 seen + reserved
+    est.partial_fit(X[~first], Y[~first])  # 'h' goes to the reserved index
+    assert np.isfinite(est.predict(X)[:, 1].astype(float)).all()
+
+    y = np.where(X.x > 0, "pos", np.where(X.z > 1, "rare", "neg"))
+    clf = MMOEClassifier(**small())
+    common = y != "rare"
+    with_classes = clf.partial_fit(X[common], y[common], classes=["neg", "pos", "rare"])
+    assert list(with_classes.classes_) == ["neg", "pos", "rare"]
+    clf.partial_fit(X[~common], y[~common])
+    assert with_classes.predict_proba(X).shape == (len(X), 3)
+    without = MMOEClassifier(**small()).partial_fit(X[common], y[common])
+    with pytest.raises(ValueError, match="not seen in fit"):
+        without.partial_fit(X[~common], y[~common])
+
+
+def test_partial_fit_checks_tasks_and_features(stream_data):
+    X, Y, _, _ = stream_data
+    est = MMOEEstimator(**small()).partial_fit(X, Y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match="tasks"):
+        est.partial_fit(X, Y[["r", "b"]])
+    with pytest.raises(ValueError):
+        est.partial_fit(X.drop(columns="z"), Y)
+    assert_array_equal(est.predict(X), before)  # failed calls changed nothing
+
+
+# --------------------------------------------------------------- class_weight
+def test_class_weight_balanced_raises_minority_recall():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 3))
+    y = (X[:, 0] + 0.8 * rng.normal(size=600) > 1.3).astype(int)  # ~10% positives
+    plain = MMOEClassifier(**small(epochs=10)).fit(X, y)
+    balanced = MMOEClassifier(**small(epochs=10), class_weight="balanced").fit(X, y)
+    recall_plain = (plain.predict(X)[y == 1] == 1).mean()
+    recall_balanced = (balanced.predict(X)[y == 1] == 1).mean()
+    assert recall_balanced > recall_plain + 0.2
+
+
+def test_class_weight_dict_equals_sample_weight(numeric_data):
+    X, y, _ = numeric_data
+    by_class = MMOEClassifier(**small(), class_weight={1: 3.0}).fit(X, y)
+    by_sample = MMOEClassifier(**small()).fit(X, y, sample_weight=np.where(y, 3.0, 1.0))
+    assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X), atol=1e-6)
+
+
+def test_class_weight_per_task_list(numeric_data):
+    X, y_binary, y_regression = numeric_data
+    Y = np.column_stack([y_binary, y_regression])
+    est = MMOEEstimator(**small(), class_weight=[{0: 2.0}, None]).fit(X, Y)
+    assert est.predict(X).shape == (len(X), 2)
+    with pytest.raises(ValueError, match="regression task"):
+        MMOEEstimator(**small(), class_weight=["balanced", "balanced"]).fit(X, Y)
+    with pytest.raises(ValueError, match="one entry per task"):
+        MMOEEstimator(**small(), class_weight=["balanced"]).fit(X, Y)
+    with pytest.raises(ValueError, match="single task"):
+        MMOEEstimator(**small(), class_weight={0: 2.0}).fit(X, Y)
+    with pytest.raises(ValueError, match="labels not in y"):
+        MMOEClassifier(**small(), class_weight={7: 2.0}).fit(X, y_binary)

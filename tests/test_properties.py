@@ -1,0 +1,135 @@
+"""Property-based tests: on random mixed DataFrames (random dtypes, missing values,
+constant and single-category columns, unseen categories at predict), fit and predict
+either work, with the right shapes and finite outputs, or raise a documented
+ValueError; never anything else."""
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skmmoe import MMOEEstimator
+
+SMALL = dict(
+    expert_dnn_hidden_units=(4,),
+    gate_dnn_hidden_units=(),
+    tower_dnn_hidden_units=(),
+    epochs=2,
+    batch_size=16,
+    num_experts=2,
+)
+KINDS = (
+    "float",
+    "float_missing",
+    "int",
+    "constant",
+    "str",
+    "str_missing",
+    "single_category",
+    "category",
+    "bool",
+    "all_missing_float",
+    "all_missing_str",
+    "mixed_object",
+)
+# The ValueErrors skmmoe documents for data it cannot learn from.
+DOCUMENTED = ("only one class", "no observed", "no sample with a label")
+
+
+def make_column(kind, n, rng, pool):
+    if kind == "float":
+        return rng.normal(size=n)
+    if kind == "float_missing":
+        values = rng.normal(size=n)
+        values[rng.random(n) < 0.3] = np.nan
+        return values
+    if kind == "int":
+        return rng.integers(-5, 5, size=n)
+    if kind == "constant":
+        return np.full(n, 3.0)
+    if kind == "str":
+        return rng.choice(pool, n).astype(object)
+    if kind == "str_missing":
+        values = rng.choice(pool, n).astype(object)
+        values[rng.random(n) < 0.3] = None
+        return values
+    if kind == "single_category":
+        return np.full(n, "only", dtype=object)
+    if kind == "category":
+        return pd.Categorical(
+            rng.choice(pool, n), categories=sorted(set(pool) | {"zz"})
+        )
+    if kind == "bool":
+        return rng.random(n) < 0.5
+    if kind == "all_missing_float":
+        return np.full(n, np.nan)
+    if kind == "all_missing_str":
+        return np.full(n, None, dtype=object)
+    if kind == "mixed_object":
+        return rng.choice(np.array(["a", 1, 2.5, True, None], dtype=object), n)
+    raise AssertionError(kind)
+
+
+@st.composite
+def datasets(draw):
+    n = draw(st.integers(min_value=2, max_value=40))
+    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=5))
+    seed = draw(st.integers(min_value=0, max_value=2**31 - 1))
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {f"c{j}": make_column(k, n, rng, ["u", "v", "w"]) for j, k in enumerate(kinds)}
+    )
+    X_new = pd.DataFrame(
+        {
+            f"c{j}": make_column(k, 7, rng, ["w", "new", "other"])
+            for j, k in enumerate(kinds)
+        }
+    )
+    task = draw(st.sampled_from(["binary", "regression", "both"]))
+    y_binary = rng.choice(["yes", "no"], n).astype(object)
+    y_binary[rng.random(n) < 0.2] = None
+    y_regression = rng.normal(size=n)
+    y_regression[rng.random(n) < 0.2] = np.nan
+    Y = {
+        "binary": pd.Series(y_binary),
+        "regression": pd.Series(y_regression),
+        "both": pd.DataFrame({"b": y_binary, "r": y_regression}),
+    }[task]
+    return X, Y, X_new
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(datasets())
+def test_fit_predict_work_or_raise_a_documented_value_error(data):
+    X, Y, X_new = data
+    est = MMOEEstimator(**SMALL)
+    try:
+        est.fit(X, Y)
+    except ValueError as exc:
+        assert any(s in str(exc) for s in DOCUMENTED), str(exc)
+        assert not hasattr(est, "network_")
+        return
+    for frame in (X, X_new):
+        pred = est.predict(frame)
+        n = len(frame)
+        if isinstance(Y, pd.DataFrame):
+            assert pred.shape == (n, 2)
+            assert set(pred[:, 0]) <= {"yes", "no"}
+            assert np.isfinite(pred[:, 1].astype(float)).all()
+            proba = est.predict_proba(frame)[0]
+        else:
+            assert pred.shape == (n,)
+            proba = est.predict_proba(frame) if est.task_types_[0] == "binary" else None
+            if proba is None:
+                assert np.isfinite(pred.astype(float)).all()
+        if proba is not None:
+            assert proba.shape == (n, 2)
+            assert np.isfinite(proba).all()
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        gates = est.gate_weights(frame)
+        assert gates.shape == (n, est.n_tasks_, 2)
+        assert np.isfinite(gates).all()
