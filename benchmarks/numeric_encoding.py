@@ -113,7 +113,9 @@ def main(argv=None):
     )
     print("census: metric_1 = income AUC, metric_2 = marital AUC")
     print("synthetic: metric_1 = binary AUC, metric_2 = regression R^2")
-    with pd.option_context("display.width", 160, "display.precision", 4):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", None, "display.precision", 4
+    ):
         print(summary)
     return summary
 

@@ -123,21 +123,25 @@ def _preprocessor_to_json(est) -> dict:
                 categories.append(known)
                 cat_missing.append(len(known) != len(cats))
         elif name == "numeric":
-            imputer = pipe.named_steps["impute"]
-            scaler = pipe.named_steps["scale"]
-            numeric = {
-                "positions": [int(c) for c in columns],
-                "statistics": imputer.statistics_.tolist(),
-                "indicator_features": (
+            steps = pipe.named_steps
+            numeric = {"positions": [int(c) for c in columns]}
+            if "impute" in steps:
+                imputer = steps["impute"]
+                numeric["statistics"] = imputer.statistics_.tolist()
+                numeric["indicator_features"] = (
                     imputer.indicator_.features_.tolist()
                     if imputer.indicator_ is not None
                     else []
-                ),
-                "mean": scaler.mean_.tolist(),
-                "scale": scaler.scale_.tolist(),
-                "var": scaler.var_.tolist(),
-                "n_samples_seen": int(np.max(scaler.n_samples_seen_)),
-            }
+                )
+            if "scale" in steps:
+                scaler = steps["scale"]
+                numeric["mean"] = scaler.mean_.tolist()
+                numeric["scale"] = scaler.scale_.tolist()
+                numeric["var"] = scaler.var_.tolist()
+                numeric["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
+            for key in ("bins", "ple"):
+                if key in steps:
+                    numeric["bin_edges"] = [e.tolist() for e in steps[key].bin_edges_]
     return {
         "n_features": n_features,
         "categorical": {
@@ -149,7 +153,7 @@ def _preprocessor_to_json(est) -> dict:
     }
 
 
-def _preprocessor_from_json(spec: dict, feature_names):
+def _preprocessor_from_json(spec: dict, feature_names, params: dict):
     """Rebuild the default ColumnTransformer: fit it on a small frame made to
     reproduce the saved categories and missing-value pattern, then set the learned
     statistics."""
@@ -171,7 +175,7 @@ def _preprocessor_from_json(spec: dict, feature_names):
     if num is not None:
         for j, pos in enumerate(num["positions"]):
             values = np.zeros(n_rows)
-            if j in num["indicator_features"]:
+            if j in num.get("indicator_features", []):
                 values[0] = np.nan
             columns[pos] = values
     cat_mask = np.zeros(n_features, dtype=bool)
@@ -186,7 +190,12 @@ def _preprocessor_from_json(spec: dict, feature_names):
             design[:, pos] = values
         if not cat_mask.any():
             design = design.astype(np.float64)
-    ct = make_default_preprocessor(cat_mask, list(range(n_features)))
+    ct = make_default_preprocessor(
+        cat_mask,
+        list(range(n_features)),
+        params.get("numeric_encoding", "scaled"),
+        params.get("n_bins", 16),
+    )
     ct.fit(design)
     for name, pipe, _ in ct.transformers_:
         if name == "categorical":
@@ -195,13 +204,25 @@ def _preprocessor_from_json(spec: dict, feature_names):
             if got != cat["categories"]:
                 raise ModelFileError("The saved categories could not be rebuilt.")
         elif name == "numeric":
-            imputer = pipe.named_steps["impute"]
-            scaler = pipe.named_steps["scale"]
-            imputer.statistics_ = np.asarray(num["statistics"], dtype=np.float64)
-            scaler.mean_ = np.asarray(num["mean"], dtype=np.float64)
-            scaler.scale_ = np.asarray(num["scale"], dtype=np.float64)
-            scaler.var_ = np.asarray(num["var"], dtype=np.float64)
-            scaler.n_samples_seen_ = num["n_samples_seen"]
+            steps = pipe.named_steps
+            if "impute" in steps:
+                steps["impute"].statistics_ = np.asarray(
+                    num["statistics"], dtype=np.float64
+                )
+            if "scale" in steps:
+                scaler = steps["scale"]
+                scaler.mean_ = np.asarray(num["mean"], dtype=np.float64)
+                scaler.scale_ = np.asarray(num["scale"], dtype=np.float64)
+                scaler.var_ = np.asarray(num["var"], dtype=np.float64)
+                scaler.n_samples_seen_ = num["n_samples_seen"]
+            for key in ("bins", "ple"):
+                if key in steps:
+                    edges = [np.asarray(e, dtype=np.float64) for e in num["bin_edges"]]
+                    steps[key].bin_edges_ = edges
+                    if key == "bins":
+                        steps[key].categories_ = [
+                            np.arange(max(len(e) - 1, 1)) for e in edges
+                        ]
     return ct
 
 
@@ -358,7 +379,9 @@ def load(path):
         network.load_state_dict(state)
         network.eval()
         feature_names = meta["feature_names_in"]
-        preprocessor = _preprocessor_from_json(meta["preprocessor"], feature_names)
+        preprocessor = _preprocessor_from_json(
+            meta["preprocessor"], feature_names, params
+        )
         columns = [FeatureColumn(**c) for c in meta["feature_columns"]]
         sparse_positions = [i for i, c in enumerate(columns) if c.kind == "sparse"]
         names_out = list(preprocessor.get_feature_names_out())

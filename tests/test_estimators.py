@@ -573,7 +573,9 @@ def test_fitted_attributes(mixed_frame):
     assert_array_equal(est.feature_names_in_, ["city", "color", "member", "age"])
     kinds = {c.name: c.kind for c in est.feature_columns_}
     assert kinds["city"] == kinds["color"] == kinds["member"] == "sparse"
-    assert kinds["age"] == "dense"
+    # The default piecewise-linear encoding: several dense inputs for "age".
+    age = [name for name, kind in kinds.items() if name.startswith("age_ple")]
+    assert len(age) > 4 and {kinds[name] for name in age} == {"dense"}
     city = next(c for c in est.feature_columns_ if c.name == "city")
     # 4 cities plus the reserved index for unknown and missing.
     assert city.vocabulary_size == 5 and city.embedding_dim == 8
@@ -674,7 +676,9 @@ def test_categorical_features_as_names():
     rng = np.random.default_rng(4)
     X = pd.DataFrame({"shop": rng.integers(0, 6, 300), "x": rng.normal(size=300)})
     y = np.isin(X["shop"], [1, 4]).astype(int)
-    est = MMOEClassifier(**small(epochs=20, categorical_features=["shop"])).fit(X, y)
+    est = MMOEClassifier(
+        **small(epochs=20, categorical_features=["shop"], numeric_encoding="scaled")
+    ).fit(X, y)
     kinds = {c.name: (c.kind, c.vocabulary_size) for c in est.feature_columns_}
     assert kinds == {"shop": ("sparse", 7), "x": ("dense", None)}
     assert est.score(X, y) > 0.9
@@ -691,7 +695,9 @@ def test_categorical_features_on_object_array():
     new = np.array([["zzz", 0.3], [None, -1.0]], dtype=object)
     probas = []
     for spec in ([0], [-2], [True, False], np.array([True, False])):
-        est = MMOEClassifier(**small(epochs=2, categorical_features=spec)).fit(X, y)
+        est = MMOEClassifier(
+            **small(epochs=2, categorical_features=spec, numeric_encoding="scaled")
+        ).fit(X, y)
         kinds = [(c.kind, c.vocabulary_size) for c in est.feature_columns_]
         assert kinds == [("sparse", 4), ("dense", None)]
         assert est.n_features_in_ == 2
@@ -704,7 +710,9 @@ def test_categorical_features_on_object_array():
 def test_categorical_features_none_and_bad_names(mixed_frame):
     X, Y = mixed_frame
     numeric = X[["age"]].assign(code=np.arange(len(X)) % 4)
-    est = MMOEEstimator(**small(epochs=1, categorical_features=None)).fit(numeric, Y)
+    est = MMOEEstimator(
+        **small(epochs=1, categorical_features=None, numeric_encoding="scaled")
+    ).fit(numeric, Y)
     assert [c.kind for c in est.feature_columns_] == ["dense"] * 3
     with pytest.raises(ValueError, match="not in X"):
         MMOEEstimator(**small(epochs=1, categorical_features=["nope"])).fit(X, Y)

@@ -681,3 +681,14 @@ def test_save_with_user_preprocessor_raises_value_error(tmp_path):
     est = MMOERegressor(preprocessor=preprocessor, **SMALL).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="joblib"):
         skmmoe.save(est, tmp_path / "model.skmmoe")
+
+
+@pytest.mark.parametrize("encoding", ["quantile_embedding", "piecewise_linear"])
+def test_save_load_binned_numeric_encodings(mixed_model, new_rows, encoding, tmp_path):
+    _, X, Y = mixed_model
+    est = MMOEEstimator(**SMALL, numeric_encoding=encoding, n_bins=5).fit(X, Y)
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    far = new_rows.assign(age=new_rows["age"] * 100)  # outside the training range
+    for frame in (X, new_rows, far):
+        _assert_same_predictions(loaded, est, frame)

@@ -120,7 +120,7 @@ def test_grid_search_per_task_multi_metric_refit(frame):
 def test_cross_validate(frame):
     X, Y = frame
     result = cross_validate(
-        MMOEEstimator(**SMALL),
+        MMOEEstimator(**{**SMALL, "epochs": 20}),
         X,
         Y,
         cv=3,
@@ -134,7 +134,11 @@ def test_cross_validate(frame):
 def test_single_task_classifier_and_regressor_in_sklearn_tools(frame):
     X, Y = frame
     clf_scores = cross_validate(
-        MMOEClassifier(**SMALL), X, Y["churn"], cv=2, scoring="roc_auc"
+        MMOEClassifier(**{**SMALL, "epochs": 20}),
+        X,
+        Y["churn"],
+        cv=2,
+        scoring="roc_auc",
     )["test_score"]
     assert (clf_scores > 0.7).all()
     reg_scores = cross_validate(MMOERegressor(**SMALL), X, Y["spend"], cv=2)

@@ -1,0 +1,322 @@
+"""skmmoe against DeepCTR-Torch's MMOE on the census data, side by side.
+
+Both systems train the same architecture (3 experts of (256, 128), gates (64,),
+towers (64,), embeddings of 8) on the same 70/10/20 census split
+(examples/census_income.py) with the same batch size, epochs and learning rate
+(Adam, 1e-3), skmmoe with ``numeric_encoding="scaled"`` like DeepCTR's dense
+inputs. Each run is a fresh process (so peak RSS is its own); runs alternate
+A B A B so that machine drift cancels, and medians are reported.
+
+Per run: training samples/s (DeepCTR with verbose=0; skmmoe's training loop, and
+its whole fit including preprocessing), inference samples/s of the network at batch
+256 and 4096 on encoded inputs (and skmmoe's end-to-end ``predict_proba`` on the
+DataFrame), peak RSS, test ROC AUC per task. Then "time to quality": the wall time
+of ``MMOEEstimator()`` with its default settings against DeepCTR's 5-epoch,
+batch-256 fit, with both AUCs. Finally this machine's fp32 matmul FLOP/s at the
+model's shapes and the fraction of the FLOP bound each system reaches.
+
+Needs ``pip install -e ".[bench]"`` (deepctr-torch 0.3.0 and requests, which it
+imports without declaring).
+
+    python benchmarks/bench_vs_deepctr.py                     # full run
+    python benchmarks/bench_vs_deepctr.py --rounds 1 --epochs 1 --batch-sizes 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCH = dict(
+    num_experts=3,
+    expert_dnn_hidden_units=(256, 128),
+    gate_dnn_hidden_units=(64,),
+    tower_dnn_hidden_units=(64,),
+)
+EMBEDDING_DIM = 8
+LEARNING_RATE = 1e-3
+
+
+def _census():
+    sys.path.insert(0, str(ROOT / "examples"))
+    from census_income import split_census
+
+    from skmmoe.datasets import load_census_income
+
+    X, Y = load_census_income()
+    X_train, _, X_test, Y_train, _, Y_test = split_census(X, Y)
+    return X, X_train, X_test, Y_train, Y_test
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _auc(Y_test, p_income, p_marital):
+    from sklearn.metrics import roc_auc_score
+
+    return [
+        roc_auc_score(Y_test["income"], p_income),
+        roc_auc_score(Y_test["marital"], p_marital),
+    ]
+
+
+def _time_inference(predict, n, repeats=3):
+    """Median samples/s of predict() over n rows."""
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        predict()
+        times.append(time.perf_counter() - tic)
+    return n / float(np.median(times))
+
+
+def run_deepctr(batch_size: int, epochs: int) -> dict:
+    import torch
+    from deepctr_torch.inputs import DenseFeat, SparseFeat, get_feature_names
+    from deepctr_torch.models import MMOE
+    from sklearn.preprocessing import LabelEncoder, MinMaxScaler
+
+    X, X_train, X_test, Y_train, Y_test = _census()
+    # DeepCTR's own recipe: label-encode every categorical column on all rows
+    # (it cannot handle categories unseen in training), scale numbers to [0, 1].
+    sparse = [c for c in X.columns if str(X[c].dtype) == "category"]
+    dense = [c for c in X.columns if c not in sparse]
+    data = X.copy()
+    for c in sparse:
+        data[c] = LabelEncoder().fit_transform(data[c].astype(str))
+    data[dense] = MinMaxScaler().fit_transform(data[dense])
+    columns = [
+        SparseFeat(
+            c, vocabulary_size=int(data[c].max()) + 1, embedding_dim=EMBEDDING_DIM
+        )
+        for c in sparse
+    ] + [DenseFeat(c, 1) for c in dense]
+    names = get_feature_names(columns)
+    train = {n: data.loc[X_train.index, n].to_numpy() for n in names}
+    test = {n: data.loc[X_test.index, n].to_numpy() for n in names}
+    model = MMOE(
+        columns,
+        task_types=["binary", "binary"],
+        task_names=["income", "marital"],
+        device="cpu",
+        **ARCH,
+    )
+    model.compile(
+        torch.optim.Adam(model.parameters(), lr=LEARNING_RATE),
+        loss=["binary_crossentropy", "binary_crossentropy"],
+    )
+    tic = time.perf_counter()
+    model.fit(
+        train, Y_train.to_numpy(), batch_size=batch_size, epochs=epochs, verbose=0
+    )
+    fit_s = time.perf_counter() - tic
+    proba = model.predict(test, batch_size=4096)
+    n = len(X_test)
+    return dict(
+        system="deepctr",
+        batch_size=batch_size,
+        epochs=epochs,
+        fit_s=fit_s,
+        train_samples_s=len(X_train) * epochs / fit_s,
+        infer_256_samples_s=_time_inference(lambda: model.predict(test, 256), n),
+        infer_4096_samples_s=_time_inference(lambda: model.predict(test, 4096), n),
+        auc=_auc(Y_test, proba[:, 0], proba[:, 1]),
+        peak_rss_mib=_peak_rss_mib(),
+    )
+
+
+def run_skmmoe(batch_size: int, epochs, defaults: bool = False) -> dict:
+    import torch
+
+    from skmmoe import MMOEEstimator
+    from skmmoe._network import predict_logits
+
+    _, X_train, X_test, Y_train, Y_test = _census()
+    if defaults:
+        est = MMOEEstimator()
+    else:
+        est = MMOEEstimator(
+            **ARCH,
+            embedding_dim=EMBEDDING_DIM,
+            batch_size=batch_size,
+            epochs=epochs,
+            learning_rate=LEARNING_RATE,
+            numeric_encoding="scaled",
+        )
+    tic = time.perf_counter()
+    est.fit(X_train, Y_train)
+    fit_s = time.perf_counter() - tic
+    train_s = sum(h["seconds"] for h in est.history_)
+    proba = est.predict_proba(X_test)
+    sparse, dense = est._encoder.transform(X_test)
+    sparse, dense = torch.from_numpy(sparse), torch.from_numpy(dense)
+    n = len(X_test)
+
+    def network(block):
+        return lambda: predict_logits(est.network_, sparse, dense, block=block)
+
+    return dict(
+        system="skmmoe-defaults" if defaults else "skmmoe",
+        batch_size=est.batch_size,
+        epochs=est.n_epochs_,
+        fit_s=fit_s,
+        train_s=train_s,
+        train_samples_s=len(X_train) * est.n_epochs_ / train_s,
+        fit_samples_s=len(X_train) * est.n_epochs_ / fit_s,
+        infer_256_samples_s=_time_inference(network(256), n),
+        infer_4096_samples_s=_time_inference(network(4096), n),
+        predict_proba_samples_s=_time_inference(lambda: est.predict_proba(X_test), n),
+        auc=_auc(Y_test, proba[0][:, 1], proba[1][:, 1]),
+        peak_rss_mib=_peak_rss_mib(),
+    )
+
+
+def forward_flop_per_sample(n_sparse=32, n_dense=7) -> float:
+    """Multiply-adds of one forward pass, times 2."""
+    d = n_sparse * EMBEDDING_DIM + n_dense
+    e, (h1, h2), (g,), (t,) = (
+        ARCH["num_experts"],
+        ARCH["expert_dnn_hidden_units"],
+        ARCH["gate_dnn_hidden_units"],
+        ARCH["tower_dnn_hidden_units"],
+    )
+    tasks = 2
+    macs = e * (d * h1 + h1 * h2)  # experts
+    macs += tasks * (d * g + g * e)  # gates
+    macs += tasks * e * h2  # mixture
+    macs += tasks * (h2 * t + t)  # towers and heads
+    return 2.0 * macs
+
+
+def matmul_flops(batch: int = 1024, repeats: int = 20) -> float:
+    """This machine's fp32 FLOP/s on the model's main shapes (forward matmuls)."""
+    import torch
+
+    d = 32 * EMBEDDING_DIM + 7
+    shapes = [
+        ((batch, d), (d, 3 * 256)),  # all experts' first layers at once
+        ((batch, 256), (256, 128)),  # one expert's second layer
+        ((batch, d), (d, 2 * 64)),  # both gates
+        ((batch, 128), (128, 64)),  # one tower
+    ]
+    weights = [3 * 1, 3, 1, 2]  # how often each runs per forward
+    flop, seconds = 0.0, 0.0
+    for (a_shape, b_shape), count in zip(shapes, weights):
+        a, b = torch.randn(*a_shape), torch.randn(*b_shape)
+        for _ in range(3):
+            a @ b
+        times = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - tic)
+        flop += count * 2.0 * a_shape[0] * a_shape[1] * b_shape[1]
+        seconds += count * float(np.median(times))
+    return flop / seconds
+
+
+def _child(args) -> None:
+    if args.system == "deepctr":
+        result = run_deepctr(args.batch_size, args.epochs)
+    else:
+        result = run_skmmoe(args.batch_size, args.epochs, args.system == "defaults")
+    print("RESULT " + json.dumps(result))
+
+
+def _spawn(system: str, batch_size: int, epochs: int) -> dict:
+    command = [sys.executable, __file__, "--child", system]
+    command += ["--batch-size", str(batch_size), "--epochs", str(epochs)]
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--child", choices=["deepctr", "skmmoe", "defaults"])
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--output", default=None, help="also write results as JSON")
+    args = parser.parse_args(argv)
+    if args.child:
+        args.system = args.child
+        return _child(args)
+
+    results = []
+    for _ in range(args.rounds):
+        for bs in args.batch_sizes:
+            for system in ("deepctr", "skmmoe"):  # A B A B ...
+                results.append(_spawn(system, bs, args.epochs))
+                print(json.dumps(results[-1]), flush=True)
+        results.append(_spawn("defaults", 0, 0))
+        print(json.dumps(results[-1]), flush=True)
+
+    def median(system, key, bs=None):
+        values = [
+            r[key] if not isinstance(r[key], list) else r[key]
+            for r in results
+            if r["system"] == system and (bs is None or r["batch_size"] == bs)
+        ]
+        return np.median(np.asarray(values, dtype=float), axis=0)
+
+    flops = matmul_flops()
+    train_flop = 3.0 * forward_flop_per_sample()
+    bound = flops / train_flop
+    infer_bound = flops / forward_flop_per_sample()
+    print(f"\nfp32 matmul at the model's shapes: {flops / 1e9:.1f} GFLOP/s")
+    print(
+        f"forward {forward_flop_per_sample() / 1e6:.3f} MFLOP/sample; training bound "
+        f"{bound:,.0f} samples/s, inference bound {infer_bound:,.0f} samples/s"
+    )
+    print(f"\n{'':24}{'DeepCTR-Torch':>16}{'skmmoe':>12}{'ratio':>8}")
+    for bs in args.batch_sizes:
+        for key, label in [
+            ("train_samples_s", f"train samples/s @{bs}"),
+            ("infer_256_samples_s", "infer samples/s @256"),
+            ("infer_4096_samples_s", "infer samples/s @4096"),
+            ("peak_rss_mib", "peak RSS MiB"),
+        ]:
+            a, b = median("deepctr", key, bs), median("skmmoe", key, bs)
+            print(f"{label:<24}{a:>16,.0f}{b:>12,.0f}{b / a:>8.2f}")
+        for t, task in enumerate(["income", "marital"]):
+            a, b = median("deepctr", "auc", bs)[t], median("skmmoe", "auc", bs)[t]
+            print(f"{task + ' AUC @' + str(bs):<24}{a:>16.4f}{b:>12.4f}{b - a:>+8.4f}")
+        frac_a = median("deepctr", "train_samples_s", bs) / bound
+        frac_b = median("skmmoe", "train_samples_s", bs) / bound
+        print(f"{'share of FLOP bound':<24}{frac_a:>16.0%}{frac_b:>12.0%}")
+        fit_b = median("skmmoe", "fit_samples_s", bs)
+        print(f"{'skmmoe whole fit samples/s':<28}{fit_b:>24,.0f}")
+
+    if 256 in args.batch_sizes:
+        ref_s = median("deepctr", "fit_s", 256)
+        ref_auc = median("deepctr", "auc", 256)
+        ours_s = median("skmmoe-defaults", "fit_s")
+        ours_auc = median("skmmoe-defaults", "auc")
+        print(
+            f"\ntime to quality: DeepCTR-Torch {args.epochs} epochs at batch 256: "
+            f"{ref_s:.1f} s, AUC {ref_auc[0]:.4f}/{ref_auc[1]:.4f}; "
+            f"MMOEEstimator() defaults: {ours_s:.1f} s (whole fit, preprocessing "
+            f"included), AUC {ours_auc[0]:.4f}/{ours_auc[1]:.4f}; "
+            f"time ratio {ours_s / ref_s:.2f}"
+        )
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
