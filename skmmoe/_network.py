@@ -57,6 +57,10 @@ ACTIVATIONS = {
 def _make_activation(name: str, n_groups: int) -> nn.Module:
     if name == "prelu":
         return _GroupedPReLU(n_groups)
+    if name == "relu":
+        # In place: it follows a linear layer or batch norm, whose backward does not
+        # need their output; this saves a copy of the largest activations.
+        return nn.ReLU(inplace=True)
     return ACTIVATIONS[name]()
 
 
@@ -305,15 +309,26 @@ class MMOENetwork(nn.Module):
     def embed(self, sparse: torch.Tensor) -> torch.Tensor:
         """Embeddings of shape (B, n_sparse, embedding_dim) of int64 ids (B,
         n_sparse)."""
-        return self.embedding(sparse + self.offsets)
+        # index_select's backward (a scatter-add) is about twice as fast on the CPU as
+        # nn.Embedding's, which sorts the ids.
+        ids = (sparse + self.offsets).reshape(-1)
+        looked_up = self.embedding.weight.index_select(0, ids)
+        return looked_up.view(sparse.shape[0], self.n_sparse, self.embedding_dim)
 
-    def _input(self, sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    def _input(
+        self, sparse: torch.Tensor, dense: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The network's input (B, n_sparse * embedding_dim + n_dense), and the
+        embeddings it holds (None without sparse inputs)."""
         parts = []
+        embedded = None
         if self.n_sparse:
-            parts.append(self.embed(sparse).flatten(1))
+            embedded = self.embed(sparse)
+            parts.append(embedded.flatten(1))
         if self.n_dense:
             parts.append(dense)
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return x, embedded
 
     def _gates(self, x: torch.Tensor) -> torch.Tensor:
         """Gate weights of shape (T, B, E); each row sums to 1."""
@@ -322,28 +337,37 @@ class MMOENetwork(nn.Module):
 
     def gate_weights(self, sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         """Gate weights of shape (B, T, E)."""
-        return self._gates(self._input(sparse, dense)).transpose(0, 1)
+        return self._gates(self._input(sparse, dense)[0]).transpose(0, 1)
 
     def forward(
-        self, sparse: torch.Tensor, dense: torch.Tensor
-    ) -> tuple[torch.Tensor, ...]:
+        self, sparse: torch.Tensor, dense: torch.Tensor, *, with_penalty: bool = False
+    ):
         """Raw logits per task.
 
         Parameters
         ----------
         sparse : LongTensor of shape (B, n_sparse)
         dense : FloatTensor of shape (B, n_dense)
+        with_penalty : bool, default=False
+            Also return :meth:`embedding_penalty` of this batch, from the same
+            embedding lookup (training saves a second one).
 
         Returns
         -------
-        tuple of T tensors, the t-th of shape (B, output_dims[t])
+        logits : tuple of T tensors, the t-th of shape (B, output_dims[t])
+        penalty : scalar tensor, only with ``with_penalty=True``
         """
-        x = self._input(sparse, dense)
+        x, embedded = self._input(sparse, dense)
         experts = self.experts(x)  # (E, B, d)
         gates = self._gates(x)  # (T, B, E)
         mixed = torch.einsum("tbe,ebd->tbd", gates, experts)  # (T, B, d)
         towers = self.towers(mixed) if len(self.towers.linears) else mixed
-        return tuple(head(towers[t]) for t, head in enumerate(self.heads))
+        logits = tuple(head(towers[t]) for t, head in enumerate(self.heads))
+        if not with_penalty:
+            return logits
+        if embedded is None:
+            return logits, x.new_zeros(())
+        return logits, embedded.pow(2).sum() / sparse.shape[0]
 
     def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of the squared L2 norm of the looked-up embeddings."""

@@ -230,7 +230,7 @@ def test_prelu_has_one_slope_per_group(inputs):
     assert_allclose(net.experts.activations[0].weight.detach().numpy(), 0.25)
 
     # Changing one expert's slope changes that expert's output alone.
-    x = net._input(*inputs)
+    x, _ = net._input(*inputs)
     with torch.no_grad():
         before = net.experts(x).clone()
         net.experts.activations[1].weight[2] = 0.9
