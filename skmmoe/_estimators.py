@@ -42,7 +42,7 @@ __all__ = ["MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 
 # epochs="auto": at least this many epochs, and enough to make at least
 # _AUTO_MIN_STEPS optimizer steps on small data, but never more than _AUTO_MAX_EPOCHS.
-_AUTO_MIN_EPOCHS = 4
+_AUTO_MIN_EPOCHS = 2
 _AUTO_MIN_STEPS = 100
 _AUTO_MAX_EPOCHS = 200
 
@@ -163,6 +163,7 @@ class _BaseMMOE(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
+        "precision": [StrOptions({"float32", "bfloat16", "float16"})],
         "verbose": ["verbose"],
     }
 
@@ -200,6 +201,7 @@ class _BaseMMOE(BaseEstimator):
         n_iter_no_change=5,
         clip_grad_norm=None,
         class_weight=None,
+        precision="float32",
         verbose=0,
     ):
         self.num_experts = num_experts
@@ -233,6 +235,7 @@ class _BaseMMOE(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.clip_grad_norm = clip_grad_norm
         self.class_weight = class_weight
+        self.precision = precision
         self.verbose = verbose
 
     # ----------------------------------------------------------------- pickle
@@ -320,6 +323,11 @@ class _BaseMMOE(BaseEstimator):
         checked["device"], checked["device_ids"] = _resolve_device(
             self.device, self.gpus
         )
+        if self.precision == "float16" and checked["device"].type != "cuda":
+            raise ValueError(
+                "precision='float16' needs a CUDA device; on the CPU use "
+                "precision='bfloat16'."
+            )
         return checked
 
     def _validate_X(self, X, *, reset: bool):
@@ -623,6 +631,11 @@ default=None
             verbose=self.verbose,
             n_iter_no_change=self.n_iter_no_change,
             clip_grad_norm=self.clip_grad_norm,
+            autocast_dtype={
+                "float32": None,
+                "bfloat16": torch.bfloat16,
+                "float16": torch.float16,
+            }[self.precision],
             **extra,
         )
 
@@ -971,7 +984,7 @@ default="piecewise_linear"
     n_bins : int, default=16
         Quantile bins per numeric column for the binned encodings.
     epochs : int or "auto", default="auto"
-        Passes over the training data. "auto": 4, or more on small data so that
+        Passes over the training data. "auto": 2, or more on small data so that
         training makes at least 100 optimizer steps (at most 200 epochs).
     batch_size : int, default=512
         Mini-batch size.
@@ -997,6 +1010,11 @@ default="piecewise_linear"
         ``sample_weight``: "balanced" weighs each class by n_samples / (n_classes *
         its count); a dict maps labels to weights (single task); a list gives one
         of these (or None) per task, None for regression tasks.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Training arithmetic. "bfloat16" trains under autocast (matmuls in bfloat16,
+        losses in float32): faster on CPUs with bfloat16 instructions and on GPUs;
+        "float16" is for CUDA only (with loss scaling). Prediction always runs in
+        float32. Measured effect on speed and AUC: BENCHMARKS.md.
     verbose : int, default=0
         0 prints nothing (warnings aside); 1 a progress bar per epoch with the
         per-task loss on stderr (tqdm's when tqdm is installed).

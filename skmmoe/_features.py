@@ -214,6 +214,57 @@ def categories_as_strings(X) -> np.ndarray:
     )
 
 
+class CategoryEncoder(TransformerMixin, BaseEstimator):
+    """Categorical columns -> ordinal codes, for embeddings.
+
+    Every value is compared as a string (see :func:`categories_as_strings`), so a
+    column of mixed types works and an int column that arrives as float keeps its
+    codes. ``categories_[j]`` holds the sorted categories seen in fit; unknown and
+    missing values get code -1, which the feature encoder maps to the reserved id.
+    Codes are found by hashing (``pandas.Index.get_indexer``), and for a
+    ``category`` column from its category codes, without a per-row Python loop.
+    """
+
+    def fit(self, X, y=None):
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        categories = []
+        for j in range(frame.shape[1]):
+            strings = _column_as_strings(frame.iloc[:, j], frame.columns[j])
+            observed = strings[~pd.isna(strings)]
+            categories.append(np.unique(observed.astype(str)))
+        self.n_features_in_ = frame.shape[1]
+        return self.set_categories(categories)
+
+    def set_categories(self, categories) -> CategoryEncoder:
+        """Set the fitted categories (``skmmoe.load`` rebuilds encoders this way)."""
+        self.categories_ = [np.asarray(c, dtype=object) for c in categories]
+        self._indexes = [pd.Index(c, dtype=object) for c in self.categories_]
+        return self
+
+    def transform(self, X):
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        out = np.empty(frame.shape, dtype=np.float64)
+        for j in range(frame.shape[1]):
+            column, name = frame.iloc[:, j], frame.columns[j]
+            index = self._indexes[j]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                # Look up each category once, then take by the category codes.
+                table = np.full(len(column.dtype.categories) + 1, -1, dtype=np.int64)
+                if len(column.dtype.categories):
+                    names = _column_as_strings(pd.Series(column.dtype.categories), name)
+                    table[:-1] = index.get_indexer(names)
+                codes = table[column.cat.codes.to_numpy()]  # code -1 -> table[-1]
+            else:
+                strings = _column_as_strings(column, name)
+                codes = index.get_indexer(strings)
+                codes[pd.isna(strings)] = -1
+            out[:, j] = codes
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(input_features, dtype=object)
+
+
 def numbers_as_float(X) -> np.ndarray:
     """Numeric columns as float64 with np.nan for missing; inf and complex rejected."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
@@ -379,7 +430,7 @@ def make_default_preprocessor(
 ) -> ColumnTransformer:
     """The ColumnTransformer skmmoe builds when the user gives none.
 
-    Categorical columns: strings -> OrdinalEncoder (unknown and missing -> -1, then
+    Categorical columns: :class:`CategoryEncoder` (unknown and missing -> -1, then
     the reserved id). Numeric columns by ``numeric_encoding``: "scaled" (median
     imputation with missing indicators, standardisation: dense inputs),
     "quantile_embedding" (quantile bins as categories: embeddings, missing values at
@@ -390,31 +441,7 @@ def make_default_preprocessor(
     num_cols = [c for c, m in zip(columns, cat_mask) if not m]
     transformers = []
     if cat_cols:
-        transformers.append(
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        (
-                            "as_str",
-                            FunctionTransformer(
-                                categories_as_strings,
-                                feature_names_out="one-to-one",
-                            ),
-                        ),
-                        (
-                            "ordinal",
-                            OrdinalEncoder(
-                                handle_unknown="use_encoded_value",
-                                unknown_value=-1,
-                                encoded_missing_value=-1,
-                            ),
-                        ),
-                    ]
-                ),
-                cat_cols,
-            )
-        )
+        transformers.append(("categorical", CategoryEncoder(), cat_cols))
     if num_cols:
         transformers.append(
             ("numeric", Pipeline(_numeric_steps(numeric_encoding, n_bins)), num_cols)
@@ -519,7 +546,7 @@ def fit_feature_encoder(
     vocabulary_sizes: list[int] = []
     for name, fitted, _ in transformer.transformers_:
         final = _final_step(fitted)
-        if not isinstance(final, (OrdinalEncoder, QuantileBinner)):
+        if not isinstance(final, (OrdinalEncoder, CategoryEncoder, QuantileBinner)):
             continue
         positions = range(n_out)[transformer.output_indices_[name]]
         for pos, categories in zip(positions, final.categories_):

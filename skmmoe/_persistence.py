@@ -112,16 +112,12 @@ def _task_from_json(spec: dict):
 def _preprocessor_to_json(est) -> dict:
     ct = est.preprocessor_
     n_features = est.n_features_in_
-    cat_positions, categories, cat_missing = [], [], []
+    cat_positions, categories = [], []
     numeric = None
     for name, pipe, columns in ct.transformers_:
         if name == "categorical":
-            encoder = pipe.named_steps["ordinal"]
             cat_positions = [int(c) for c in columns]
-            for cats in encoder.categories_:
-                known = [c for c in cats if isinstance(c, str)]
-                categories.append(known)
-                cat_missing.append(len(known) != len(cats))
+            categories = [[str(c) for c in cats] for cats in pipe.categories_]
         elif name == "numeric":
             steps = pipe.named_steps
             numeric = {"positions": [int(c) for c in columns]}
@@ -144,11 +140,7 @@ def _preprocessor_to_json(est) -> dict:
                     numeric["bin_edges"] = [e.tolist() for e in steps[key].bin_edges_]
     return {
         "n_features": n_features,
-        "categorical": {
-            "positions": cat_positions,
-            "categories": categories,
-            "missing": cat_missing,
-        },
+        "categorical": {"positions": cat_positions, "categories": categories},
         "numeric": numeric,
     }
 
@@ -160,18 +152,11 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
     n_features = spec["n_features"]
     cat = spec["categorical"]
     num = spec["numeric"]
-    n_rows = max([2] + [len(c) + 1 for c in cat["categories"]])
+    n_rows = 2
     columns: list = [None] * n_features
-    for pos, cats, has_missing in zip(
-        cat["positions"], cat["categories"], cat["missing"]
-    ):
-        if cats:
-            values = [cats[i % len(cats)] for i in range(n_rows)]
-            if has_missing:
-                values[-1] = np.nan
-        else:  # a column that was all missing in fit
-            values = [np.nan] * n_rows
-        columns[pos] = np.asarray(values, dtype=object)
+    for pos in cat["positions"]:
+        # The saved categories are set after fitting; any strings do here.
+        columns[pos] = np.asarray(["a"] * n_rows, dtype=object)
     if num is not None:
         for j, pos in enumerate(num["positions"]):
             values = np.zeros(n_rows)
@@ -199,10 +184,7 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
     ct.fit(design)
     for name, pipe, _ in ct.transformers_:
         if name == "categorical":
-            fitted = pipe.named_steps["ordinal"].categories_
-            got = [[c for c in cats if isinstance(c, str)] for cats in fitted]
-            if got != cat["categories"]:
-                raise ModelFileError("The saved categories could not be rebuilt.")
+            pipe.set_categories(cat["categories"])
         elif name == "numeric":
             steps = pipe.named_steps
             if "impute" in steps:

@@ -26,8 +26,8 @@ __all__ = ["OPTIMIZERS", "TrainConfig", "TrainData", "TrainResult", "train"]
 
 
 def _fused(optimizer_class, **defaults):
-    """An optimizer factory using the fused (single-kernel) implementation, which
-    is about 2x faster per step on the CPU, where torch supports it."""
+    """An optimizer factory using the fused (single-kernel) implementation where
+    torch supports it: about 0.4 ms a step faster here than the default."""
 
     def make(params, lr):
         params = list(params)
@@ -110,6 +110,8 @@ class TrainConfig:
     """The optimizer's state to resume from (partial_fit)."""
     keep_optimizer_state: bool = False
     """Return the optimizer's final state in the result (partial_fit)."""
+    autocast_dtype: torch.dtype | None = None
+    """Mixed-precision training in this dtype; None trains in float32."""
 
 
 @dataclass
@@ -212,6 +214,11 @@ def train(
         model = nn.DataParallel(network, device_ids=config.device_ids)
 
     generator = torch.Generator().manual_seed(config.seed)
+    amp_dtype = config.autocast_dtype
+    amp = amp_dtype is not None
+    # float16 needs loss scaling against underflowing gradients; a disabled scaler
+    # passes everything through.
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     optimizer = OPTIMIZERS[config.optimizer](network.parameters(), config.learning_rate)
     if config.optimizer_state is not None:
         optimizer.load_state_dict(config.optimizer_state)
@@ -243,42 +250,49 @@ def train(
                 batch = slice(start, end)
                 sparse = epoch_data.sparse[batch]
                 dense = epoch_data.dense[batch]
-                penalty = None
-                if config.l2_reg_embedding > 0 and model is network:
-                    logits, penalty = network(sparse, dense, with_penalty=True)
-                else:
-                    logits = model(sparse, dense)
-                    if config.l2_reg_embedding > 0:
-                        penalty = network.embedding_penalty(sparse)
-                task_losses, task_totals = zip(
-                    *(
-                        _task_loss(
-                            task,
-                            logits[t],
-                            epoch_data.targets[t][batch],
-                            None
-                            if epoch_data.weights[t] is None
-                            else epoch_data.weights[t][batch],
+                # Mixed precision (precision="bfloat16"/"float16"): the forward pass
+                # under autocast; losses are computed in float32 by autocast's rules.
+                with torch.autocast(
+                    device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp
+                ):
+                    penalty = None
+                    if config.l2_reg_embedding > 0 and model is network:
+                        logits, penalty = network(sparse, dense, with_penalty=True)
+                    else:
+                        logits = model(sparse, dense)
+                        if config.l2_reg_embedding > 0:
+                            penalty = network.embedding_penalty(sparse)
+                    task_losses, task_totals = zip(
+                        *(
+                            _task_loss(
+                                task,
+                                logits[t],
+                                epoch_data.targets[t][batch],
+                                None
+                                if epoch_data.weights[t] is None
+                                else epoch_data.weights[t][batch],
+                            )
+                            for t, task in enumerate(tasks)
                         )
-                        for t, task in enumerate(tasks)
                     )
-                )
-                task_losses = torch.stack(task_losses)
-                task_totals = torch.stack(task_totals)
-                loss = sum(w * task_losses[t] for t, w in enumerate(weights))
-                if penalty is not None:
-                    loss = loss + config.l2_reg_embedding * penalty
-                if dnn_weights:
-                    loss = loss + config.l2_reg_dnn * sum(
-                        w.pow(2).sum() for w in dnn_weights
-                    )
+                    task_losses = torch.stack(task_losses)
+                    task_totals = torch.stack(task_totals)
+                    loss = sum(w * task_losses[t] for t, w in enumerate(weights))
+                    if penalty is not None:
+                        loss = loss + config.l2_reg_embedding * penalty
+                    if dnn_weights:
+                        loss = loss + config.l2_reg_dnn * sum(
+                            w.pow(2).sum() for w in dnn_weights
+                        )
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
                 if config.clip_grad_norm is not None:
+                    scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(
                         network.parameters(), config.clip_grad_norm
                     )
-                optimizer.step()
+                scaler.step(optimizer)
+                scaler.update()
                 loss_sums += task_losses.detach() * task_totals
                 weight_sums += task_totals
                 progress.update(

@@ -473,7 +473,8 @@ def test_clip_grad_norm_through_the_estimator():
 @pytest.mark.parametrize(
     "n, batch_size, expected",
     [
-        (400, 8, 4),  # 50 steps per epoch: the minimum of 4 epochs
+        (800, 8, 2),  # 100 steps per epoch: the minimum of 2 epochs
+        (400, 8, 2),  # 50 steps per epoch: 2 epochs reach 100 steps
         (200, 16, 8),  # 13 steps per epoch: 8 epochs reach 100 steps
         (100, 512, 100),  # one step per epoch: 100 epochs
     ],
