@@ -57,10 +57,6 @@ ACTIVATIONS = {
 def _make_activation(name: str, n_groups: int) -> nn.Module:
     if name == "prelu":
         return _GroupedPReLU(n_groups)
-    if name == "relu":
-        # In place: it follows a linear layer or batch norm, whose backward does not
-        # need their output; this saves a copy of the largest activations.
-        return nn.ReLU(inplace=True)
     return ACTIVATIONS[name]()
 
 
@@ -175,9 +171,14 @@ class GroupedDNN(nn.Module):
         self.use_bn = use_bn
         self.out_features = widths[-1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for linear, norm, activation in zip(self.linears, self.norms, self.activations):
-            x = linear(x)
+    def forward(
+        self, x: torch.Tensor | None, first: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``first``: the first linear layer's output, when computed elsewhere (the
+        network computes the experts' and gates' first layers in one matmul)."""
+        layers = zip(self.linears, self.norms, self.activations)
+        for i, (linear, norm, activation) in enumerate(layers):
+            x = first if i == 0 and first is not None else linear(x)
             if self.use_bn:
                 g, b, w = x.shape
                 x = norm(x.transpose(0, 1).reshape(b, g * w))
@@ -330,10 +331,36 @@ class MMOENetwork(nn.Module):
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return x, embedded
 
-    def _gates(self, x: torch.Tensor) -> torch.Tensor:
+    def _gates(
+        self, x: torch.Tensor, first: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Gate weights of shape (T, B, E); each row sums to 1."""
-        hidden = self.gates(x) if len(self.gates.linears) else x
+        hidden = self.gates(x, first) if len(self.gates.linears) else x
         return torch.softmax(self.gate_heads(hidden), dim=-1)
+
+    def _experts_and_gates(self, x: torch.Tensor):
+        """Expert outputs (E, B, d) and gate weights (T, B, E).
+
+        Experts and gates read the same input, so their first layers run as one
+        matmul (x read once, one larger GEMM); each then goes on separately.
+        """
+        if not len(self.gates.linears):
+            return self.experts(x), self._gates(x)
+        expert_first = self.experts.linears[0]
+        gate_first = self.gates.linears[0]
+        weight = torch.cat([expert_first.weight, gate_first.weight], dim=1)
+        bias = torch.cat(
+            [expert_first.bias.reshape(1, -1), gate_first.bias.reshape(1, -1)], dim=1
+        )
+        b = x.shape[0]
+        # split(), not slicing: its backward concatenates the two gradients, where
+        # slicing's would zero-fill a full-size gradient per slice.
+        experts_first, gates_first = torch.addmm(bias, x, weight).split(
+            [expert_first.weight.shape[1], gate_first.weight.shape[1]], dim=1
+        )
+        experts_first = experts_first.view(b, self.num_experts, -1).transpose(0, 1)
+        gates_first = gates_first.view(b, self.n_tasks, -1).transpose(0, 1)
+        return self.experts(None, experts_first), self._gates(None, gates_first)
 
     def gate_weights(self, sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         """Gate weights of shape (B, T, E)."""
@@ -358,8 +385,7 @@ class MMOENetwork(nn.Module):
         penalty : scalar tensor, only with ``with_penalty=True``
         """
         x, embedded = self._input(sparse, dense)
-        experts = self.experts(x)  # (E, B, d)
-        gates = self._gates(x)  # (T, B, E)
+        experts, gates = self._experts_and_gates(x)  # (E, B, d), (T, B, E)
         mixed = torch.einsum("tbe,ebd->tbd", gates, experts)  # (T, B, d)
         towers = self.towers(mixed) if len(self.towers.linears) else mixed
         logits = tuple(head(towers[t]) for t, head in enumerate(self.heads))

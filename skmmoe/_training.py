@@ -243,13 +243,14 @@ def train(
         for epoch in range(1, config.epochs + 1):
             tic = time.perf_counter()
             network.train()
-            epoch_data = data.take(torch.randperm(n, generator=generator).to(device))
+            # Batches gather their rows from the data by a seeded permutation: no
+            # second copy of the data set is made.
+            order = torch.randperm(n, generator=generator).to(device)
             loss_sums = torch.zeros(len(tasks), device=device)
             weight_sums = torch.zeros(len(tasks), device=device)
             for b, (start, end) in enumerate(zip(starts, ends)):
-                batch = slice(start, end)
-                sparse = epoch_data.sparse[batch]
-                dense = epoch_data.dense[batch]
+                batch_data = data.take(order[start:end])
+                sparse, dense = batch_data.sparse, batch_data.dense
                 # Mixed precision (precision="bfloat16"/"float16"): the forward pass
                 # under autocast; losses are computed in float32 by autocast's rules.
                 with torch.autocast(
@@ -267,10 +268,8 @@ def train(
                             _task_loss(
                                 task,
                                 logits[t],
-                                epoch_data.targets[t][batch],
-                                None
-                                if epoch_data.weights[t] is None
-                                else epoch_data.weights[t][batch],
+                                batch_data.targets[t],
+                                batch_data.weights[t],
                             )
                             for t, task in enumerate(tasks)
                         )

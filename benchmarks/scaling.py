@@ -1,0 +1,125 @@
+"""Fit time and memory as the data grows: 100k, 1M and 5M rows of census-like data.
+
+Rows of the bundled census data are drawn with replacement (numeric columns jittered
+by 1% so rows are not exact copies), as a DataFrame of category and float columns
+like ``load_census_income()`` returns. Each size runs in a fresh process and fits
+``MMOEEstimator(epochs=1)`` (default settings otherwise), recording:
+
+- fit seconds, and seconds per million rows;
+- peak RSS of the whole fit, and of the training phase alone (the peak is reset,
+  through /proc/self/clear_refs, when training starts);
+- memory per row held during training, (training peak - RSS before fit) / rows,
+  against the size of the encoded input tensors per row (int64 ids, float32 dense
+  values): the data the network trains on, held once.
+
+    python benchmarks/scaling.py [--rows 100000 1000000 5000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def census_like(n_rows: int, seed: int = 0):
+    from skmmoe.datasets import load_census_income
+
+    X, Y = load_census_income()
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(X), n_rows)
+    X = X.iloc[rows].reset_index(drop=True)
+    Y = Y.iloc[rows].reset_index(drop=True)
+    for column in X.columns:
+        if X[column].dtype == np.float64:
+            noise = rng.normal(0.0, 0.01, n_rows).astype(np.float64)
+            X[column] = X[column] * (1.0 + noise)
+    return X, Y
+
+
+def child(n_rows: int) -> dict:
+    import skmmoe._estimators as estimators
+    from skmmoe import MMOEEstimator
+
+    X, Y = census_like(n_rows)
+    before_kib = _status_kib("VmRSS")
+    training = {}
+    real_train = estimators.train
+
+    def train_and_measure(*args, **kwargs):
+        _reset_peak()
+        training["start_kib"] = _status_kib("VmRSS")
+        result = real_train(*args, **kwargs)
+        training["peak_kib"] = _status_kib("VmHWM")
+        return result
+
+    estimators.train = train_and_measure
+    _reset_peak()
+    tic = time.perf_counter()
+    est = MMOEEstimator(epochs=1).fit(X, Y)
+    fit_s = time.perf_counter() - tic
+    fit_peak_kib = _status_kib("VmHWM")
+    n_sparse = sum(c.kind == "sparse" for c in est.feature_columns_)
+    n_dense = len(est.feature_columns_) - n_sparse
+    encoded_bytes = n_sparse * 8 + n_dense * 4 + 2 * 4  # ids, dense values, targets
+    held = (training["peak_kib"] - before_kib) * 1024 / n_rows
+    return dict(
+        rows=n_rows,
+        fit_s=fit_s,
+        s_per_million=fit_s / n_rows * 1e6,
+        train_s=sum(h["seconds"] for h in est.history_),
+        rss_before_mib=before_kib / 1024,
+        fit_peak_mib=fit_peak_kib / 1024,
+        train_peak_mib=training["peak_kib"] / 1024,
+        held_bytes_per_row=held,
+        encoded_bytes_per_row=encoded_bytes,
+        held_over_encoded=held / encoded_bytes,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000]
+    )
+    parser.add_argument("--child", type=int)
+    args = parser.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child)))
+        return
+    results = []
+    for n_rows in args.rows:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(n_rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+        results.append(json.loads(line[len("RESULT ") :]))
+        print(json.dumps(results[-1]), flush=True)
+    table = pd.DataFrame(results).set_index("rows")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.round(2))
+
+
+if __name__ == "__main__":
+    main()
