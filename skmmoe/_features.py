@@ -229,9 +229,16 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         categories = []
         for j in range(frame.shape[1]):
-            strings = _column_as_strings(frame.iloc[:, j], frame.columns[j])
-            observed = strings[~pd.isna(strings)]
-            categories.append(np.unique(observed.astype(str)))
+            column, name = frame.iloc[:, j], frame.columns[j]
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                # The categories that occur, found from the codes: no per-row strings.
+                codes = pd.unique(column.cat.codes.to_numpy())
+                used = pd.Series(column.dtype.categories[np.sort(codes[codes >= 0])])
+                distinct = _column_as_strings(used, name)
+            else:
+                strings = _column_as_strings(column, name)
+                distinct = pd.unique(strings[~pd.isna(strings)])
+            categories.append(np.unique(np.asarray(distinct, dtype=object).astype(str)))
         self.n_features_in_ = frame.shape[1]
         return self.set_categories(categories)
 
@@ -294,9 +301,11 @@ def numbers_as_float(X) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def _reserved_index_codes(codes: np.ndarray, vocabulary_size: int) -> np.ndarray:
+def _reserved_index_codes(codes: np.ndarray, vocabulary_size) -> np.ndarray:
     """Ordinal codes -> ids: code + 1, with anything unknown or missing (NaN,
-    negative, or past the vocabulary) at the reserved index 0."""
+    negative, or past the vocabulary) at the reserved index 0.
+
+    ``codes`` of shape (n,) or (n, k), with one vocabulary size per column."""
     ids = np.where(np.isfinite(codes), codes, -1.0) + 1.0
     ids[(ids < 0) | (ids >= vocabulary_size)] = 0
     return ids.astype(np.int64)
@@ -491,11 +500,10 @@ class FeatureEncoder:
         if hasattr(out, "toarray"):
             out = out.toarray()
         out = np.asarray(out, dtype=np.float64)
-        sparse = np.empty((out.shape[0], len(self.sparse_positions)), dtype=np.int64)
-        for j, (pos, size) in enumerate(
-            zip(self.sparse_positions, self.vocabulary_sizes)
-        ):
-            sparse[:, j] = _reserved_index_codes(out[:, pos], size)
+        sparse = _reserved_index_codes(
+            out[:, self.sparse_positions],
+            np.asarray(self.vocabulary_sizes, dtype=np.float64),
+        )
         dense = np.ascontiguousarray(out[:, self.dense_positions], dtype=np.float32)
         if not np.isfinite(dense).all():
             raise ValueError(
