@@ -70,6 +70,7 @@ def child(n_rows: int) -> dict:
     real_train = estimators.train
 
     def train_and_measure(*args, **kwargs):
+        training["preprocessing_peak_kib"] = _status_kib("VmHWM")
         _reset_peak()
         training["start_kib"] = _status_kib("VmRSS")
         result = real_train(*args, **kwargs)
@@ -81,10 +82,11 @@ def child(n_rows: int) -> dict:
     tic = time.perf_counter()
     est = MMOEEstimator(epochs=1).fit(X, Y)
     fit_s = time.perf_counter() - tic
-    fit_peak_kib = _status_kib("VmHWM")
+    fit_peak_kib = max(_status_kib("VmHWM"), training["preprocessing_peak_kib"])
     n_sparse = sum(c.kind == "sparse" for c in est.feature_columns_)
     n_dense = len(est.feature_columns_) - n_sparse
-    encoded_bytes = n_sparse * 8 + n_dense * 4 + 2 * 4  # ids, dense values, targets
+    encoded_bytes = n_sparse * 4 + n_dense * 4 + 2 * 4  # int32 ids, float32 values
+    # and the two tasks' float32 targets
     held = (training["peak_kib"] - before_kib) * 1024 / n_rows
     return dict(
         rows=n_rows,
@@ -93,6 +95,7 @@ def child(n_rows: int) -> dict:
         train_s=sum(h["seconds"] for h in est.history_),
         rss_before_mib=before_kib / 1024,
         fit_peak_mib=fit_peak_kib / 1024,
+        preprocessing_peak_mib=training["preprocessing_peak_kib"] / 1024,
         train_peak_mib=training["peak_kib"] / 1024,
         held_bytes_per_row=held,
         encoded_bytes_per_row=encoded_bytes,
@@ -124,6 +127,21 @@ def main(argv=None):
     table = pd.DataFrame(results).set_index("rows")
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.round(2))
+    # Memory per row as the slope between sizes: fixed costs (torch, the network,
+    # the optimizer) cancel out.
+    rows = table.index.to_numpy()
+    held = (table["train_peak_mib"] - table["rss_before_mib"]).to_numpy() * 2**20
+    fit_s = table["fit_s"].to_numpy()
+    time_ratio = fit_s[1:] / fit_s[:-1]
+    for i in range(1, len(rows)):
+        slope = (held[i] - held[i - 1]) / (rows[i] - rows[i - 1])
+        encoded = table["encoded_bytes_per_row"].iloc[i]
+        print(
+            f"{rows[i - 1]:,} -> {rows[i]:,} rows: {slope:.0f} bytes held per extra "
+            f"row during training, {slope / encoded:.2f}x the encoded input "
+            f"({encoded} bytes/row); fit time x{time_ratio[i - 1]:.1f} for "
+            f"x{rows[i] / rows[i - 1]:.0f} rows"
+        )
 
 
 if __name__ == "__main__":

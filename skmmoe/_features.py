@@ -250,7 +250,9 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        out = np.empty(frame.shape, dtype=np.float64)
+        # float32 holds every code exactly below 2**24 categories, at half the memory.
+        exact = max((len(c) for c in self.categories_), default=0) < 2**24
+        out = np.empty(frame.shape, dtype=np.float32 if exact else np.float64)
         for j in range(frame.shape[1]):
             column, name = frame.iloc[:, j], frame.columns[j]
             index = self._indexes[j]
@@ -273,7 +275,8 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
 
 
 def numbers_as_float(X) -> np.ndarray:
-    """Numeric columns as float64 with np.nan for missing; inf and complex rejected."""
+    """Numeric columns as float32 (what the network computes in) with np.nan for
+    missing; inf and complex rejected."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     columns = []
     for j in range(frame.shape[1]):
@@ -295,9 +298,13 @@ def numbers_as_float(X) -> np.ndarray:
                 f"Column {name!r} contains infinity; skmmoe imputes missing values "
                 "(NaN) but cannot use infinite ones. Replace them first."
             )
-        columns.append(values)
+        if (np.abs(values) > np.finfo(np.float32).max).any():
+            raise ValueError(
+                f"Column {name!r} holds values too large for float32; rescale it."
+            )
+        columns.append(values.astype(np.float32))
     if not columns:
-        return np.empty((frame.shape[0], 0), dtype=np.float64)
+        return np.empty((frame.shape[0], 0), dtype=np.float32)
     return np.column_stack(columns)
 
 
@@ -308,7 +315,7 @@ def _reserved_index_codes(codes: np.ndarray, vocabulary_size) -> np.ndarray:
     ``codes`` of shape (n,) or (n, k), with one vocabulary size per column."""
     ids = np.where(np.isfinite(codes), codes, -1.0) + 1.0
     ids[(ids < 0) | (ids >= vocabulary_size)] = 0
-    return ids.astype(np.int64)
+    return ids.astype(np.int32)
 
 
 def _final_step(transformer):
@@ -346,7 +353,7 @@ class QuantileBinner(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         X = np.asarray(X, dtype=np.float64)
-        out = np.empty_like(X)
+        out = np.empty(X.shape, dtype=np.float32)
         for j, edges in enumerate(self.bin_edges_):
             codes = np.searchsorted(edges[1:-1], X[:, j], side="right").astype(float)
             codes[np.isnan(X[:, j])] = np.nan
@@ -387,13 +394,13 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         blocks = []
         for j, edges in enumerate(self.bin_edges_):
             if len(edges) < 2:  # a constant column carries no information
-                blocks.append(np.zeros((X.shape[0], 1)))
+                blocks.append(np.zeros((X.shape[0], 1), dtype=np.float32))
                 continue
             lo, hi = edges[:-1], edges[1:]
             block = (X[:, j : j + 1] - lo) / (hi - lo)
             block[:, 1:] = np.maximum(block[:, 1:], 0.0)
             block[:, :-1] = np.minimum(block[:, :-1], 1.0)
-            blocks.append(block)
+            blocks.append(block.astype(np.float32))
         return np.hstack(blocks)
 
     def get_feature_names_out(self, input_features=None):
@@ -491,7 +498,7 @@ class FeatureEncoder:
 
         Returns
         -------
-        sparse : ndarray of shape (n_samples, n_sparse), dtype int64
+        sparse : ndarray of shape (n_samples, n_sparse), dtype int32
         dense : ndarray of shape (n_samples, n_dense), dtype float32
         """
         return self._split(self.preprocessor.transform(X))
@@ -499,7 +506,9 @@ class FeatureEncoder:
     def _split(self, out) -> tuple[np.ndarray, np.ndarray]:
         if hasattr(out, "toarray"):
             out = out.toarray()
-        out = np.asarray(out, dtype=np.float64)
+        out = np.asarray(out)
+        if out.dtype.kind != "f":
+            out = out.astype(np.float64)
         sparse = _reserved_index_codes(
             out[:, self.sparse_positions],
             np.asarray(self.vocabulary_sizes, dtype=np.float64),

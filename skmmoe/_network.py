@@ -308,7 +308,7 @@ class MMOENetwork(nn.Module):
                     module.reset_parameters()
 
     def embed(self, sparse: torch.Tensor) -> torch.Tensor:
-        """Embeddings of shape (B, n_sparse, embedding_dim) of int64 ids (B,
+        """Embeddings of shape (B, n_sparse, embedding_dim) of integer ids (B,
         n_sparse)."""
         # index_select's backward (a scatter-add) is about twice as fast on the CPU as
         # nn.Embedding's, which sorts the ids.
@@ -373,7 +373,7 @@ class MMOENetwork(nn.Module):
 
         Parameters
         ----------
-        sparse : LongTensor of shape (B, n_sparse)
+        sparse : int32 or int64 tensor of shape (B, n_sparse)
         dense : FloatTensor of shape (B, n_dense)
         with_penalty : bool, default=False
             Also return :meth:`embedding_penalty` of this batch, from the same

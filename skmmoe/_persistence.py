@@ -193,9 +193,9 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
                 )
             if "scale" in steps:
                 scaler = steps["scale"]
-                scaler.mean_ = np.asarray(num["mean"], dtype=np.float64)
-                scaler.scale_ = np.asarray(num["scale"], dtype=np.float64)
-                scaler.var_ = np.asarray(num["var"], dtype=np.float64)
+                scaler.mean_ = np.asarray(num["mean"], dtype=np.float32)
+                scaler.scale_ = np.asarray(num["scale"], dtype=np.float32)
+                scaler.var_ = np.asarray(num["var"], dtype=np.float32)
                 scaler.n_samples_seen_ = num["n_samples_seen"]
             for key in ("bins", "ple"):
                 if key in steps:

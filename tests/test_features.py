@@ -141,7 +141,7 @@ def test_feature_columns_of_a_mixed_frame(mixed_frame):
     ]
     assert encoder.vocabulary_sizes == [4, 4, 3]
 
-    assert sparse.dtype == np.int64
+    assert sparse.dtype == np.int32
     assert sparse.shape == (8, 3)
     assert (sparse >= 0).all()
     assert (sparse < np.array(encoder.vocabulary_sizes)).all()
