@@ -328,11 +328,8 @@ def _n_known_categories(categories) -> int:
     return int(sum(1 for c in categories if not pd.isna(c)))
 
 
-class QuantileBinner(TransformerMixin, BaseEstimator):
-    """Numbers -> the index of their quantile bin, for embeddings.
-
-    Bin edges are the training quantiles (duplicates merged). Missing values stay
-    NaN, which the feature encoder maps to the reserved id.
+class _QuantileBins(TransformerMixin, BaseEstimator):
+    """Learns each column's quantile bin edges (duplicates merged) in fit.
 
     Parameters
     ----------
@@ -347,8 +344,23 @@ class QuantileBinner(TransformerMixin, BaseEstimator):
         self.bin_edges_ = [
             _quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])
         ]
-        self.categories_ = [np.arange(max(len(e) - 1, 1)) for e in self.bin_edges_]
         self.n_features_in_ = X.shape[1]
+        return self
+
+
+class QuantileBinner(_QuantileBins):
+    """Numbers -> the index of their quantile bin, for embeddings.
+
+    Missing values stay NaN, which the feature encoder maps to the reserved id.
+
+    Parameters
+    ----------
+    n_bins : int, default=16
+    """
+
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.categories_ = [np.arange(max(len(e) - 1, 1)) for e in self.bin_edges_]
         return self
 
     def transform(self, X):
@@ -364,7 +376,7 @@ class QuantileBinner(TransformerMixin, BaseEstimator):
         return np.asarray(input_features, dtype=object)
 
 
-class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
+class PiecewiseLinearEncoder(_QuantileBins):
     """Piecewise-linear encoding of numbers (Gorishniy et al., NeurIPS 2022).
 
     With quantile bin edges b_0 < ... < b_T of the training data, a value x becomes
@@ -377,17 +389,6 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
     ----------
     n_bins : int, default=16
     """
-
-    def __init__(self, n_bins=16):
-        self.n_bins = n_bins
-
-    def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        self.bin_edges_ = [
-            _quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])
-        ]
-        self.n_features_in_ = X.shape[1]
-        return self
 
     def transform(self, X):
         X = np.asarray(X, dtype=np.float64)

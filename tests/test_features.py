@@ -433,3 +433,60 @@ def test_a_single_column_name_string_is_refused():
     frame = pd.DataFrame({"city": ["a", "b"], "x": [1.0, 2.0]})
     with pytest.raises(ValueError, match="pass a list"):
         resolve_categorical_mask(frame, "city")
+
+
+def test_piecewise_linear_encoding_by_hand():
+    from skmmoe._features import PiecewiseLinearEncoder
+
+    enc = PiecewiseLinearEncoder(n_bins=2).fit(np.array([[0.0], [1.0], [2.0]]))
+    assert_allclose(enc.bin_edges_[0], [0.0, 1.0, 2.0])
+    out = enc.transform(np.array([[-1.0], [0.5], [1.0], [1.5], [3.0]]))
+    # component 0 is open below, component 1 open above
+    assert_allclose(out, [[-1.0, 0.0], [0.5, 0.0], [1.0, 0.0], [1.0, 0.5], [1.0, 2.0]])
+    assert list(enc.get_feature_names_out(["x"])) == ["x_ple0", "x_ple1"]
+    constant = PiecewiseLinearEncoder(n_bins=4).fit(np.ones((5, 1)))
+    assert_allclose(constant.transform(np.array([[1.0], [7.0]])), 0.0)
+
+
+def test_quantile_binner_codes_and_missing():
+    from skmmoe._features import QuantileBinner
+
+    X = np.arange(100, dtype=float).reshape(-1, 1)
+    binner = QuantileBinner(n_bins=4).fit(X)
+    codes = binner.transform(
+        np.array([[-5.0], [10.0], [60.0], [99.0], [500.0], [np.nan]])
+    )
+    assert_allclose(codes[:5, 0], [0, 0, 2, 3, 3])
+    assert np.isnan(codes[5, 0])
+    assert [len(c) for c in binner.categories_] == [4]
+
+
+@pytest.mark.parametrize(
+    "encoding", ["scaled", "quantile_embedding", "piecewise_linear"]
+)
+def test_numeric_encodings_feature_columns(encoding):
+    X = pd.DataFrame({"c": list("abcabc") * 5, "x": np.linspace(0, 1, 30)})
+    X.loc[3, "x"] = np.nan
+    encoder, sparse, dense = fit_feature_encoder(
+        X,
+        categorical_features="auto",
+        preprocessor=None,
+        embedding_dim=4,
+        numeric_encoding=encoding,
+        n_bins=5,
+    )
+    kinds = [(c.name, c.kind) for c in encoder.feature_columns]
+    if encoding == "quantile_embedding":
+        assert kinds == [("c", "sparse"), ("x", "sparse")]
+        assert sparse[3, 1] == 0  # the missing value at the reserved id
+    elif encoding == "scaled":
+        assert kinds == [
+            ("c", "sparse"),
+            ("x", "dense"),
+            ("missingindicator_x", "dense"),
+        ]
+    else:
+        names = [n for n, _ in kinds]
+        assert names[0] == "c" and [n for n in names if n.startswith("x_ple")]
+        assert names[-1] == "missingindicator_x_ple0"  # 0/1: one bin, as is
+    assert np.isfinite(dense).all() and dense.dtype == np.float32
