@@ -110,6 +110,12 @@ def _resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
     )
 
 
+def _fork_rng(device: torch.device):
+    """Save torch's global RNG state (and the CUDA device's) and restore it on
+    exit, so seeding inside leaves the caller's RNG as it was."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
 def _check_units(name: str, value, allow_empty: bool) -> tuple[int, ...]:
     try:
         units = tuple(value)
@@ -686,8 +692,7 @@ default=None
             else self.epochs
         )
         device = params["device"]
-        fork_devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork_devices):
+        with _fork_rng(device):
             # Seeding inside fork_rng: deterministic init and dropout, and the
             # caller's global RNG state is restored on exit.
             torch.manual_seed(seed)
@@ -754,7 +759,7 @@ default=None
         seed = self._seed_used + self._n_chunks
         network = copy.deepcopy(self.network_)  # trained copy replaces it on success
         device = params["device"]
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with _fork_rng(device):
             torch.manual_seed(seed)
             config = self._train_config(
                 params,
@@ -850,6 +855,18 @@ default=None
         for t, p in enumerate(preds):
             out[:, t] = p
         return out
+
+    def _score_columns(self, y):
+        """y of ``score`` as (observed, missing) per task, checked against the
+        fitted tasks."""
+        check_is_fitted(self, "network_")
+        columns, _, _ = self._validate_y(y)
+        if len(columns) != self.n_tasks_:
+            raise ValueError(
+                f"y has {len(columns)} task(s); the estimator was fitted on "
+                f"{self.n_tasks_}."
+            )
+        return columns
 
     def _has_classification_task(self):
         if not hasattr(self, "_tasks"):
@@ -964,7 +981,7 @@ default="auto"
         mask. Categories unseen in fit, and missing values, share a reserved index.
     preprocessor : ColumnTransformer or None, default=None
         None builds one: categorical columns ordinal-encoded for embeddings, numeric
-        ones median-imputed (with missing indicators) and standardised. A user's
+        ones encoded as ``numeric_encoding`` says. A user's
         ColumnTransformer is cloned and fitted; the outputs of its
         ``OrdinalEncoder`` steps feed embeddings, all other outputs the dense input.
     embedding_dim : int, default=8
@@ -1110,13 +1127,7 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
         -------
         score : float
         """
-        check_is_fitted(self, "network_")
-        columns, _, _ = self._validate_y(y)
-        if len(columns) != self.n_tasks_:
-            raise ValueError(
-                f"y has {len(columns)} task(s); the estimator was fitted on "
-                f"{self.n_tasks_}."
-            )
+        columns = self._score_columns(y)
         logits = self._network_outputs(X)
         sw = None if sample_weight is None else np.asarray(sample_weight)
         scores = []
@@ -1179,13 +1190,7 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         -------
         score : float
         """
-        check_is_fitted(self, "network_")
-        columns, _, _ = self._validate_y(y)
-        if len(columns) != self.n_tasks_:
-            raise ValueError(
-                f"y has {len(columns)} task(s); the estimator was fitted on "
-                f"{self.n_tasks_}."
-            )
+        columns = self._score_columns(y)
         y_pred = self.predict(X).reshape(len(columns[0][1]), -1)
         correct = np.ones(len(y_pred), dtype=bool)
         for t, (observed, missing) in enumerate(columns):

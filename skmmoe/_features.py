@@ -197,30 +197,14 @@ def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     return out
 
 
-def categories_as_strings(X) -> np.ndarray:
-    """Categorical columns as an object array of str (np.nan for missing values).
-
-    Casting every category to str lets one encoder handle columns of mixed types
-    (``["a", 1, True]``) and keeps codes stable when an int column arrives as float.
-    """
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-    if frame.shape[1] == 0:
-        return np.empty((frame.shape[0], 0), dtype=object)
-    return np.column_stack(
-        [
-            _column_as_strings(frame.iloc[:, j], frame.columns[j])
-            for j in range(frame.shape[1])
-        ]
-    )
-
-
 class CategoryEncoder(TransformerMixin, BaseEstimator):
     """Categorical columns -> ordinal codes, for embeddings.
 
-    Every value is compared as a string (see :func:`categories_as_strings`), so a
-    column of mixed types works and an int column that arrives as float keeps its
-    codes. ``categories_[j]`` holds the sorted categories seen in fit; unknown and
-    missing values get code -1, which the feature encoder maps to the reserved id.
+    Every value is compared as a string (see :func:`_column_as_strings`), so a
+    column of mixed types (``["a", 1, True]``) works and an int column that arrives
+    as float keeps its codes. ``categories_[j]`` holds the sorted categories seen in
+    fit; unknown and missing values get code -1, which the feature encoder maps to
+    the reserved id.
     Codes are found by hashing (``pandas.Index.get_indexer``), and for a
     ``category`` column from its category codes, without a per-row Python loop.
     """

@@ -393,13 +393,13 @@ class MMOENetwork(nn.Module):
             return logits
         if embedded is None:
             return logits, x.new_zeros(())
-        return logits, embedded.pow(2).sum() / sparse.shape[0]
+        return logits, _mean_squared_norm(embedded)
 
     def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
         """Mean over the batch of the squared L2 norm of the looked-up embeddings."""
         if not self.n_sparse:
             return self.embedding.weight.new_zeros(())
-        return self.embed(sparse).pow(2).sum() / sparse.shape[0]
+        return _mean_squared_norm(self.embed(sparse))
 
     def dnn_weights(self) -> Iterator[torch.Tensor]:
         """Weights of the expert, gate and tower layers, the gates' final linear maps
@@ -408,6 +408,11 @@ class MMOENetwork(nn.Module):
         for module in self.modules():
             if isinstance(module, (GroupedLinear, nn.Linear)):
                 yield module.weight
+
+
+def _mean_squared_norm(embedded: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch (dim 0) of the squared L2 norm of each row's embeddings."""
+    return embedded.pow(2).sum() / embedded.shape[0]
 
 
 @torch.inference_mode()

@@ -189,7 +189,7 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
             steps = pipe.named_steps
             if "impute" in steps:
                 steps["impute"].statistics_ = np.asarray(
-                    num["statistics"], dtype=np.float64
+                    num["statistics"], dtype=np.float32
                 )
             if "scale" in steps:
                 scaler = steps["scale"]

@@ -1,9 +1,9 @@
 """The training loop, torch only: a plain function over pre-built tensors.
 
-Mini-batches are slices of tensors permuted once per epoch with a seeded generator (no
-per-sample DataLoader); each step sums the tasks' masked, weighted mean losses with the
-loss weights, plus the L2 terms. The loop never reads estimator attributes: it gets a
-:class:`TrainConfig`.
+Each mini-batch gathers its rows from the pre-built tensors by a seeded permutation
+(no per-sample DataLoader, no copy of the data set); each step sums the tasks'
+masked, weighted mean losses with the loss weights, plus the L2 terms. The loop never
+reads estimator attributes: it gets a :class:`TrainConfig`.
 """
 
 from __future__ import annotations
