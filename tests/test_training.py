@@ -558,3 +558,54 @@ def test_multiclass_task_trains_through_train():
     first, last = result.history[0]["train_loss"], result.history[-1]["train_loss"]
     assert last["kind"] < first["kind"]
     assert first["kind"] == pytest.approx(math.log(3), rel=0.3)
+
+
+# ------------------------------------------------------------ denormal floats
+CAN_FLUSH = torch.set_flush_denormal(False)  # off is the default; True if supported
+
+
+def _denormals_kept(probe: torch.Tensor) -> int:
+    """How many of probe's denormal elements survive a multiplication by 1, which
+    torch splits over its worker threads (0 when every thread flushes them)."""
+    return int(torch.count_nonzero(probe * 1.0))
+
+
+@pytest.mark.skipif(not CAN_FLUSH, reason="this CPU cannot flush denormals")
+def test_flush_denormals_applies_in_every_thread_and_is_restored():
+    torch.randn(512, 512) @ torch.randn(512, 512)  # the worker threads exist
+    probe = torch.full((1 << 20,), 1e-39)  # made while denormals are kept
+    assert not _training.flushes_denormals()
+    assert _denormals_kept(probe) == probe.numel()
+    with _training.flush_denormals(torch.device("cpu")):
+        assert _training.flushes_denormals()
+        if _training._gnu_openmp_runtimes():
+            assert _denormals_kept(probe) == 0
+    assert not _training.flushes_denormals()
+    assert _denormals_kept(probe) == probe.numel()
+
+
+@pytest.mark.skipif(not CAN_FLUSH, reason="this CPU cannot flush denormals")
+def test_flush_denormals_leaves_a_users_setting_alone():
+    torch.set_flush_denormal(True)
+    try:
+        with _training.flush_denormals(torch.device("cpu")):
+            assert _training.flushes_denormals()
+        assert _training.flushes_denormals()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_training_flushes_denormals_and_fit_restores_arithmetic(monkeypatch):
+    seen = []
+    real_train = _training._train
+
+    def spy(*args, **kwargs):
+        seen.append(_training.flushes_denormals())
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(_training, "_train", spy)
+    X = pd.DataFrame({"a": np.arange(40.0), "b": list("xy") * 20})
+    Y = pd.DataFrame({"t1": np.arange(40) % 2, "t2": np.arange(40.0)})
+    MMOEEstimator(**small(epochs=1)).fit(X, Y)
+    assert seen == [CAN_FLUSH]
+    assert not _training.flushes_denormals()
