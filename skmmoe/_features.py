@@ -375,18 +375,24 @@ class PiecewiseLinearEncoder(_QuantileBins):
     """
 
     def transform(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        blocks = []
+        X = np.asarray(X)
+        widths = [max(len(edges) - 1, 1) for edges in self.bin_edges_]
+        # Written into one float32 array, a column and a block of rows at a time:
+        # the float64 temporaries stay small next to the output.
+        out = np.zeros((X.shape[0], sum(widths)), dtype=np.float32)
+        offsets = np.cumsum([0] + widths)
         for j, edges in enumerate(self.bin_edges_):
             if len(edges) < 2:  # a constant column carries no information
-                blocks.append(np.zeros((X.shape[0], 1), dtype=np.float32))
                 continue
             lo, hi = edges[:-1], edges[1:]
-            block = (X[:, j : j + 1] - lo) / (hi - lo)
-            block[:, 1:] = np.maximum(block[:, 1:], 0.0)
-            block[:, :-1] = np.minimum(block[:, :-1], 1.0)
-            blocks.append(block.astype(np.float32))
-        return np.hstack(blocks)
+            for start in range(0, X.shape[0], SPLIT_BLOCK_ROWS):
+                rows = slice(start, start + SPLIT_BLOCK_ROWS)
+                x = X[rows, j : j + 1].astype(np.float64)
+                block = (x - lo) / (hi - lo)
+                block[:, 1:] = np.maximum(block[:, 1:], 0.0)
+                block[:, :-1] = np.minimum(block[:, :-1], 1.0)
+                out[rows, offsets[j] : offsets[j + 1]] = block
+        return out
 
     def get_feature_names_out(self, input_features=None):
         names = []
@@ -403,6 +409,11 @@ def _quantile_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 NUMERIC_ENCODINGS = ("scaled", "quantile_embedding", "piecewise_linear")
+
+TRANSFORM_BLOCK_ROWS = 262_144
+"""Rows the preprocessor transforms at a time when encoding large data."""
+SPLIT_BLOCK_ROWS = 32_768
+"""Rows converted to ids and float32 values at a time."""
 
 
 def _numeric_steps(numeric_encoding: str, n_bins: int) -> list:
@@ -479,31 +490,54 @@ class FeatureEncoder:
         return [c.vocabulary_size for c in self.feature_columns if c.kind == "sparse"]
 
     def transform(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Encode X.
+        """Encode X, a block of rows at a time (so the preprocessor's float output
+        never exists for all rows at once).
 
         Returns
         -------
         sparse : ndarray of shape (n_samples, n_sparse), dtype int32
         dense : ndarray of shape (n_samples, n_dense), dtype float32
         """
-        return self._split(self.preprocessor.transform(X))
+        n = X.shape[0]
+        if n <= TRANSFORM_BLOCK_ROWS:
+            return self._split(self.preprocessor.transform(X))
+        sparse, dense = self._empty(n)
+        for start in range(0, n, TRANSFORM_BLOCK_ROWS):
+            rows = slice(start, start + TRANSFORM_BLOCK_ROWS)
+            block = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+            self._split(self.preprocessor.transform(block), sparse[rows], dense[rows])
+        return sparse, dense
 
-    def _split(self, out) -> tuple[np.ndarray, np.ndarray]:
-        if hasattr(out, "toarray"):
-            out = out.toarray()
-        out = np.asarray(out)
-        if out.dtype.kind != "f":
-            out = out.astype(np.float64)
-        sparse = _reserved_index_codes(
-            out[:, self.sparse_positions],
-            np.asarray(self.vocabulary_sizes, dtype=np.float64),
+    def _empty(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.empty((n, len(self.sparse_positions)), dtype=np.int32),
+            np.empty((n, len(self.dense_positions)), dtype=np.float32),
         )
-        dense = np.ascontiguousarray(out[:, self.dense_positions], dtype=np.float32)
-        if not np.isfinite(dense).all():
-            raise ValueError(
-                "The preprocessor produced NaN or infinite values in dense (non-"
-                "embedded) columns; impute missing values in the preprocessor."
-            )
+
+    def _split(self, out, sparse=None, dense=None) -> tuple[np.ndarray, np.ndarray]:
+        """The preprocessor's output -> (sparse ids, dense values), written into
+        ``sparse`` and ``dense`` when given; converted a block of rows at a time, so
+        the temporaries stay small next to the output."""
+        if sparse is None:
+            sparse, dense = self._empty(out.shape[0])
+        if hasattr(out, "tocsr"):
+            out = out.tocsr()
+        else:
+            out = np.asarray(out)
+        sizes = np.asarray(self.vocabulary_sizes, dtype=np.float64)
+        for start in range(0, out.shape[0], SPLIT_BLOCK_ROWS):
+            rows = slice(start, start + SPLIT_BLOCK_ROWS)
+            block = out[rows]
+            block = block.toarray() if hasattr(block, "toarray") else block
+            if block.dtype.kind != "f":
+                block = block.astype(np.float64)
+            sparse[rows] = _reserved_index_codes(block[:, self.sparse_positions], sizes)
+            dense[rows] = block[:, self.dense_positions]
+            if not np.isfinite(dense[rows]).all():
+                raise ValueError(
+                    "The preprocessor produced NaN or infinite values in dense (non-"
+                    "embedded) columns; impute missing values in the preprocessor."
+                )
         return sparse, dense
 
 

@@ -8,8 +8,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from skmmoe import _features
 from skmmoe._features import (
     FeatureColumn,
     fit_feature_encoder,
@@ -164,6 +165,38 @@ def test_transform_equals_fit_output(mixed_frame):
     sparse2, dense2 = encoder.transform(mixed_frame)
     assert_array_equal(sparse2, sparse)
     assert_array_equal(dense2, dense)
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_block_wise_encoding_equals_encoding_at_once(
+    mixed_frame, monkeypatch, as_array
+):
+    X = mixed_frame.to_numpy(dtype=object) if as_array else mixed_frame
+    categorical = [0, 1, 2] if as_array else "auto"
+    encoder, sparse, dense = fit(X, categorical)
+    monkeypatch.setattr(_features, "TRANSFORM_BLOCK_ROWS", 3)
+    monkeypatch.setattr(_features, "SPLIT_BLOCK_ROWS", 2)
+    sparse2, dense2 = encoder.transform(X)
+    assert len(sparse2) == len(mixed_frame) > 3
+    assert sparse2.dtype == np.int32 and dense2.dtype == np.float32
+    assert_array_equal(sparse2, sparse)
+    assert_array_equal(dense2, dense)
+    _, sparse3, dense3 = fit(X, categorical)
+    assert_array_equal(sparse3, sparse)
+    assert_array_equal(dense3, dense)
+
+
+def test_sparse_matrix_output_is_encoded_block_wise(user_frame, monkeypatch):
+    monkeypatch.setattr(_features, "SPLIT_BLOCK_ROWS", 2)
+    preprocessor = ColumnTransformer(
+        [("ord", OrdinalEncoder(), ["a"]), ("hot", OneHotEncoder(), ["b"])],
+        sparse_threshold=1.0,
+    )
+    encoder, sparse, dense = fit(user_frame, preprocessor=preprocessor)
+    assert_array_equal(sparse[:, 0], [1, 2, 3, 1, 2])
+    assert_array_equal(
+        dense, OneHotEncoder().fit_transform(user_frame[["b"]]).toarray()
+    )
 
 
 def test_categories_get_distinct_nonzero_ids_and_missing_gets_zero(mixed_frame):
