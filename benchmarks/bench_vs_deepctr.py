@@ -12,8 +12,10 @@ its whole fit including preprocessing), inference samples/s of the network at ba
 256 and 4096 on encoded inputs (and skmmoe's end-to-end ``predict_proba`` on the
 DataFrame), peak RSS, test ROC AUC per task. Then "time to quality": the wall time
 of ``MMOEEstimator()`` with its default settings against DeepCTR's 5-epoch,
-batch-256 fit, with both AUCs. Finally this machine's fp32 matmul FLOP/s at the
-model's shapes and the fraction of the FLOP bound each system reaches.
+batch-256 fit, with both AUCs. And the share of the FLOP bound each run reaches:
+right after training, in the same process, the run times every matrix product of a
+training step at the model's shapes (forward and both backward products of each
+layer) on this machine in fp32; their summed time is the bound.
 
 Needs ``pip install -e ".[bench]"`` (deepctr-torch 0.3.0 and requests, which it
 imports without declaring).
@@ -185,8 +187,9 @@ def run_skmmoe(batch_size: int, epochs, defaults: bool = False) -> dict:
     )
 
 
-def forward_flop_per_sample(n_sparse=32, n_dense=7) -> float:
-    """Multiply-adds of one forward pass, times 2."""
+def _gemm_shapes(batch: int, n_sparse=32, n_dense=7) -> list[tuple[int, int, int, int]]:
+    """The network's matrix products per forward pass, as (m, k, n, count): an
+    (m x k) @ (k x n) product, count times (both systems compute these)."""
     d = n_sparse * EMBEDDING_DIM + n_dense
     e, (h1, h2), (g,), (t,) = (
         ARCH["num_experts"],
@@ -195,38 +198,66 @@ def forward_flop_per_sample(n_sparse=32, n_dense=7) -> float:
         ARCH["tower_dnn_hidden_units"],
     )
     tasks = 2
-    macs = e * (d * h1 + h1 * h2)  # experts
-    macs += tasks * (d * g + g * e)  # gates
-    macs += tasks * e * h2  # mixture
-    macs += tasks * (h2 * t + t)  # towers and heads
+    return [
+        (batch, d, e * h1, 1),  # the experts' first layers
+        (batch, d, g, tasks),  # the gates' first layers
+        (batch, h1, h2, e),  # the experts' second layers
+        (batch, g, e, tasks),  # the gates' outputs
+        (batch, h2, t, tasks),  # the towers
+        (batch, t, 1, tasks),  # the output units
+    ]
+
+
+def forward_flop_per_sample() -> float:
+    """Multiply-adds of one forward pass, times 2: the matrix products and the
+    mixture of the experts' outputs by each gate."""
+    macs = sum(k * n * count for _, k, n, count in _gemm_shapes(1))
+    macs += 2 * ARCH["num_experts"] * ARCH["expert_dnn_hidden_units"][-1]  # mixture
     return 2.0 * macs
 
 
-def matmul_flops(batch: int = 1024, repeats: int = 20) -> float:
-    """This machine's fp32 FLOP/s on the model's main shapes (forward matmuls)."""
+def training_flop_bound(batch: int, repeats: int = 15) -> dict:
+    """This machine's fp32 matrix-product speed at the model's training shapes.
+
+    Times every product a training step computes, in isolation: per layer the
+    forward X @ W, and the backward dY @ W.T (input gradient) and X.T @ dY (weight
+    gradient), each at its own shapes, interleaved over ``repeats`` rounds; the
+    median time per product, summed with their counts, is the least time a step
+    can take at this machine's fp32 matmul speed. Returns that speed (FLOP/s) and
+    the training samples/s it allows.
+    """
     import torch
 
-    d = 32 * EMBEDDING_DIM + 7
-    shapes = [
-        ((batch, d), (d, 3 * 256)),  # all experts' first layers at once
-        ((batch, 256), (256, 128)),  # one expert's second layer
-        ((batch, d), (d, 2 * 64)),  # both gates
-        ((batch, 128), (128, 64)),  # one tower
-    ]
-    weights = [3 * 1, 3, 1, 2]  # how often each runs per forward
-    flop, seconds = 0.0, 0.0
-    for (a_shape, b_shape), count in zip(shapes, weights):
-        a, b = torch.randn(*a_shape), torch.randn(*b_shape)
-        for _ in range(3):
-            a @ b
-        times = []
-        for _ in range(repeats):
+    products = []
+    for m, k, n, count in _gemm_shapes(batch):
+        x, w, dy = torch.randn(m, k), torch.randn(k, n), torch.randn(m, n)
+        products += [
+            (lambda x=x, w=w: x @ w, count),
+            (lambda dy=dy, w=w: dy @ w.T, count),
+            (lambda x=x, dy=dy: x.T @ dy, count),
+        ]
+    times = [[] for _ in products]
+    for r in range(repeats + 2):
+        for i, (product, _) in enumerate(products):
             tic = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - tic)
-        flop += count * 2.0 * a_shape[0] * a_shape[1] * b_shape[1]
-        seconds += count * float(np.median(times))
-    return flop / seconds
+            product()
+            if r >= 2:  # two warm-up rounds
+                times[i].append(time.perf_counter() - tic)
+    step_s = sum(count * float(np.median(t)) for (_, count), t in zip(products, times))
+    flop = 3 * sum(2.0 * m * k * n * count for m, k, n, count in _gemm_shapes(batch))
+    return dict(
+        bound_flop_s=flop / step_s,
+        bound_samples_s=batch / step_s,
+    )
+
+
+def _with_flop_share(result: dict, batch: int) -> dict:
+    """Measures the FLOP bound right after the run, in its own process, so that
+    both share the machine's state at that time."""
+    bound = training_flop_bound(batch)
+    result.update(bound)
+    result["flop_share"] = result["train_samples_s"] / bound["bound_samples_s"]
+    return result
 
 
 def _child(args) -> None:
@@ -234,6 +265,7 @@ def _child(args) -> None:
         result = run_deepctr(args.batch_size, args.epochs)
     else:
         result = run_skmmoe(args.batch_size, args.epochs, args.system == "defaults")
+    result = _with_flop_share(result, result["batch_size"])
     print("RESULT " + json.dumps(result))
 
 
@@ -251,7 +283,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--child", choices=["deepctr", "skmmoe", "defaults"])
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--output", default=None, help="also write results as JSON")
@@ -277,14 +309,10 @@ def main(argv=None):
         ]
         return np.median(np.asarray(values, dtype=float), axis=0)
 
-    flops = matmul_flops()
-    train_flop = 3.0 * forward_flop_per_sample()
-    bound = flops / train_flop
-    infer_bound = flops / forward_flop_per_sample()
-    print(f"\nfp32 matmul at the model's shapes: {flops / 1e9:.1f} GFLOP/s")
     print(
-        f"forward {forward_flop_per_sample() / 1e6:.3f} MFLOP/sample; training bound "
-        f"{bound:,.0f} samples/s, inference bound {infer_bound:,.0f} samples/s"
+        f"\nforward {forward_flop_per_sample() / 1e6:.3f} MFLOP/sample, training "
+        "three times that; each run measured the machine's fp32 matmul speed at the "
+        "model's training shapes right after training (the FLOP bound)"
     )
     print(f"\n{'':24}{'DeepCTR-Torch':>16}{'skmmoe':>12}{'ratio':>8}")
     for bs in args.batch_sizes:
@@ -293,14 +321,18 @@ def main(argv=None):
             ("infer_256_samples_s", "infer samples/s @256"),
             ("infer_4096_samples_s", "infer samples/s @4096"),
             ("peak_rss_mib", "peak RSS MiB"),
+            ("bound_samples_s", "FLOP bound samples/s"),
         ]:
             a, b = median("deepctr", key, bs), median("skmmoe", key, bs)
             print(f"{label:<24}{a:>16,.0f}{b:>12,.0f}{b / a:>8.2f}")
         for t, task in enumerate(["income", "marital"]):
             a, b = median("deepctr", "auc", bs)[t], median("skmmoe", "auc", bs)[t]
             print(f"{task + ' AUC @' + str(bs):<24}{a:>16.4f}{b:>12.4f}{b - a:>+8.4f}")
-        frac_a = median("deepctr", "train_samples_s", bs) / bound
-        frac_b = median("skmmoe", "train_samples_s", bs) / bound
+        gflop_a = median("deepctr", "bound_flop_s", bs) / 1e9
+        gflop_b = median("skmmoe", "bound_flop_s", bs) / 1e9
+        print(f"{'FLOP bound GFLOP/s':<24}{gflop_a:>16.1f}{gflop_b:>12.1f}")
+        frac_a = median("deepctr", "flop_share", bs)
+        frac_b = median("skmmoe", "flop_share", bs)
         print(f"{'share of FLOP bound':<24}{frac_a:>16.0%}{frac_b:>12.0%}")
         fit_b = median("skmmoe", "fit_samples_s", bs)
         print(f"{'skmmoe whole fit samples/s':<28}{fit_b:>24,.0f}")
