@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def child(n_rows: int, epochs: int, flush: bool) -> dict:
-    import torch
     from scaling import census_like
 
     import skmmoe._training as training
@@ -35,7 +34,6 @@ def child(n_rows: int, epochs: int, flush: bool) -> dict:
     if not flush:
         training.flush_denormals = lambda device: contextlib.nullcontext()
     X, Y = census_like(n_rows)
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # import torch._dynamo
     est = MMOEEstimator(epochs=epochs).fit(X, Y)
     return dict(flush=flush, epoch_s=[h["seconds"] for h in est.history_])
 

@@ -56,15 +56,11 @@ def census_like(n_rows: int, seed: int = 0):
 
 
 def child(n_rows: int) -> dict:
-    import torch
 
     import skmmoe._estimators as estimators
     from skmmoe import MMOEEstimator
 
     X, Y = census_like(n_rows)
-    # One-time costs of any torch training process (the first optimizer imports
-    # torch._dynamo) are paid before the baseline, so they are not counted per row.
-    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     before_kib = _status_kib("VmRSS")
     training = {}
     real_train = estimators.train

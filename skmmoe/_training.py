@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.optim.adam import adam
 
 from ._network import predict_logits
 from ._tasks import Task
@@ -42,8 +43,109 @@ def _fused(optimizer_class, **defaults):
     return make
 
 
+class Adam:
+    """Adam (Kingma and Ba, 2015) as ``torch.optim.Adam`` computes it, by torch's
+    functional ``torch.optim.adam.adam`` (its fused kernel where torch has one for
+    the device), without ``torch.optim.Optimizer``: the methods of that class
+    import ``torch._dynamo`` on first use, which cost every training process about
+    2 s and 70 MiB (BENCHMARKS.md). Betas (0.9, 0.999), eps 1e-8, no weight decay.
+
+    ``state_dict()`` holds CPU copies, so an estimator's pickle loads anywhere.
+    """
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params if p.requires_grad]
+        self.param_groups = [{"params": self.params, "lr": lr}]  # for GradScaler
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        self.fused = bool(self.params) and self._fused_works(self.params[0].device)
+        # The step count per parameter, on its device for the fused kernel.
+        self.steps = [self._step_tensor(0.0, p.device) for p in self.params]
+
+    def _step_tensor(self, value: float, device: torch.device) -> torch.Tensor:
+        return torch.tensor(value, device=device if self.fused else "cpu")
+
+    def _fused_works(self, device: torch.device) -> bool:
+        """Whether this torch has a fused Adam kernel for the device (CPU: 2.4+)."""
+        probe = torch.zeros(1, device=device)
+        try:
+            self._update(
+                [probe],
+                [probe.clone()],
+                [probe.clone()],
+                [probe.clone()],
+                [probe.new_zeros(())],
+                fused=True,
+            )
+        except (RuntimeError, NotImplementedError):
+            return False
+        return True
+
+    def _update(self, params, grads, exp_avgs, exp_avg_sqs, steps, fused):
+        adam(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            fused=fused,
+            amsgrad=False,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            lr=self.lr,
+            weight_decay=0.0,
+            eps=self.eps,
+            maximize=False,
+        )
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        self._update(
+            [self.params[i] for i in live],
+            [self.params[i].grad for i in live],
+            [self.exp_avgs[i] for i in live],
+            [self.exp_avg_sqs[i] for i in live],
+            [self.steps[i] for i in live],
+            fused=self.fused,
+        )
+
+    def state_dict(self) -> dict:
+        def cpu(tensors):
+            return [t.detach().to("cpu", copy=True) for t in tensors]
+
+        return {
+            "step": [float(s) for s in self.steps],
+            "exp_avg": cpu(self.exp_avgs),
+            "exp_avg_sq": cpu(self.exp_avg_sqs),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for p, m, v, saved_m, saved_v in zip(
+            self.params,
+            self.exp_avgs,
+            self.exp_avg_sqs,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+        ):
+            m.copy_(saved_m.to(p.device))
+            v.copy_(saved_v.to(p.device))
+        self.steps = [
+            self._step_tensor(value, p.device)
+            for value, p in zip(state["step"], self.params)
+        ]
+
+
 OPTIMIZERS = {
-    "adam": _fused(torch.optim.Adam),
+    "adam": Adam,
     "adamw": _fused(torch.optim.AdamW),
     "sgd": _fused(torch.optim.SGD, momentum=0.9),
     "adagrad": _fused(torch.optim.Adagrad),
