@@ -313,12 +313,25 @@ def main(argv=None):
         "three times that; each run measured the machine's fp32 matmul speed at the "
         "model's training shapes right after training (the FLOP bound)"
     )
+
+    def spread(system, key, bs):
+        values = [
+            r[key] for r in results if r["system"] == system and r["batch_size"] == bs
+        ]
+        return min(values), max(values)
+
     print(f"\n{'':24}{'DeepCTR-Torch':>16}{'skmmoe':>12}{'ratio':>8}")
+    print("inference, the network alone on encoded inputs (all runs pooled):")
+    for key, label in [
+        ("infer_256_samples_s", "infer samples/s @256"),
+        ("infer_4096_samples_s", "infer samples/s @4096"),
+    ]:
+        a, b = median("deepctr", key), median("skmmoe", key)
+        print(f"{label:<24}{a:>16,.0f}{b:>12,.0f}{b / a:>8.2f}")
     for bs in args.batch_sizes:
+        print(f"training at batch {bs}:")
         for key, label in [
             ("train_samples_s", f"train samples/s @{bs}"),
-            ("infer_256_samples_s", "infer samples/s @256"),
-            ("infer_4096_samples_s", "infer samples/s @4096"),
             ("peak_rss_mib", "peak RSS MiB"),
             ("bound_samples_s", "FLOP bound samples/s"),
         ]:
@@ -333,6 +346,10 @@ def main(argv=None):
         frac_a = median("deepctr", "flop_share", bs)
         frac_b = median("skmmoe", "flop_share", bs)
         print(f"{'share of FLOP bound':<24}{frac_a:>16.0%}{frac_b:>12.0%}")
+        lo_a, hi_a = spread("deepctr", "flop_share", bs)
+        lo_b, hi_b = spread("skmmoe", "flop_share", bs)
+        range_a, range_b = f"{lo_a:.0%}-{hi_a:.0%}", f"{lo_b:.0%}-{hi_b:.0%}"
+        print(f"{'  (min-max over runs)':<24}{range_a:>16}{range_b:>12}")
         fit_b = median("skmmoe", "fit_samples_s", bs)
         print(f"{'skmmoe whole fit samples/s':<28}{fit_b:>24,.0f}")
 
