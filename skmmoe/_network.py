@@ -183,7 +183,13 @@ class GroupedDNN(nn.Module):
                 g, b, w = x.shape
                 x = norm(x.transpose(0, 1).reshape(b, g * w))
                 x = x.view(b, g, w).transpose(0, 1)
-            x = self.dropout(activation(x))
+            if not torch.is_grad_enabled() and isinstance(activation, nn.ReLU):
+                # Inference: nothing needs the values before the activation, and
+                # in place saves allocating (and page-faulting) another output.
+                x = torch.relu_(x)
+            else:
+                x = activation(x)
+            x = self.dropout(x)
         return x
 
 

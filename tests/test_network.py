@@ -368,6 +368,29 @@ def test_predict_logits_is_eval_mode_forward(blocked_setup):
         assert_array_equal(again[t].numpy(), out[t].numpy())
 
 
+@pytest.mark.parametrize("use_bn", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_inference_equals_the_autograd_forward(use_bn, activation):
+    # Without autograd the ReLUs run in place; the results must not change.
+    net = make_network(use_bn=use_bn, activation=activation)
+    sparse, dense = make_inputs((3, 5), 2, n_rows=19, seed=3)
+    net.eval()
+    expected = net(sparse, dense)
+    assert expected[0].requires_grad
+    out = predict_logits(net, sparse, dense, block=8)
+    for t in range(2):
+        assert_allclose(
+            out[t].numpy(), expected[t].detach().numpy(), rtol=1e-5, atol=1e-6
+        )
+    (gates,) = predict_logits(net, sparse, dense, block=8, method="gate_weights")
+    assert_allclose(
+        gates.numpy(),
+        net.gate_weights(sparse, dense).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 # ------------------------------------------------------------------- penalties
 def test_embedding_penalty_matches_hand_computation(network, inputs):
     sparse, _ = inputs
