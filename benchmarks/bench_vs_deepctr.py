@@ -280,7 +280,7 @@ def _spawn(system: str, batch_size: int, epochs: int) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--child", choices=["deepctr", "skmmoe", "defaults"])

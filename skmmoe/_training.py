@@ -47,8 +47,9 @@ class Adam:
     """Adam (Kingma and Ba, 2015) as ``torch.optim.Adam`` computes it, by torch's
     functional ``torch.optim.adam.adam`` (its fused kernel where torch has one for
     the device), without ``torch.optim.Optimizer``: the methods of that class
-    import ``torch._dynamo`` on first use, which cost every training process about
-    2 s and 70 MiB (BENCHMARKS.md). Betas (0.9, 0.999), eps 1e-8, no weight decay.
+    import ``torch._dynamo`` on first use, which costs a training process about 1 s
+    and 57 MiB (``benchmarks/optimizer_overhead.py``). Betas (0.9, 0.999), eps 1e-8,
+    no weight decay.
 
     ``state_dict()`` holds CPU copies, so an estimator's pickle loads anywhere.
     """

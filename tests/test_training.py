@@ -680,7 +680,7 @@ def test_adam_under_a_grad_scaler_takes_the_unscaled_step():
 
 
 def test_fit_does_not_import_torch_dynamo():
-    # torch.optim.Optimizer's methods import torch._dynamo (about 2 s and 70 MiB
+    # torch.optim.Optimizer's methods import torch._dynamo (about 1 s and 57 MiB
     # per process); the default optimizer avoids them. A fresh process shows it.
     code = (
         "import sys, numpy as np, pandas as pd\n"
