@@ -8,15 +8,15 @@ import torch
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
+from small_network import small
 
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 
-SMALL = dict(
+SMALL = small(
     expert_dnn_hidden_units=(8,),
     gate_dnn_hidden_units=(4,),
     tower_dnn_hidden_units=(4,),
     epochs=2,
-    batch_size=64,
 )
 
 

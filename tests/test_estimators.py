@@ -13,23 +13,12 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+from small_network import SMALL, small
 
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 
+
 # Small networks and few epochs keep each fit well under a second.
-SMALL = dict(
-    expert_dnn_hidden_units=(16,),
-    gate_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(8,),
-    epochs=5,
-    batch_size=64,
-)
-
-
-def small(**overrides):
-    return {**SMALL, **overrides}
-
-
 @pytest.fixture
 def numeric_data():
     """X of 4 standard normal features, a learnable binary and regression task."""

@@ -14,17 +14,12 @@ from sklearn.metrics import (
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from small_network import small
 
 from skmmoe import MMOEClassifier, MMOEEstimator
 from skmmoe.metrics import task_scorer
 
-SMALL = dict(
-    expert_dnn_hidden_units=(16,),
-    gate_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(8,),
-    epochs=2,
-    batch_size=64,
-)
+SMALL = small(epochs=2)
 
 
 @pytest.fixture(scope="module")

@@ -22,18 +22,13 @@ import torch
 from numpy.testing import assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
+from small_network import small
 
 import skmmoe
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 
 # Tiny networks and two epochs: each fit takes well under a second.
-SMALL = dict(
-    expert_dnn_hidden_units=(16,),
-    gate_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(8,),
-    epochs=2,
-    batch_size=64,
-)
+SMALL = small(epochs=2)
 
 
 def _mixed_frame(n, seed):

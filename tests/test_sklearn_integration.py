@@ -9,17 +9,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from small_network import SMALL
 
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 from skmmoe.metrics import task_scorer
-
-SMALL = dict(
-    expert_dnn_hidden_units=(16,),
-    gate_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(8,),
-    epochs=5,
-    batch_size=64,
-)
 
 
 @pytest.fixture(scope="module")

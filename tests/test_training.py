@@ -12,24 +12,13 @@ import torch
 import torch.nn.functional as F
 from numpy.testing import assert_allclose
 from sklearn.metrics import log_loss, r2_score
+from small_network import small
 from torch import nn
 
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _training
 from skmmoe._network import MMOENetwork, predict_logits
 from skmmoe._tasks import BinaryTask, MulticlassTask, RegressionTask
 from skmmoe._training import OPTIMIZERS, TrainConfig, TrainData, train
-
-SMALL = dict(
-    expert_dnn_hidden_units=(16,),
-    gate_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(8,),
-    epochs=5,
-    batch_size=64,
-)
-
-
-def small(**overrides):
-    return {**SMALL, **overrides}
 
 
 # ------------------------------------------------ helpers for train() itself
