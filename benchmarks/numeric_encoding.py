@@ -49,6 +49,37 @@ def synthetic(n, seed):
     return frame, pd.DataFrame({"binary": y_b, "regression": y_r})
 
 
+def census_metrics(est, X, Y):
+    proba = est.predict_proba(X)
+    return (
+        roc_auc_score(Y["income"], proba[0][:, 1]),
+        roc_auc_score(Y["marital"], proba[1][:, 1]),
+    )
+
+
+def synthetic_metrics(est, X, Y):
+    proba = est.predict_proba(X)
+    pred = est.predict(X)[:, 1].astype(float)
+    return roc_auc_score(Y["binary"], proba[0][:, 1]), r2_score(Y["regression"], pred)
+
+
+def fit_and_score(name, split, metrics, encoding, seed) -> dict:
+    X_train, Y_train, X_test, Y_test = split
+    est = MMOEEstimator(numeric_encoding=encoding, seed=1024 + seed)
+    tic = time.perf_counter()
+    est.fit(X_train, Y_train)
+    seconds = time.perf_counter() - tic
+    metric_1, metric_2 = metrics(est, X_test, Y_test)
+    return dict(
+        data=name,
+        encoding=encoding,
+        seed=seed,
+        metric_1=metric_1,
+        metric_2=metric_2,
+        fit_s=seconds,
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -58,48 +89,21 @@ def main(argv=None):
     X, Y = load_census_income()
     X_train, _, X_test, Y_train, _, Y_test = split_census(X, Y)
     Xs, Ys = synthetic(30000, 0)
-    Xs_train, Xs_test, Ys_train, Ys_test = (
-        Xs[:20000],
-        Xs[20000:],
-        Ys[:20000],
-        Ys[20000:],
-    )
+    datasets = [
+        ("census", (X_train, Y_train, X_test, Y_test), census_metrics),
+        (
+            "synthetic",
+            (Xs[:20000], Ys[:20000], Xs[20000:], Ys[20000:]),
+            synthetic_metrics,
+        ),
+    ]
 
     rows = []
     for encoding in ENCODINGS:
         for seed in seeds:
-            est = MMOEEstimator(numeric_encoding=encoding, seed=1024 + seed)
-            tic = time.perf_counter()
-            est.fit(X_train, Y_train)
-            seconds = time.perf_counter() - tic
-            proba = est.predict_proba(X_test)
-            rows.append(
-                dict(
-                    data="census",
-                    encoding=encoding,
-                    seed=seed,
-                    metric_1=roc_auc_score(Y_test["income"], proba[0][:, 1]),
-                    metric_2=roc_auc_score(Y_test["marital"], proba[1][:, 1]),
-                    fit_s=seconds,
-                )
-            )
-            est = MMOEEstimator(numeric_encoding=encoding, seed=1024 + seed)
-            tic = time.perf_counter()
-            est.fit(Xs_train, Ys_train)
-            seconds = time.perf_counter() - tic
-            proba = est.predict_proba(Xs_test)
-            pred = est.predict(Xs_test)[:, 1].astype(float)
-            rows.append(
-                dict(
-                    data="synthetic",
-                    encoding=encoding,
-                    seed=seed,
-                    metric_1=roc_auc_score(Ys_test["binary"], proba[0][:, 1]),
-                    metric_2=r2_score(Ys_test["regression"], pred),
-                    fit_s=seconds,
-                )
-            )
-            print(rows[-2], rows[-1], flush=True)
+            for name, split, metrics in datasets:
+                rows.append(fit_and_score(name, split, metrics, encoding, seed))
+            print(*rows[-len(datasets) :], flush=True)
 
     table = pd.DataFrame(rows)
     summary = table.groupby(["data", "encoding"]).agg(
