@@ -456,18 +456,13 @@ class _BaseMMOE(BaseEstimator):
                         f"n_tasks) = ({n}, {n_tasks}), or (n_samples,)."
                     )
                 sw = check_array(sw, dtype=np.float64)
-                if (sw < 0).any():
-                    raise ValueError(
-                        "Negative values in sample_weight are not allowed."
-                    )
-                per_task = [sw[:, t] for t in range(n_tasks)]
             else:
                 sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-                if (sw < 0).any():
-                    raise ValueError(
-                        "Negative values in sample_weight are not allowed."
-                    )
-                per_task = [sw] * n_tasks
+            if (sw < 0).any():
+                raise ValueError("Negative values in sample_weight are not allowed.")
+            per_task = (
+                [sw[:, t] for t in range(n_tasks)] if sw.ndim == 2 else [sw] * n_tasks
+            )
         weights = []
         for t, (_, missing) in enumerate(columns):
             w = per_task[t]
