@@ -325,10 +325,14 @@ class _QuantileBins(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
-        self.bin_edges_ = [
-            _quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])
-        ]
         self.n_features_in_ = X.shape[1]
+        return self.set_bin_edges(
+            [_quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])]
+        )
+
+    def set_bin_edges(self, bin_edges) -> _QuantileBins:
+        """Set the fitted bin edges (``skmmoe.load`` rebuilds encoders this way)."""
+        self.bin_edges_ = [np.asarray(e, dtype=np.float64) for e in bin_edges]
         return self
 
 
@@ -342,8 +346,8 @@ class QuantileBinner(_QuantileBins):
     n_bins : int, default=16
     """
 
-    def fit(self, X, y=None):
-        super().fit(X)
+    def set_bin_edges(self, bin_edges) -> QuantileBinner:
+        super().set_bin_edges(bin_edges)
         self.categories_ = [np.arange(max(len(e) - 1, 1)) for e in self.bin_edges_]
         return self
 

@@ -199,12 +199,7 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
                 scaler.n_samples_seen_ = num["n_samples_seen"]
             for key in ("bins", "ple"):
                 if key in steps:
-                    edges = [np.asarray(e, dtype=np.float64) for e in num["bin_edges"]]
-                    steps[key].bin_edges_ = edges
-                    if key == "bins":
-                        steps[key].categories_ = [
-                            np.arange(max(len(e) - 1, 1)) for e in edges
-                        ]
+                    steps[key].set_bin_edges(num["bin_edges"])
     return ct
 
 
