@@ -30,12 +30,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _child_process import report, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCH = dict(
@@ -264,18 +264,12 @@ def _child(args) -> None:
         result = run_deepctr(args.batch_size, args.epochs)
     else:
         result = run_skmmoe(args.batch_size, args.epochs, args.system == "defaults")
-    result = _with_flop_share(result, result["batch_size"])
-    print("RESULT " + json.dumps(result))
+    report(_with_flop_share(result, result["batch_size"]))
 
 
 def _spawn(system: str, batch_size: int, epochs: int) -> dict:
-    command = [sys.executable, __file__, "--child", system]
-    command += ["--batch-size", str(batch_size), "--epochs", str(epochs)]
-    out = subprocess.run(
-        command, capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    arguments = ["--child", system, "--batch-size", str(batch_size)]
+    return run_child(__file__, *arguments, "--epochs", str(epochs), cwd=ROOT)
 
 
 def main(argv=None):

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from _child_process import report, run_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,17 +45,21 @@ def main(argv=None):
     parser.add_argument("--child", choices=["on", "off"])
     args = parser.parse_args(argv)
     if args.child:
-        result = child(args.rows, args.epochs, args.child == "on")
-        print("RESULT " + json.dumps(result))
+        report(child(args.rows, args.epochs, args.child == "on"))
         return
     results = {"on": [], "off": []}
     for _ in range(args.rounds):
         for mode in ("off", "on"):
-            command = [sys.executable, __file__, "--child", mode]
-            command += ["--rows", str(args.rows), "--epochs", str(args.epochs)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
-            line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-            results[mode].append(json.loads(line[len("RESULT ") :])["epoch_s"])
+            result = run_child(
+                __file__,
+                "--child",
+                mode,
+                "--rows",
+                str(args.rows),
+                "--epochs",
+                str(args.epochs),
+            )
+            results[mode].append(result["epoch_s"])
             epochs = " ".join(f"{s:.1f}" for s in results[mode][-1])
             print(f"flush {mode:>3}: epoch seconds {epochs}", flush=True)
     for mode in ("off", "on"):

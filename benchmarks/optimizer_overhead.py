@@ -13,14 +13,13 @@ the whole fit's seconds, the mean epoch seconds, the peak RSS and whether
 from __future__ import annotations
 
 import argparse
-import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _child_process import report, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,19 +52,12 @@ def main(argv=None):
     parser.add_argument("--child", choices=["skmmoe", "torch.optim"])
     args = parser.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child == "torch.optim")))
+        report(child(args.child == "torch.optim"))
         return
     results = {"skmmoe": [], "torch.optim": []}
     for _ in range(args.rounds):
         for name in results:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", name],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-            results[name].append(json.loads(line[len("RESULT ") :]))
+            results[name].append(run_child(__file__, "--child", name))
             print(name, results[name][-1], flush=True)
     print(f"\n{'Adam':<40}{'fit s':>8}{'epoch s':>9}{'peak RSS MiB':>14}  dynamo")
     labels = {

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from _child_process import report, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,18 +52,22 @@ def main(argv=None):
     parser.add_argument("--child")
     args = parser.parse_args(argv)
     if args.child:
-        result = child(args.child, args.batch_size, args.epochs)
-        print("RESULT " + json.dumps(result))
+        report(child(args.child, args.batch_size, args.epochs))
         return
     results = []
     for _ in range(args.rounds):
         for precision in ("float32", "bfloat16"):
-            command = [sys.executable, __file__, "--child", precision]
-            command += ["--batch-size", str(args.batch_size)]
-            command += ["--epochs", str(args.epochs)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
-            line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
-            results.append(json.loads(line[len("RESULT ") :]))
+            results.append(
+                run_child(
+                    __file__,
+                    "--child",
+                    precision,
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--epochs",
+                    str(args.epochs),
+                )
+            )
             print(json.dumps(results[-1]), flush=True)
     for precision in ("float32", "bfloat16"):
         runs = [r for r in results if r["precision"] == precision]

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pandas as pd
+from _child_process import report, run_child
 
 
 def _status_kib(field: str) -> int:
@@ -108,18 +107,11 @@ def main(argv=None):
     parser.add_argument("--child", type=int)
     args = parser.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(child(args.child)))
+        report(child(args.child))
         return
     results = []
     for n_rows in args.rows:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(n_rows)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-        results.append(json.loads(line[len("RESULT ") :]))
+        results.append(run_child(__file__, "--child", str(n_rows)))
         print(json.dumps(results[-1]), flush=True)
     table = pd.DataFrame(results).set_index("rows")
     with pd.option_context("display.width", 200, "display.max_columns", None):

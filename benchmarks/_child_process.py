@@ -1,0 +1,29 @@
+"""Each measurement of a benchmark runs in a fresh process, so that it has its own
+peak RSS, imports and thread pools: the parent runs the script again with its
+arguments, the child reports one JSON result on stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PREFIX = "RESULT "
+
+
+def report(result: dict) -> None:
+    """In the child: hand ``result`` to the parent."""
+    print(_PREFIX + json.dumps(result), flush=True)
+
+
+def run_child(script: str, *args: str, cwd=None) -> dict:
+    """Run ``python script *args`` in a fresh process; the result it reported."""
+    out = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith(_PREFIX))
+    return json.loads(line[len(_PREFIX) :])
