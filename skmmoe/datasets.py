@@ -7,7 +7,12 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["CENSUS_COLUMNS", "load_census_income", "make_multitask_regression"]
+__all__ = [
+    "CENSUS_COLUMNS",
+    "load_census_income",
+    "make_mixed_multitask",
+    "make_multitask_regression",
+]
 
 CENSUS_COLUMNS = (
     "age", "class_worker", "det_ind_code", "det_occ_code", "education",
@@ -177,4 +182,153 @@ def make_multitask_regression(
             + np.sin(np.outer(z, alpha) + beta).sum(axis=1)
             + rng.normal(0.0, noise, n_samples)
         )
+    return X, Y
+
+
+def make_mixed_multitask(n_samples=30000, *, missing_rate=0.05, random_state=None):
+    """A mixed-type table with three related tasks of three kinds.
+
+    The columns are the awkward kinds that real tables hold and gradient-boosted
+    trees handle well: amounts that are zero for most rows, heavy-tailed amounts,
+    small integers whose effect is not monotone, a number with a point mass
+    (hours, mostly 40), a high-cardinality string column with Zipf-distributed
+    values, low-cardinality strings, a ``category`` and a bool column, and missing
+    values. The three tasks share latent effects of these columns, as related
+    tasks do, and each adds its own.
+
+    Parameters
+    ----------
+    n_samples : int, default=30000
+    missing_rate : float in [0, 1), default=0.05
+        Share of missing values in each of the columns ``score``, ``hours``,
+        ``occupation`` and ``savings``.
+    random_state : int, numpy Generator or None, default=None
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, 12)
+        ``gains`` (0 for about 90% of rows, else log-normal), ``savings`` (0 for
+        about 60%, else log-normal), ``income`` (Pareto, heavy tail), ``age``
+        (integers 18 to 80), ``children`` (integers 0 to 6), ``rating`` (integers 1
+        to 5), ``hours`` (40 for half the rows), ``score`` (normal) as numbers;
+        ``city`` (strings, 2000 values), ``occupation`` (strings, 12 values),
+        ``segment`` (category, 5 values), ``member`` (bool).
+    Y : DataFrame of shape (n_samples, 3)
+        ``churn`` (binary, 0/1), ``spend`` (regression), ``plan`` (multiclass,
+        strings ``"basic"``, ``"plus"``, ``"pro"``, ``"team"``).
+
+    Examples
+    --------
+    >>> from skmmoe.datasets import make_mixed_multitask
+    >>> X, Y = make_mixed_multitask(1000, random_state=0)
+    >>> X.shape, list(Y.columns)
+    ((1000, 12), ['churn', 'spend', 'plan'])
+    >>> round(float((X["gains"] == 0).mean()), 1)
+    0.9
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1; got {n_samples}.")
+    if not 0.0 <= missing_rate < 1.0:
+        raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate}.")
+    rng = np.random.default_rng(random_state)
+    n = n_samples
+
+    # Effects are drawn once per data set, like the columns, from random_state.
+    n_cities, occupations = 2000, [f"occ_{k:02d}" for k in range(12)]
+    city_effect = rng.normal(0.0, 1.0, (n_cities, 2))
+    occupation_effect = rng.normal(0.0, 1.0, (len(occupations), 2))
+    segment_effect = rng.normal(0.0, 1.0, (5, 2))
+    rating_effect = rng.normal(0.0, 1.0, 5)
+    children_effect = rng.normal(0.0, 0.7, 7)
+
+    gains = np.where(rng.random(n) < 0.1, np.round(rng.lognormal(8.0, 1.2, n), 0), 0.0)
+    savings = np.where(
+        rng.random(n) < 0.4, np.round(rng.lognormal(9.0, 1.5, n), 2), 0.0
+    )
+    income = np.round(15000.0 * (rng.pareto(2.0, n) + 1.0), 0)
+    age = np.clip(np.round(rng.gamma(6.0, 7.0, n) + 10.0), 18, 80)
+    children = np.minimum(rng.poisson(1.2, n), 6)
+    rating = rng.integers(1, 6, n)
+    hours = np.where(
+        rng.random(n) < 0.5, 40.0, np.clip(np.round(rng.normal(38.0, 12.0, n)), 1, 99)
+    )
+    score = rng.normal(0.0, 1.0, n)
+    # Zipf-like frequencies: a few large cities, a long tail of small ones.
+    city_p = 1.0 / np.arange(1, n_cities + 1) ** 1.1
+    city = rng.choice(n_cities, n, p=city_p / city_p.sum())
+    occupation = rng.integers(0, len(occupations), n)
+    segment = rng.integers(0, 5, n)
+    member = rng.random(n) < 0.3
+
+    # Latent effects shared by the tasks: thresholds on the amounts, a peak in
+    # age, per-value effects of the small integers and of every string column.
+    shared = (
+        1.2 * (gains > 0)
+        + 0.8 * (gains > 15000)
+        - 0.5 * np.log1p(savings) / 10.0
+        + np.sin((age - 18.0) / 10.0)
+        + rating_effect[rating - 1]
+        + 0.6 * city_effect[city, 0]
+        + 0.7 * occupation_effect[occupation, 0]
+        + 0.3 * score * (member - 0.5)
+    )
+    own = (
+        0.8 * (hours > 45)
+        - 0.6 * (hours == 40)
+        + children_effect[children]
+        + 0.5 * segment_effect[segment, 1]
+        + 0.6 * city_effect[city, 1]
+        + 0.4 * np.log(income / 15000.0)
+    )
+    churn_logit = shared + 0.5 * own - 1.5
+    churn = (rng.random(n) < 1.0 / (1.0 + np.exp(-churn_logit))).astype(np.int64)
+    spend = (
+        50.0 * np.log(income / 1000.0)
+        + 20.0 * shared
+        + 15.0 * own
+        + 30.0 * (savings > 0)
+        + rng.standard_t(3, n) * 40.0
+    )
+    plan_scores = np.column_stack(
+        [
+            np.zeros(n),
+            0.8 * shared + 0.5 * member,
+            0.6 * own + 1.0 * (gains > 0) + 0.3 * np.log(income / 15000.0),
+            0.5 * shared + 0.5 * own + 0.4 * (children >= 2) - 0.3,
+        ]
+    )
+    plan = np.argmax(plan_scores + rng.gumbel(0.0, 1.0, plan_scores.shape), axis=1)
+
+    X = pd.DataFrame(
+        {
+            "gains": gains,
+            "savings": savings,
+            "income": income,
+            "age": age.astype(np.int64),
+            "children": children.astype(np.int64),
+            "rating": rating.astype(np.int64),
+            "hours": hours,
+            "score": score,
+            "city": np.array([f"city_{k:04d}" for k in range(n_cities)])[city],
+            "occupation": np.array(occupations, dtype=object)[occupation],
+            "segment": pd.Categorical.from_codes(
+                segment, [f"seg_{k}" for k in "abcde"]
+            ),
+            "member": member,
+        }
+    )
+    for name in ("score", "hours", "savings", "occupation"):
+        missing = rng.random(n) < missing_rate
+        if name == "occupation":
+            X[name] = X[name].astype(object)
+            X.loc[missing, name] = None
+        else:
+            X.loc[missing, name] = np.nan
+    Y = pd.DataFrame(
+        {
+            "churn": churn,
+            "spend": spend,
+            "plan": np.array(["basic", "plus", "pro", "team"], dtype=object)[plan],
+        }
+    )
     return X, Y

@@ -5,7 +5,11 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skmmoe.datasets import load_census_income, make_multitask_regression
+from skmmoe.datasets import (
+    load_census_income,
+    make_mixed_multitask,
+    make_multitask_regression,
+)
 
 N_CENSUS = 99762
 NUMERIC = [
@@ -180,3 +184,46 @@ def test_make_multitask_regression_bad_parameters(kwargs, match):
     params = dict(n_samples=10, n_features=3) | kwargs
     with pytest.raises(ValueError, match=match):
         make_multitask_regression(**params)
+
+
+# ------------------------------------------------------------- mixed table
+def test_make_mixed_multitask_columns_and_tasks():
+    X, Y = make_mixed_multitask(5000, random_state=0)
+    assert X.shape == (5000, 12) and list(Y.columns) == ["churn", "spend", "plan"]
+    assert (X["gains"] == 0).mean() == pytest.approx(0.9, abs=0.02)
+    assert (X["savings"] == 0).mean() > 0.5  # zero-inflated, with missing values
+    assert X["income"].max() > 20 * X["income"].median()  # heavy tail
+    assert set(X["children"]) <= set(range(7)) and set(X["rating"]) == set(range(1, 6))
+    assert (X["hours"] == 40).mean() > 0.4  # a point mass
+    assert X["city"].nunique() > 500  # high cardinality
+    assert isinstance(X["segment"].dtype, pd.CategoricalDtype)
+    assert X["member"].dtype == bool
+    for name in ("score", "hours", "savings", "occupation"):
+        assert X[name].isna().mean() == pytest.approx(0.05, abs=0.015)
+    assert set(Y["churn"]) == {0, 1} and 0.1 < Y["churn"].mean() < 0.5
+    assert Y["spend"].dtype == np.float64 and np.isfinite(Y["spend"]).all()
+    assert set(Y["plan"]) == {"basic", "plus", "pro", "team"}
+
+
+def test_make_mixed_multitask_is_seeded_and_tasks_are_related():
+    X1, Y1 = make_mixed_multitask(3000, random_state=3)
+    X2, Y2 = make_mixed_multitask(3000, random_state=3)
+    pd.testing.assert_frame_equal(X1, X2)
+    pd.testing.assert_frame_equal(Y1, Y2)
+    assert not make_mixed_multitask(3000, random_state=4)[1].equals(Y1)
+    # The tasks share latent effects: churn and spend are correlated.
+    assert abs(np.corrcoef(Y1["churn"], Y1["spend"])[0, 1]) > 0.1
+
+
+def test_make_mixed_multitask_without_missing_values():
+    X, _ = make_mixed_multitask(500, missing_rate=0.0, random_state=0)
+    assert not X.isna().any().any()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"n_samples": 0}, "n_samples"), ({"missing_rate": 1.0}, "missing_rate")],
+)
+def test_make_mixed_multitask_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_mixed_multitask(**{"n_samples": 10, **kwargs})
