@@ -313,12 +313,14 @@ def _n_known_categories(categories) -> int:
 
 
 class _QuantileBins(TransformerMixin, BaseEstimator):
-    """Learns each column's quantile bin edges (duplicates merged) in fit.
+    """Learns each column's bin edges (:func:`bin_edges`) in fit.
 
     Parameters
     ----------
     n_bins : int, default=16
     """
+
+    _edges_at_values = False
 
     def __init__(self, n_bins=16):
         self.n_bins = n_bins
@@ -327,7 +329,10 @@ class _QuantileBins(TransformerMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         self.n_features_in_ = X.shape[1]
         return self.set_bin_edges(
-            [_quantile_edges(X[:, j], self.n_bins) for j in range(X.shape[1])]
+            [
+                bin_edges(X[:, j], self.n_bins, at_values=self._edges_at_values)
+                for j in range(X.shape[1])
+            ]
         )
 
     def set_bin_edges(self, bin_edges) -> _QuantileBins:
@@ -337,7 +342,7 @@ class _QuantileBins(TransformerMixin, BaseEstimator):
 
 
 class QuantileBinner(_QuantileBins):
-    """Numbers -> the index of their quantile bin, for embeddings.
+    """Numbers -> the index of their bin (:func:`bin_edges`), for embeddings.
 
     Missing values stay NaN, which the feature encoder maps to the reserved id.
 
@@ -361,13 +366,15 @@ class QuantileBinner(_QuantileBins):
         return out
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray(input_features, dtype=object)
+        return np.asarray([f"{name}_bin" for name in input_features], dtype=object)
 
 
 class PiecewiseLinearEncoder(_QuantileBins):
     """Piecewise-linear encoding of numbers (Gorishniy et al., NeurIPS 2022).
 
-    With quantile bin edges b_0 < ... < b_T of the training data, a value x becomes
+    With bin edges b_0 < ... < b_T of the training data (:func:`bin_edges`:
+    quantiles, with point masses and few-valued columns binned value by value;
+    Gorishniy et al.'s quantile variant, PLE-Q), a value x becomes
     T numbers: component t is 0 below bin t, 1 above it, and the position of x
     within it in between; the first component may go below 0 and the last above 1,
     so values outside the training range stay distinguishable. Input must have no
@@ -377,6 +384,8 @@ class PiecewiseLinearEncoder(_QuantileBins):
     ----------
     n_bins : int, default=16
     """
+
+    _edges_at_values = True
 
     def transform(self, X):
         X = np.asarray(X)
@@ -405,14 +414,78 @@ class PiecewiseLinearEncoder(_QuantileBins):
         return np.asarray(names, dtype=object)
 
 
-def _quantile_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
-    observed = column[~np.isnan(column)]
+def bin_edges(
+    column: np.ndarray, n_bins: int, *, at_values: bool = False
+) -> np.ndarray:
+    """Bin edges of one numeric column that keep its information whatever its
+    distribution.
+
+    - Few distinct values: one bin per value, the edges halfway between
+      consecutive values (as HistGradientBoosting bins such columns), so a
+      small-integer column is told apart value by value. With ``at_values=True``
+      (for the piecewise-linear encoding) the edges are the values themselves, so
+      that the encoding of each value is the thermometer code of its rank and a 0/1
+      column stays one 0/1 input; "few" is then at most ``n_bins + 1`` values,
+      else at most ``n_bins``.
+    - Otherwise quantile bins, except that a value holding more than one bin's
+      share of the rows (a point mass, such as the 0 of an amount that is zero for
+      most rows) gets a bin of its own, edges halfway to its neighbours; the other
+      bins are quantiles of the remaining values. Plain quantiles would spend most
+      edges on the point mass, where they collapse into one, and leave one or two
+      bins for the rest of the column.
+
+    Missing values (NaN) are ignored. Returns the sorted edges b_0 < ... < b_T:
+    T <= n_bins bins unless many point masses need more, a single edge for a
+    constant column, and ``[0.0]`` for a column with no observed value.
+    """
+    observed = column[~np.isnan(column)].astype(np.float64)
     if observed.size == 0:
         return np.zeros(1)
-    return np.unique(np.quantile(observed, np.linspace(0.0, 1.0, n_bins + 1)))
+    values, counts = np.unique(observed, return_counts=True)
+    if at_values and len(values) <= n_bins + 1:
+        return values
+    if len(values) <= n_bins:
+        middles = (values[:-1] + values[1:]) / 2.0
+        return np.unique(np.concatenate([values[:1], middles, values[-1:]]))
+    atoms = _point_masses(counts, n_bins)
+    around = []  # edges halfway from each point mass to its neighbours
+    for i in np.flatnonzero(atoms):
+        if i > 0:
+            around.append((values[i - 1] + values[i]) / 2.0)
+        if i < len(values) - 1:
+            around.append((values[i] + values[i + 1]) / 2.0)
+    around = np.unique(np.asarray(around, dtype=np.float64))
+    rest = np.repeat(values[~atoms], counts[~atoms])
+    n_rest_bins = max(n_bins - len(around), 1)
+    # Observed values as quantiles, so that no edge falls into a point mass's bin.
+    quantiles = np.quantile(
+        rest, np.linspace(0.0, 1.0, n_rest_bins + 1), method="inverted_cdf"
+    )
+    return np.unique(np.concatenate([values[:1], around, quantiles[1:-1], values[-1:]]))
 
 
-NUMERIC_ENCODINGS = ("scaled", "quantile_embedding", "piecewise_linear")
+def _point_masses(counts: np.ndarray, n_bins: int) -> np.ndarray:
+    """Which distinct values hold more than one bin's share of the rows left once
+    the heavier point masses have their own bins."""
+    atoms = np.zeros(len(counts), dtype=bool)
+    while True:
+        bins_left = n_bins - int(atoms.sum())
+        rows_left = int(counts[~atoms].sum())
+        heavy = ~atoms & (counts * bins_left > rows_left)
+        if bins_left <= 1 or not heavy.any():
+            return atoms
+        atoms |= heavy
+
+
+NUMERIC_ENCODINGS = (
+    "scaled",
+    "quantile_embedding",
+    "piecewise_linear",
+    "scaled+embedding",
+    "piecewise_linear+embedding",
+)
+"""The choices of ``numeric_encoding``: a dense encoding, a bin embedding, or both
+(``"+embedding"``)."""
 
 TRANSFORM_BLOCK_ROWS = 262_144
 """Rows the preprocessor transforms at a time when encoding large data."""
@@ -420,7 +493,7 @@ SPLIT_BLOCK_ROWS = 32_768
 """Rows converted to ids and float32 values at a time."""
 
 
-def _numeric_steps(numeric_encoding: str, n_bins: int) -> list:
+def _numeric_steps(dense_encoding: str, n_bins: int) -> list:
     as_float = (
         "as_float",
         FunctionTransformer(numbers_as_float, feature_names_out="one-to-one"),
@@ -429,30 +502,32 @@ def _numeric_steps(numeric_encoding: str, n_bins: int) -> list:
         "impute",
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
     )
-    if numeric_encoding == "scaled":
+    if dense_encoding == "scaled":
         return [as_float, impute, ("scale", StandardScaler())]
-    if numeric_encoding == "quantile_embedding":
+    if dense_encoding == "quantile_embedding":
         return [as_float, ("bins", QuantileBinner(n_bins=n_bins))]
-    if numeric_encoding == "piecewise_linear":
+    if dense_encoding == "piecewise_linear":
         return [as_float, impute, ("ple", PiecewiseLinearEncoder(n_bins=n_bins))]
     raise ValueError(
-        f"numeric_encoding must be one of {NUMERIC_ENCODINGS}; "
-        f"got {numeric_encoding!r}."
+        f"numeric_encoding must be one of {NUMERIC_ENCODINGS}; got {dense_encoding!r}."
     )
 
 
 def make_default_preprocessor(
-    cat_mask: np.ndarray, columns, numeric_encoding: str = "scaled", n_bins: int = 16
+    cat_mask: np.ndarray, columns, numeric_encoding: str, n_bins: int
 ) -> ColumnTransformer:
     """The ColumnTransformer skmmoe builds when the user gives none.
 
     Categorical columns: :class:`CategoryEncoder` (unknown and missing -> -1, then
     the reserved id). Numeric columns by ``numeric_encoding``: "scaled" (median
     imputation with missing indicators, standardisation: dense inputs),
-    "quantile_embedding" (quantile bins as categories: embeddings, missing values at
-    the reserved id) or "piecewise_linear" (imputation, then a piecewise-linear
-    encoding over quantile bins: dense inputs).
+    "quantile_embedding" (bins from :func:`bin_edges` as categories: embeddings,
+    missing values at the reserved id), "piecewise_linear" (imputation, then a
+    piecewise-linear encoding over those bins: dense inputs); with "+embedding"
+    the dense encoding and, as a second transformer ``numeric_bins``, the bin
+    embedding of every numeric column.
     """
+    dense_encoding, plus, _ = numeric_encoding.partition("+embedding")
     cat_cols = [c for c, m in zip(columns, cat_mask) if m]
     num_cols = [c for c, m in zip(columns, cat_mask) if not m]
     transformers = []
@@ -460,8 +535,11 @@ def make_default_preprocessor(
         transformers.append(("categorical", CategoryEncoder(), cat_cols))
     if num_cols:
         transformers.append(
-            ("numeric", Pipeline(_numeric_steps(numeric_encoding, n_bins)), num_cols)
+            ("numeric", Pipeline(_numeric_steps(dense_encoding, n_bins)), num_cols)
         )
+        if plus:
+            bins = _numeric_steps("quantile_embedding", n_bins)
+            transformers.append(("numeric_bins", Pipeline(bins), num_cols))
     return ColumnTransformer(
         transformers,
         remainder="drop",
@@ -551,8 +629,8 @@ def fit_feature_encoder(
     categorical_features,
     preprocessor,
     embedding_dim: int,
-    numeric_encoding: str = "scaled",
-    n_bins: int = 16,
+    numeric_encoding: str,
+    n_bins: int,
 ) -> tuple[FeatureEncoder, np.ndarray, np.ndarray]:
     """Fit the preprocessor on X and describe the network's inputs.
 

@@ -109,6 +109,10 @@ def _task_from_json(spec: dict):
     return task
 
 
+# Where each numeric pipeline's bin edges are saved.
+_BIN_EDGES_KEYS = {"numeric": "bin_edges", "numeric_bins": "embedding_bin_edges"}
+
+
 def _preprocessor_to_json(est) -> dict:
     ct = est.preprocessor_
     n_features = est.n_features_in_
@@ -135,9 +139,13 @@ def _preprocessor_to_json(est) -> dict:
                 numeric["scale"] = scaler.scale_.tolist()
                 numeric["var"] = scaler.var_.tolist()
                 numeric["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
+        if name in _BIN_EDGES_KEYS:
+            # The piecewise-linear encoding also bins the missing indicators, so
+            # with "+embedding" the two pipelines hold different edges.
             for key in ("bins", "ple"):
-                if key in steps:
-                    numeric["bin_edges"] = [e.tolist() for e in steps[key].bin_edges_]
+                if key in pipe.named_steps:
+                    edges = pipe.named_steps[key].bin_edges_
+                    numeric[_BIN_EDGES_KEYS[name]] = [e.tolist() for e in edges]
     return {
         "n_features": n_features,
         "categorical": {"positions": cat_positions, "categories": categories},
@@ -197,9 +205,11 @@ def _preprocessor_from_json(spec: dict, feature_names, params: dict):
                 scaler.scale_ = np.asarray(num["scale"], dtype=np.float32)
                 scaler.var_ = np.asarray(num["var"], dtype=np.float32)
                 scaler.n_samples_seen_ = num["n_samples_seen"]
+        if name in _BIN_EDGES_KEYS:
             for key in ("bins", "ple"):
-                if key in steps:
-                    steps[key].set_bin_edges(num["bin_edges"])
+                if key in pipe.named_steps:
+                    edges = num[_BIN_EDGES_KEYS[name]]
+                    pipe.named_steps[key].set_bin_edges(edges)
     return ct
 
 

@@ -24,6 +24,8 @@ def fit(X, categorical_features="auto", preprocessor=None, embedding_dim=4):
         categorical_features=categorical_features,
         preprocessor=preprocessor,
         embedding_dim=embedding_dim,
+        numeric_encoding="scaled",
+        n_bins=16,
     )
 
 
@@ -455,9 +457,7 @@ def test_user_column_transformer_nan_at_transform_time_raises(user_frame):
 
 def test_float32_and_float64_categories_agree():
     fit_frame = pd.DataFrame({"f": np.array([0.1, 0.2, 0.1], dtype=np.float32)})
-    encoder, sparse, _ = fit_feature_encoder(
-        fit_frame, categorical_features=["f"], preprocessor=None, embedding_dim=2
-    )
+    encoder, sparse, _ = fit(fit_frame, categorical_features=["f"], embedding_dim=2)
     later = pd.DataFrame({"f": np.array([0.1, 0.2, 0.1], dtype=np.float64)})
     np.testing.assert_array_equal(encoder.transform(later)[0], sparse)
 
@@ -494,9 +494,7 @@ def test_quantile_binner_codes_and_missing():
     assert [len(c) for c in binner.categories_] == [4]
 
 
-@pytest.mark.parametrize(
-    "encoding", ["scaled", "quantile_embedding", "piecewise_linear"]
-)
+@pytest.mark.parametrize("encoding", _features.NUMERIC_ENCODINGS)
 def test_numeric_encodings_feature_columns(encoding):
     X = pd.DataFrame({"c": list("abcabc") * 5, "x": np.linspace(0, 1, 30)})
     X.loc[3, "x"] = np.nan
@@ -509,17 +507,80 @@ def test_numeric_encodings_feature_columns(encoding):
         n_bins=5,
     )
     kinds = [(c.name, c.kind) for c in encoder.feature_columns]
-    if encoding == "quantile_embedding":
-        assert kinds == [("c", "sparse"), ("x", "sparse")]
+    sparse_kinds = [k for k in kinds if k[1] == "sparse"]
+    dense_names = [n for n, kind in kinds if kind == "dense"]
+    if encoding == "quantile_embedding" or encoding.endswith("+embedding"):
+        assert sparse_kinds == [("c", "sparse"), ("x_bin", "sparse")]
         assert sparse[3, 1] == 0  # the missing value at the reserved id
-    elif encoding == "scaled":
-        assert kinds == [
-            ("c", "sparse"),
-            ("x", "dense"),
-            ("missingindicator_x", "dense"),
-        ]
+        assert len(np.unique(sparse[:, 1])) == 6  # 5 bins and the reserved id
     else:
-        names = [n for n, _ in kinds]
-        assert names[0] == "c" and [n for n in names if n.startswith("x_ple")]
-        assert names[-1] == "missingindicator_x_ple0"  # 0/1: one bin, as is
+        assert sparse_kinds == [("c", "sparse")]
+    if encoding.startswith("scaled"):
+        assert dense_names == ["x", "missingindicator_x"]
+    elif encoding.startswith("piecewise_linear"):
+        assert dense_names[:-1] == [f"x_ple{t}" for t in range(5)]
+        # A 0/1 column: one piecewise-linear input, edges on its two values.
+        assert dense_names[-1] == "missingindicator_x_ple0"
+        assert_array_equal(dense[:, -1], np.isnan(X["x"]).astype(np.float32))
+    else:
+        assert dense_names == []
     assert np.isfinite(dense).all() and dense.dtype == np.float32
+
+
+# ------------------------------------------------------------------ bin edges
+def test_a_point_mass_gets_a_bin_of_its_own_and_the_rest_keep_theirs():
+    rng = np.random.default_rng(0)
+    n = 10_000
+    amounts = np.where(rng.random(n) < 0.9, 0.0, rng.lognormal(8.0, 1.0, n))
+    edges = _features.bin_edges(amounts, 16)
+    # Plain quantiles put 14 of 17 edges on the zero and leave 2 bins for the rest.
+    assert len(np.unique(np.quantile(amounts, np.linspace(0, 1, 17)))) <= 4
+    smallest_positive = amounts[amounts > 0].min()
+    assert edges[0] == 0.0 and edges[1] == pytest.approx(smallest_positive / 2)
+    assert len(edges) - 1 == 16
+    codes = _features.QuantileBinner(n_bins=16).fit(amounts[:, None])
+    codes = codes.transform(amounts[:, None])[:, 0]
+    assert set(codes[amounts == 0]) == {0.0}
+    assert 0.0 not in set(codes[amounts > 0])
+    # The non-zero rows are spread evenly over the other 15 bins.
+    counts = np.bincount(codes[amounts > 0].astype(int))[1:]
+    assert len(counts) == 15 and counts.min() > 0.5 * counts.max()
+
+
+def test_several_point_masses_each_get_a_bin():
+    rng = np.random.default_rng(1)
+    n = 6000
+    hours = np.where(
+        rng.random(n) < 0.5, 40.0, np.round(rng.uniform(1, 99, n))
+    )  # 40 for half the rows
+    hours[:1500] = 20.0  # a second point mass
+    codes = _features.QuantileBinner(n_bins=8).fit(hours[:, None])
+    codes = codes.transform(hours[:, None])[:, 0]
+    for value in (20.0, 40.0):
+        assert len(set(codes[hours == value])) == 1
+        assert set(codes[hours == value]).isdisjoint(codes[hours != value])
+
+
+def test_few_distinct_values_are_binned_value_by_value():
+    column = np.array([3.0, 1.0, 2.0, 2.0, 7.0, np.nan, 1.0])
+    # For embeddings: edges halfway between the values, one bin per value.
+    assert_allclose(_features.bin_edges(column, 4), [1.0, 1.5, 2.5, 5.0, 7.0])
+    binner = _features.QuantileBinner(n_bins=4).fit(column[:, None])
+    values = np.array([[1.0], [2.0], [3.0], [7.0]])
+    assert_allclose(binner.transform(values)[:, 0], [0, 1, 2, 3])
+    # For the piecewise-linear encoding: edges on the values (thermometer codes).
+    assert_allclose(_features.bin_edges(column, 4, at_values=True), [1, 2, 3, 7])
+    observed = column[~np.isnan(column), None]
+    ple = _features.PiecewiseLinearEncoder(n_bins=4).fit(observed)
+    assert_allclose(
+        ple.transform(values),
+        [[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1]],
+    )
+    # Once there are more values than bins, quantiles take over.
+    many = np.arange(100.0)
+    assert len(_features.bin_edges(many, 4)) == 5
+
+
+def test_bin_edges_of_constant_and_empty_columns():
+    assert_allclose(_features.bin_edges(np.full(5, 2.5), 4), [2.5])
+    assert_allclose(_features.bin_edges(np.full(3, np.nan), 4), [0.0])

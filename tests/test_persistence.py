@@ -380,7 +380,8 @@ def test_save_load_categorical_indices_on_object_array(tmp_path):
     est = MMOEClassifier(categorical_features=[0, 2], **SMALL).fit(X, y)
     loaded = _round_trip(est, tmp_path)
     _assert_fitted_attributes_equal(loaded, est)
-    assert [c.kind for c in loaded.feature_columns_].count("sparse") == 2
+    sparse = [c.name for c in loaded.feature_columns_ if c.kind == "sparse"]
+    assert sparse == ["x0", "x2", "x1_bin"]  # two categorical, one numeric's bins
     X_new = X[:6].copy()
     X_new[0, 0], X_new[1, 0], X_new[2, 1], X_new[3, 2] = "zzz", None, np.nan, 99
     _assert_same_predictions(loaded, est, X)
@@ -678,7 +679,15 @@ def test_save_with_user_preprocessor_raises_value_error(tmp_path):
         skmmoe.save(est, tmp_path / "model.skmmoe")
 
 
-@pytest.mark.parametrize("encoding", ["quantile_embedding", "piecewise_linear"])
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        "quantile_embedding",
+        "piecewise_linear",
+        "scaled+embedding",
+        "piecewise_linear+embedding",
+    ],
+)
 def test_save_load_binned_numeric_encodings(mixed_model, new_rows, encoding, tmp_path):
     _, X, Y = mixed_model
     est = MMOEEstimator(**SMALL, numeric_encoding=encoding, n_bins=5).fit(X, Y)

@@ -133,3 +133,41 @@ def test_fit_predict_work_or_raise_a_documented_value_error(data):
         gates = est.gate_weights(frame)
         assert gates.shape == (n, est.n_tasks_, 2)
         assert np.isfinite(gates).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 500),
+    n_bins=st.integers(2, 40),
+    n_atoms=st.integers(0, 4),
+    integers=st.booleans(),
+)
+def test_bin_edges_keep_every_point_mass_and_value(seed, n, n_bins, n_atoms, integers):
+    """Whatever the column: sorted edges spanning the observed range; each value
+    holding more than a bin's share of the rows alone in its bin; a column with at
+    most n_bins distinct values binned value by value."""
+    from skmmoe._features import QuantileBinner, bin_edges
+
+    rng = np.random.default_rng(seed)
+    column = rng.standard_t(2, n) * 10 ** rng.uniform(-3, 6)
+    if integers:
+        column = np.round(column)
+    for value in rng.normal(0, 100, n_atoms):
+        column[rng.random(n) < rng.uniform(0.05, 0.6)] = value
+    column[rng.random(n) < 0.1] = np.nan
+    observed = column[~np.isnan(column)]
+    edges = bin_edges(column, n_bins)
+    if observed.size == 0:
+        assert list(edges) == [0.0]
+        return
+    assert edges[0] == observed.min() and edges[-1] == observed.max()
+    assert np.all(np.diff(edges) > 0)
+    codes = QuantileBinner(n_bins=n_bins).fit(column[:, None])
+    codes = codes.transform(observed[:, None])[:, 0]
+    values, counts = np.unique(observed, return_counts=True)
+    if len(values) <= n_bins:
+        assert len(np.unique(codes)) == len(values)
+    heavy = values[counts * n_bins > observed.size]
+    for value in heavy:
+        assert set(codes[observed == value]).isdisjoint(codes[observed != value])
