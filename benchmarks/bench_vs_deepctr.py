@@ -156,6 +156,7 @@ def run_skmmoe(batch_size: int, epochs, defaults: bool = False) -> dict:
             batch_size=batch_size,
             epochs=epochs,
             learning_rate=LEARNING_RATE,
+            lr_schedule="constant",  # as DeepCTR-Torch trains
             numeric_encoding="scaled",
         )
     tic = time.perf_counter()

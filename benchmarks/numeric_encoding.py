@@ -24,12 +24,13 @@ import pandas as pd
 from sklearn.metrics import r2_score, roc_auc_score
 
 from skmmoe import MMOEEstimator
+from skmmoe._features import NUMERIC_ENCODINGS
 from skmmoe.datasets import load_census_income
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from census_income import split_census  # noqa: E402
 
-ENCODINGS = ("scaled", "quantile_embedding", "piecewise_linear")
+ENCODINGS = NUMERIC_ENCODINGS
 
 
 def synthetic(n, seed):

@@ -48,6 +48,7 @@ def main(argv=None):
         epochs=2 if fast else 40,
         batch_size=256,
         learning_rate=1e-3,
+        lr_schedule="constant",
     )
     results = {name: {c: [] for c in CORRELATIONS} for name in MODELS}
     for correlation in CORRELATIONS:

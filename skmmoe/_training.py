@@ -56,8 +56,10 @@ class Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = [p for p in params if p.requires_grad]
-        self.param_groups = [{"params": self.params, "lr": lr}]  # for GradScaler
-        self.lr, self.betas, self.eps = lr, betas, eps
+        # param_groups as torch.optim has them: GradScaler reads them, and the
+        # learning-rate schedule sets the rate there.
+        self.param_groups = [{"params": self.params, "lr": lr}]
+        self.betas, self.eps = betas, eps
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
         self.fused = bool(self.params) and self._fused_works(self.params[0].device)
@@ -95,7 +97,7 @@ class Adam:
             amsgrad=False,
             beta1=self.betas[0],
             beta2=self.betas[1],
-            lr=self.lr,
+            lr=self.param_groups[0]["lr"],
             weight_decay=0.0,
             eps=self.eps,
             maximize=False,
@@ -201,6 +203,9 @@ class TrainConfig:
     batch_size: int
     optimizer: str
     learning_rate: float
+    lr_schedule: str
+    """How the learning rate moves over the planned ``epochs``: see
+    :func:`lr_factor`."""
     loss_weights: Sequence[float]
     l2_reg_embedding: float
     l2_reg_dnn: float
@@ -218,6 +223,22 @@ class TrainConfig:
     """Return the optimizer's final state in the result (partial_fit)."""
     autocast_dtype: torch.dtype | None = None
     """Mixed-precision training in this dtype; None trains in float32."""
+
+
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate's multiplier before optimizer step ``step`` (0-based) of
+    ``total_steps``: 1 throughout ("constant"), or decaying from 1 towards 0 at the
+    last step, linearly ("linear") or along a half cosine ("cosine", Loshchilov and
+    Hutter, ICLR 2017, without restarts)."""
+    progress = step / max(total_steps, 1)
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
 
 
 @dataclass
@@ -414,6 +435,7 @@ def _train(
     names = [t.name for t in tasks]
     weights = list(config.loss_weights)
     progress = _Progress(config.verbose > 0, config.epochs, len(starts))
+    total_steps = config.epochs * len(starts)
 
     result = TrainResult()
     best_objective = math.inf
@@ -465,6 +487,12 @@ def _train(
                         )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
+                step = (epoch - 1) * len(starts) + b
+                rate = config.learning_rate * lr_factor(
+                    config.lr_schedule, step, total_steps
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
                 if config.clip_grad_norm is not None:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(

@@ -562,9 +562,10 @@ def test_fitted_attributes(mixed_frame):
     assert_array_equal(est.feature_names_in_, ["city", "color", "member", "age"])
     kinds = {c.name: c.kind for c in est.feature_columns_}
     assert kinds["city"] == kinds["color"] == kinds["member"] == "sparse"
-    # The default piecewise-linear encoding: several dense inputs for "age".
-    age = [name for name, kind in kinds.items() if name.startswith("age_ple")]
-    assert len(age) > 4 and {kinds[name] for name in age} == {"dense"}
+    # The default "scaled+embedding": the standardised value and its bin's embedding.
+    assert kinds["age"] == "dense" and kinds["age_bin"] == "sparse"
+    age_bins = next(c for c in est.feature_columns_ if c.name == "age_bin")
+    assert age_bins.vocabulary_size > 4 and age_bins.embedding_dim == 8
     city = next(c for c in est.feature_columns_ if c.name == "city")
     # 4 cities plus the reserved index for unknown and missing.
     assert city.vocabulary_size == 5 and city.embedding_dim == 8
@@ -589,7 +590,9 @@ def test_array_input_has_no_feature_names(numeric_data):
     est = MMOEClassifier(**small(epochs=1)).fit(X, y)
     assert est.n_features_in_ == 4
     assert not hasattr(est, "feature_names_in_")
-    assert all(c.kind == "dense" for c in est.feature_columns_)
+    # Numeric columns only: dense piecewise-linear inputs and bin embeddings.
+    sparse = [c.name for c in est.feature_columns_ if c.kind == "sparse"]
+    assert sparse == [f"x{j}_bin" for j in range(4)]
     with pytest.raises(ValueError, match="features"):
         est.predict(X[:, :3])
 

@@ -67,6 +67,7 @@ def make_config(**overrides):
         batch_size=1024,
         optimizer="adam",
         learning_rate=0.01,
+        lr_schedule="constant",
         loss_weights=[1.0, 1.0],
         l2_reg_embedding=0.0,
         l2_reg_dnn=0.0,
@@ -414,6 +415,7 @@ def test_every_optimizer_trains(optimizer):
             learning_rate=0.03,
             epochs=10,
             batch_size=32,
+            lr_schedule="constant",  # the rate this test was set for, throughout
             numeric_encoding="scaled",  # standardised inputs suit plain SGD's step
         )
     ).fit(X, Y)
@@ -465,10 +467,10 @@ def test_clip_grad_norm_through_the_estimator():
 @pytest.mark.parametrize(
     "n, batch_size, expected",
     [
-        (800, 8, 2),  # 100 steps per epoch: the minimum of 2 epochs
-        (400, 8, 2),  # 50 steps per epoch: 2 epochs reach 100 steps
-        (200, 16, 8),  # 13 steps per epoch: 8 epochs reach 100 steps
-        (100, 512, 100),  # one step per epoch: 100 epochs
+        (3000, 8, 2),  # 375 steps per epoch: the minimum of 2 epochs
+        (800, 8, 3),  # 100 steps per epoch: 3 epochs reach 250 steps
+        (200, 16, 20),  # 13 steps per epoch: 20 epochs reach 250 steps
+        (100, 512, 200),  # one step per epoch: capped at 200 epochs
     ],
 )
 def test_auto_epochs(n, batch_size, expected):
@@ -485,7 +487,7 @@ def test_auto_epochs(n, batch_size, expected):
     est = MMOEClassifier(**params).fit(X, y)
     assert est.n_epochs_ == expected
     steps = est.n_epochs_ * math.ceil(n / min(batch_size, n))
-    assert steps >= 100 or est.n_epochs_ == 4
+    assert steps >= 250 or est.n_epochs_ == 200
 
 
 def test_auto_epochs_count_the_training_part_with_early_stopping():
@@ -502,8 +504,8 @@ def test_auto_epochs_count_the_training_part_with_early_stopping():
             n_iter_no_change=1000,
         )
     ).fit(X, y)
-    # 99 training rows in batches of 50: 2 steps per epoch, 50 epochs.
-    assert est.n_epochs_ == 50
+    # 99 training rows in batches of 50: 2 steps per epoch, 125 epochs.
+    assert est.n_epochs_ == 125
 
 
 # --------------------------------------------------------------- batch norm
@@ -683,3 +685,54 @@ def test_fit_does_not_import_torch_dynamo():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- learning-rate schedule
+def test_lr_factor_schedules():
+    assert _training.lr_factor("constant", 7, 10) == 1.0
+    linear = [_training.lr_factor("linear", s, 4) for s in range(4)]
+    assert_allclose(linear, [1, 0.75, 0.5, 0.25])
+    cosine = [_training.lr_factor("cosine", s, 4) for s in range(4)]
+    assert_allclose(cosine, 0.5 * (1 + np.cos(np.pi * np.arange(4) / 4)))
+
+
+def _record_learning_rates(monkeypatch):
+    rates = []
+    step = _training.Adam.step
+
+    def recording_step(self):
+        rates.append(self.param_groups[0]["lr"])
+        step(self)
+
+    monkeypatch.setattr(_training.Adam, "step", recording_step)
+    return rates
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_fit_follows_the_lr_schedule_over_every_step(schedule, monkeypatch):
+    rates = _record_learning_rates(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(int)
+    params = small(epochs=3, batch_size=16, learning_rate=0.01, lr_schedule=schedule)
+    MMOEClassifier(**params).fit(X, y)
+    expected = [0.01 * _training.lr_factor(schedule, s, 12) for s in range(12)]
+    assert_allclose(rates, expected)
+
+
+def test_partial_fit_chunks_after_the_first_train_at_the_constant_rate(monkeypatch):
+    rates = _record_learning_rates(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = MMOEClassifier(**small(epochs=2, batch_size=32, learning_rate=0.01))
+    est.partial_fit(X, y)  # the first call fits as fit does: decaying
+    assert_allclose(rates, [0.01, 0.0075, 0.005, 0.0025])
+    rates.clear()
+    est.partial_fit(X, y)
+    assert_allclose(rates, [0.01, 0.01])
+
+
+def test_unknown_lr_schedule_is_rejected():
+    with pytest.raises(ValueError, match="lr_schedule"):
+        MMOEClassifier(lr_schedule="step").fit(np.zeros((4, 1)), [0, 1, 0, 1])
