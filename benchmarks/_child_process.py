@@ -18,12 +18,15 @@ def report(result: dict) -> None:
 
 def run_child(script: str, *args: str, cwd=None) -> dict:
     """Run ``python script *args`` in a fresh process; the result it reported."""
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, script, *args],
         capture_output=True,
         text=True,
-        check=True,
         cwd=cwd,
-    ).stdout
+    )
+    if done.returncode:
+        sys.stderr.write(done.stderr)  # the child's traceback
+        done.check_returncode()
+    out = done.stdout
     line = next(x for x in out.splitlines() if x.startswith(_PREFIX))
     return json.loads(line[len(_PREFIX) :])

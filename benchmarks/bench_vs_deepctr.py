@@ -22,6 +22,8 @@ imports without declaring).
 
     python benchmarks/bench_vs_deepctr.py                     # full run
     python benchmarks/bench_vs_deepctr.py --rounds 1 --epochs 1 --batch-sizes 1024
+    python benchmarks/bench_vs_deepctr.py --smoke    # a few seconds: 1000 rows,
+                # 1 epoch, batch 256 (without deepctr-torch: skmmoe's side only)
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ ARCH = dict(
 )
 EMBEDDING_DIM = 8
 LEARNING_RATE = 1e-3
+# --smoke: tiny data, so that the script runs in a few seconds (tests).
+SMOKE = dict(rounds=1, epochs=1, batch_sizes=[256])
+SMOKE_ROWS = 1000
 
 
-def _census():
+def _census(smoke: bool = False):
     sys.path.insert(0, str(ROOT / "examples"))
     from census_income import split_census
 
@@ -56,7 +61,18 @@ def _census():
 
     X, Y = load_census_income()
     X_train, _, X_test, Y_train, _, Y_test = split_census(X, Y)
+    if smoke:
+        X_train, Y_train = X_train.iloc[:SMOKE_ROWS], Y_train.iloc[:SMOKE_ROWS]
+        X_test, Y_test = X_test.iloc[:SMOKE_ROWS], Y_test.iloc[:SMOKE_ROWS]
     return X, X_train, X_test, Y_train, Y_test
+
+
+def _deepctr_importable() -> bool:
+    try:
+        import deepctr_torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _peak_rss_mib() -> float:
@@ -82,13 +98,13 @@ def _time_inference(predict, n, repeats=3):
     return n / float(np.median(times))
 
 
-def run_deepctr(batch_size: int, epochs: int) -> dict:
+def run_deepctr(batch_size: int, epochs: int, smoke: bool = False) -> dict:
     import torch
     from deepctr_torch.inputs import DenseFeat, SparseFeat, get_feature_names
     from deepctr_torch.models import MMOE
     from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
-    X, X_train, X_test, Y_train, Y_test = _census()
+    X, X_train, X_test, Y_train, Y_test = _census(smoke)
     # DeepCTR's own recipe: label-encode every categorical column on all rows
     # (it cannot handle categories unseen in training), scale numbers to [0, 1].
     sparse = [c for c in X.columns if str(X[c].dtype) == "category"]
@@ -137,7 +153,9 @@ def run_deepctr(batch_size: int, epochs: int) -> dict:
     )
 
 
-def run_skmmoe(batch_size: int, epochs, defaults: bool = False) -> dict:
+def run_skmmoe(
+    batch_size: int, epochs, defaults: bool = False, smoke: bool = False
+) -> dict:
     import torch
 
     # skmmoe's training does not import torch._dynamo (torch.optim's optimizers do,
@@ -146,9 +164,10 @@ def run_skmmoe(batch_size: int, epochs, defaults: bool = False) -> dict:
     from skmmoe import MMOEEstimator
     from skmmoe._network import predict_logits
 
-    _, X_train, X_test, Y_train, Y_test = _census()
+    _, X_train, X_test, Y_train, Y_test = _census(smoke)
     if defaults:
-        est = MMOEEstimator()
+        # --smoke: one epoch instead of epochs="auto" (at least 250 steps).
+        est = MMOEEstimator(**({"epochs": 1} if smoke else {}))
     else:
         est = MMOEEstimator(
             **ARCH,
@@ -262,15 +281,58 @@ def _with_flop_share(result: dict, batch: int) -> dict:
 
 def _child(args) -> None:
     if args.system == "deepctr":
-        result = run_deepctr(args.batch_size, args.epochs)
+        result = run_deepctr(args.batch_size, args.epochs, args.smoke)
     else:
-        result = run_skmmoe(args.batch_size, args.epochs, args.system == "defaults")
+        defaults = args.system == "defaults"
+        result = run_skmmoe(args.batch_size, args.epochs, defaults, args.smoke)
     report(_with_flop_share(result, result["batch_size"]))
 
 
-def _spawn(system: str, batch_size: int, epochs: int) -> dict:
+def _spawn(system: str, batch_size: int, epochs: int, smoke: bool = False) -> dict:
     arguments = ["--child", system, "--batch-size", str(batch_size)]
-    return run_child(__file__, *arguments, "--epochs", str(epochs), cwd=ROOT)
+    arguments += ["--epochs", str(epochs), *(["--smoke"] if smoke else [])]
+    return run_child(__file__, *arguments, cwd=ROOT)
+
+
+def _print_skmmoe_only(results, batch_sizes) -> None:
+    """The summary without DeepCTR-Torch (a smoke run where it is not installed):
+    skmmoe's figures alone."""
+
+    def median(system, key, bs=None):
+        values = [
+            r[key]
+            for r in results
+            if r["system"] == system and (bs is None or r["batch_size"] == bs)
+        ]
+        return np.median(np.asarray(values, dtype=float), axis=0)
+
+    print(f"\nforward {forward_flop_per_sample() / 1e6:.3f} MFLOP/sample")
+    print(f"\n{'':28}{'skmmoe':>12}")
+    for key, label in [
+        ("infer_256_samples_s", "infer samples/s @256"),
+        ("infer_4096_samples_s", "infer samples/s @4096"),
+        ("predict_proba_samples_s", "predict_proba samples/s"),
+    ]:
+        print(f"{label:<28}{median('skmmoe', key):>12,.0f}")
+    for bs in batch_sizes:
+        print(f"training at batch {bs}:")
+        for key, label in [
+            ("train_samples_s", f"train samples/s @{bs}"),
+            ("fit_samples_s", "whole fit samples/s"),
+            ("peak_rss_mib", "peak RSS MiB"),
+            ("bound_samples_s", "FLOP bound samples/s"),
+        ]:
+            print(f"{label:<28}{median('skmmoe', key, bs):>12,.0f}")
+        for t, task in enumerate(["income", "marital"]):
+            auc = median("skmmoe", "auc", bs)[t]
+            print(f"{task + ' AUC @' + str(bs):<28}{auc:>12.4f}")
+        share = median("skmmoe", "flop_share", bs)
+        print(f"{'share of FLOP bound':<28}{share:>12.0%}")
+    fit_s, auc = median("skmmoe-defaults", "fit_s"), median("skmmoe-defaults", "auc")
+    print(
+        f"\nMMOEEstimator() defaults: {fit_s:.1f} s (whole fit, preprocessing "
+        f"included), AUC {auc[0]:.4f}/{auc[1]:.4f}"
+    )
 
 
 def main(argv=None):
@@ -281,19 +343,41 @@ def main(argv=None):
     parser.add_argument("--child", choices=["deepctr", "skmmoe", "defaults"])
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--output", default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny run (tests); without deepctr-torch, skmmoe's side only",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:  # tiny sizes, unless given explicitly
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     if args.child:
         args.system = args.child
         return _child(args)
 
+    systems = ("deepctr", "skmmoe")
+    if args.smoke and not _deepctr_importable():
+        systems = ("skmmoe",)
+        print(
+            "deepctr_torch is not importable: the DeepCTR side was skipped "
+            "(smoke run of skmmoe's side only)",
+            flush=True,
+        )
     results = []
     for _ in range(args.rounds):
         for bs in args.batch_sizes:
-            for system in ("deepctr", "skmmoe"):  # A B A B ...
-                results.append(_spawn(system, bs, args.epochs))
+            for system in systems:  # A B A B ...
+                results.append(_spawn(system, bs, args.epochs, args.smoke))
                 print(json.dumps(results[-1]), flush=True)
-        results.append(_spawn("defaults", 0, 0))
+        results.append(_spawn("defaults", 0, 0, args.smoke))
         print(json.dumps(results[-1]), flush=True)
+
+    if "deepctr" not in systems:
+        _print_skmmoe_only(results, args.batch_sizes)
+        if args.output:
+            Path(args.output).write_text(json.dumps(results, indent=1))
+        return results
 
     def median(system, key, bs=None):
         values = [
@@ -362,6 +446,7 @@ def main(argv=None):
         )
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=1))
+    return results
 
 
 if __name__ == "__main__":

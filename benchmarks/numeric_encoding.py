@@ -10,6 +10,8 @@
 Each setting is fitted with several seeds; the table gives the median (and range).
 
     python benchmarks/numeric_encoding.py [--seeds 3]
+    python benchmarks/numeric_encoding.py --smoke    # a few seconds: 1 seed, 1000
+                                                     # rows, 1 epoch, tiny network
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from census_income import split_census  # noqa: E402
 
 ENCODINGS = NUMERIC_ENCODINGS
+# --smoke: tiny data and network, so that the script runs in a few seconds (tests).
+SMOKE = dict(seeds=1)
+SMOKE_ROWS = 1000
+SMOKE_PARAMS = dict(
+    epochs=1, expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,)
+)
 
 
 def synthetic(n, seed):
@@ -64,9 +72,9 @@ def synthetic_metrics(est, X, Y):
     return roc_auc_score(Y["binary"], proba[0][:, 1]), r2_score(Y["regression"], pred)
 
 
-def fit_and_score(name, split, metrics, encoding, seed) -> dict:
+def fit_and_score(name, split, metrics, encoding, seed, **params) -> dict:
     X_train, Y_train, X_test, Y_test = split
-    est = MMOEEstimator(numeric_encoding=encoding, seed=1024 + seed)
+    est = MMOEEstimator(numeric_encoding=encoding, seed=1024 + seed, **params)
     tic = time.perf_counter()
     est.fit(X_train, Y_train)
     seconds = time.perf_counter() - tic
@@ -84,17 +92,27 @@ def fit_and_score(name, split, metrics, encoding, seed) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny run (tests)")
     args = parser.parse_args(argv)
+    if args.smoke:  # tiny sizes, unless given explicitly
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     seeds = range(args.seeds)
 
     X, Y = load_census_income()
     X_train, _, X_test, Y_train, _, Y_test = split_census(X, Y)
-    Xs, Ys = synthetic(30000, 0)
+    n_train, n_test, params = 20000, 10000, {}
+    if args.smoke:
+        n_train = n_test = SMOKE_ROWS
+        X_train, Y_train = X_train.iloc[:n_train], Y_train.iloc[:n_train]
+        X_test, Y_test = X_test.iloc[:n_test], Y_test.iloc[:n_test]
+        params = SMOKE_PARAMS
+    Xs, Ys = synthetic(n_train + n_test, 0)
     datasets = [
         ("census", (X_train, Y_train, X_test, Y_test), census_metrics),
         (
             "synthetic",
-            (Xs[:20000], Ys[:20000], Xs[20000:], Ys[20000:]),
+            (Xs[:n_train], Ys[:n_train], Xs[n_train:], Ys[n_train:]),
             synthetic_metrics,
         ),
     ]
@@ -103,7 +121,9 @@ def main(argv=None):
     for encoding in ENCODINGS:
         for seed in seeds:
             for name, split, metrics in datasets:
-                rows.append(fit_and_score(name, split, metrics, encoding, seed))
+                rows.append(
+                    fit_and_score(name, split, metrics, encoding, seed, **params)
+                )
             print(*rows[-len(datasets) :], flush=True)
 
     table = pd.DataFrame(rows)

@@ -24,13 +24,16 @@ as ``category``.
 
     python benchmarks/vs_gbdt.py                      # 3 splits, every data set
     python benchmarks/vs_gbdt.py --splits 5 --data mixed
-    python benchmarks/vs_gbdt.py --fast               # a smoke run (tests)
+    python benchmarks/vs_gbdt.py --smoke              # a few seconds (tests): tiny
+                        # data, 1 split, 1 epoch, 10 boosting rounds, 1 thread
+                        # (alias --fast)
     python benchmarks/vs_gbdt.py --mmoe-params '{"early_stopping": true}'
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import time
@@ -45,6 +48,7 @@ from sklearn.ensemble import (
 )
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from skmmoe import MMOEEstimator
 from skmmoe.datasets import CENSUS_COLUMNS, load_census_income, make_mixed_multitask
@@ -53,16 +57,20 @@ from skmmoe.datasets import CENSUS_COLUMNS, load_census_income, make_mixed_multi
 TOLERANCE = {"binary": 0.005, "multiclass": 0.005, "regression": 0.02}
 METRIC = {"binary": "ROC AUC", "multiclass": "accuracy", "regression": "R^2"}
 HGB_MAX_CATEGORIES = 255
+# --smoke: a tiny network trained for one epoch, and 10 boosting rounds, on one
+# thread (OpenMP threads that spin-wait can take minutes on a busy machine).
+SMOKE_MMOE = dict(epochs=1, expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,))
+SMOKE_ROUNDS = 10
 
 
 # ------------------------------------------------------------------ data sets
-def census(split: int, fast: bool):
+def census(split: int, smoke: bool):
     X, Y = load_census_income()
     X_train, X_test, Y_train, Y_test = train_test_split(
         X, Y, test_size=0.2, random_state=split
     )
     X_train, Y_train = X_train.iloc[:69809], Y_train.iloc[:69809]
-    if fast:
+    if smoke:
         X_train, Y_train, X_test, Y_test = _head(X_train, Y_train, X_test, Y_test)
     return X_train, Y_train, X_test, Y_test, ["binary", "binary"]
 
@@ -80,7 +88,7 @@ def _census_raw() -> pd.DataFrame:
         )
 
 
-def census_small(split: int, fast: bool):
+def census_small(split: int, smoke: bool):
     """Four tasks of three kinds from census; the targets' columns leave X."""
     X, _ = load_census_income()
     raw = _census_raw()
@@ -96,7 +104,7 @@ def census_small(split: int, fast: bool):
     X_train, X_test, Y_train, Y_test = train_test_split(
         X, Y, train_size=22000, test_size=10000, random_state=split
     )
-    if fast:
+    if smoke:
         X_train, Y_train, X_test, Y_test = _head(X_train, Y_train, X_test, Y_test)
     return (
         X_train,
@@ -107,8 +115,8 @@ def census_small(split: int, fast: bool):
     )
 
 
-def mixed(split: int, fast: bool):
-    n_train, n_test = (2000, 1000) if fast else (24000, 10000)
+def mixed(split: int, smoke: bool):
+    n_train, n_test = (2000, 1000) if smoke else (24000, 10000)
     X, Y = make_mixed_multitask(n_train + n_test, random_state=split)
     return (
         X.iloc[:n_train],
@@ -140,9 +148,9 @@ def _score(kind: str, y_true, prediction, proba) -> float:
     return r2_score(y_true, prediction.astype(float))
 
 
-def fit_mmoe(X_train, Y_train, X_test, Y_test, kinds, fast, **params):
-    if fast:
-        params = {"expert_dnn_hidden_units": (64,), **params}
+def fit_mmoe(X_train, Y_train, X_test, Y_test, kinds, smoke, **params):
+    if smoke:
+        params = {**SMOKE_MMOE, **params}
     est = MMOEEstimator(**params)
     tic = time.perf_counter()
     est.fit(X_train, Y_train)
@@ -182,7 +190,7 @@ def _as_gbdt_frame(X_train, X_test, codes_above: int | None):
     return train, test
 
 
-def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, fast):
+def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, smoke):
     train, test = _as_gbdt_frame(X_train, X_test, HGB_MAX_CATEGORIES)
     scores, seconds = [], 0.0
     for t, kind in enumerate(kinds):
@@ -191,7 +199,8 @@ def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, fast):
             if kind == "regression"
             else HistGradientBoostingClassifier
         )
-        model = cls(categorical_features="from_dtype", random_state=0)
+        rounds = {"max_iter": SMOKE_ROUNDS} if smoke else {}
+        model = cls(categorical_features="from_dtype", random_state=0, **rounds)
         tic = time.perf_counter()
         model.fit(train, Y_train.iloc[:, t])
         seconds += time.perf_counter() - tic
@@ -200,7 +209,7 @@ def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, fast):
     return scores, seconds
 
 
-def fit_lgbm(X_train, Y_train, X_test, Y_test, kinds, fast):
+def fit_lgbm(X_train, Y_train, X_test, Y_test, kinds, smoke):
     import lightgbm
 
     train, test = _as_gbdt_frame(X_train, X_test, None)
@@ -209,7 +218,8 @@ def fit_lgbm(X_train, Y_train, X_test, Y_test, kinds, fast):
         cls = (
             lightgbm.LGBMRegressor if kind == "regression" else lightgbm.LGBMClassifier
         )
-        model = cls(random_state=0, verbose=-1)
+        rounds = {"n_estimators": SMOKE_ROUNDS, "n_jobs": 1} if smoke else {}
+        model = cls(random_state=0, verbose=-1, **rounds)
         tic = time.perf_counter()
         model.fit(train, Y_train.iloc[:, t])
         seconds += time.perf_counter() - tic
@@ -230,14 +240,14 @@ def _models(mmoe_params: dict):
 
 
 # ---------------------------------------------------------------------- main
-def run(data_names, splits, fast=False, mmoe_params=None) -> pd.DataFrame:
+def run(data_names, splits, smoke=False, mmoe_params=None) -> pd.DataFrame:
     rows = []
     models = _models(mmoe_params or {})
     for name in data_names:
         for split in range(splits):
-            X_train, Y_train, X_test, Y_test, kinds = DATASETS[name](split, fast)
+            X_train, Y_train, X_test, Y_test, kinds = DATASETS[name](split, smoke)
             for model, fit in models.items():
-                scores, seconds = fit(X_train, Y_train, X_test, Y_test, kinds, fast)
+                scores, seconds = fit(X_train, Y_train, X_test, Y_test, kinds, smoke)
                 for t, kind in enumerate(kinds):
                     rows.append(
                         dict(
@@ -283,7 +293,13 @@ def main(argv=None):
     parser.add_argument(
         "--data", nargs="+", choices=list(DATASETS), default=list(DATASETS)
     )
-    parser.add_argument("--fast", action="store_true", help="tiny data (smoke run)")
+    parser.add_argument(
+        "--smoke",
+        "--fast",
+        dest="smoke",
+        action="store_true",
+        help="tiny data, 1 split, 1 epoch, 10 boosting rounds, 1 thread (tests)",
+    )
     parser.add_argument(
         "--mmoe-params",
         type=json.loads,
@@ -291,8 +307,9 @@ def main(argv=None):
         help="JSON of MMOEEstimator parameters to set instead of the defaults",
     )
     args = parser.parse_args(argv)
-    splits = 1 if args.fast else args.splits
-    table = run(args.data, splits, fast=args.fast, mmoe_params=args.mmoe_params)
+    splits = 1 if args.smoke else args.splits
+    with threadpool_limits(1) if args.smoke else contextlib.nullcontext():
+        table = run(args.data, splits, smoke=args.smoke, mmoe_params=args.mmoe_params)
     summary, wide = summarize(table)
     with pd.option_context(
         "display.width", 200, "display.max_columns", None, "display.precision", 4

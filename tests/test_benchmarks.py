@@ -1,20 +1,189 @@
-"""Benchmark scripts run in their smoke mode, so that none of them can rot."""
+"""Every benchmark script runs in its smoke mode (``--smoke``: tiny data, one round,
+one epoch), each in a fresh process as a user runs it, so that a rename inside
+skmmoe cannot break a benchmark silently: the scripts patch skmmoe's internals
+(``skmmoe._denormals.flush_denormals``, ``skmmoe._optim.OPTIMIZERS``,
+``skmmoe._training.train``) and fail when a patch no longer takes."""
 
-import runpy
+import importlib.util
+import json
+import math
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+NUMBER = r"-?[\d,]+(?:\.\d+)?(?:e[-+]\d+)?"
+AUC = r"[01]\.\d{4}"
+TIMEOUT_S = 180
+
+TESTED = {"bench_vs_deepctr.py", "denormals.py", "numeric_encoding.py"}
+TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
+TESTED |= {"scaling.py", "vs_gbdt.py"}
 
 
-def run_benchmark(name, *argv):
-    module = runpy.run_path(str(BENCHMARKS / name), run_name="skmmoe_benchmark")
-    return module["main"](list(argv))
+def run_benchmark(name, *argv, mode="--smoke"):
+    """The stdout of ``python benchmarks/<name> --smoke *argv``, run from the
+    repository's root; fails with its stderr when the script fails."""
+    # One OpenMP thread: a smoke run checks that a script works, not its speed,
+    # and on a busy machine OpenMP threads that spin-wait for each other can
+    # stretch a second's work to minutes. Children of the script inherit it.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), mode, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
 
 
-def test_vs_gbdt_smoke(capsys):
-    table = run_benchmark("vs_gbdt.py", "--fast", "--data", "mixed")
-    assert set(table["task"]) == {"churn", "spend", "plan"}
-    assert {"skmmoe", "hgb"} <= set(table["model"])
-    assert table["score"].between(-1.0, 1.0).all()
-    out = capsys.readouterr().out
-    assert "skmmoe - HistGradientBoosting" in out and "gap_vs_hgb" in out
+def lines_matching(pattern, out):
+    return re.findall(pattern, out, flags=re.MULTILINE)
+
+
+def json_lines(out):
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_every_benchmark_is_tested():
+    scripts = {p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswith("_")}
+    assert scripts, BENCHMARKS
+    assert scripts <= TESTED, f"no smoke test for {sorted(scripts - TESTED)}"
+
+
+def test_denormals():
+    # The "off" child disables flushing by patching skmmoe._denormals, and fails
+    # if training did not call the patched function.
+    out = run_benchmark("denormals.py")
+    for mode in ("off", " on"):
+        assert len(lines_matching(rf"^flush {mode}: epoch seconds {NUMBER}$", out)) == 1
+        summary = (
+            rf"^flush {mode}: total {NUMBER} s, slowest epoch {NUMBER} s, "
+            rf"fastest {NUMBER} s \(medians over 1 rounds\)$"
+        )
+        assert len(lines_matching(summary, out)) == 1, out
+
+
+def test_optimizer_overhead():
+    # The torch.optim child swaps skmmoe._optim.OPTIMIZERS["adam"], and fails if
+    # training did not use it.
+    out = run_benchmark("optimizer_overhead.py")
+    assert re.search(r"^Adam +fit s +epoch s +peak RSS MiB +dynamo$", out, re.M)
+    for label in ("skmmoe (functional adam, fused)", "torch.optim.Adam(fused=True)"):
+        row = rf"^{re.escape(label)} +({NUMBER}) +({NUMBER}) +({NUMBER})  \{{\w+\}}$"
+        [(fit_s, epoch_s, rss_mib)] = lines_matching(row, out)
+        assert float(fit_s) >= float(epoch_s) >= 0.0
+        assert float(rss_mib) > 0.0
+
+
+def test_precision():
+    out = run_benchmark("precision.py")
+    runs = json_lines(out)
+    assert [r["precision"] for r in runs] == ["float32", "bfloat16"]
+    for precision in ("float32", "bfloat16"):
+        row = (
+            rf"^{precision} +train samples/s +{NUMBER}  "
+            rf"income AUC ({AUC})  marital AUC ({AUC})$"
+        )
+        [aucs] = lines_matching(row, out)
+        assert all(0.0 <= float(auc) <= 1.0 for auc in aucs)
+
+
+def test_profile_training():
+    out = run_benchmark("profile_training.py")
+    [rate] = lines_matching(rf"^batch 256: ({NUMBER}) training samples/s$", out)
+    assert float(rate.replace(",", "")) > 0
+
+
+def test_scaling():
+    # Whether or not the fit calls skmmoe._training.train through its module (the
+    # training phase's memory is measured only then), the script reports each size.
+    out = run_benchmark("scaling.py")
+    runs = json_lines(out)
+    assert [r["rows"] for r in runs] == [500, 1000]
+    for run in runs:
+        assert run["fit_s"] > 0 and run["fit_peak_mib"] > 0
+        assert run["encoded_bytes_per_row"] > 0
+    assert "s_per_million" in out
+    assert len(lines_matching(r"^500 -> 1,000 rows: per extra row .* rows$", out)) == 1
+
+
+def test_numeric_encoding():
+    out = run_benchmark("numeric_encoding.py")
+    encodings = set(re.findall(r"'encoding': '([^']+)'", out))
+    assert {"scaled", "scaled+embedding"} <= encodings
+    assert "synthetic: metric_1 = binary AUC, metric_2 = regression R^2" in out
+    for encoding in encodings:
+        # One summary row per data set: medians, minimum and maximum, fit seconds.
+        row = rf"^(?:census|synthetic)? +{re.escape(encoding)}(?: +{NUMBER}){{7}}$"
+        assert len(lines_matching(row, out)) == 2, encoding
+
+
+def test_bench_vs_deepctr():
+    out = run_benchmark("bench_vs_deepctr.py")
+    runs = json_lines(out)
+    assert {"skmmoe", "skmmoe-defaults"} <= {r["system"] for r in runs}
+    for run in runs:
+        assert len(run["auc"]) == 2 and all(0.0 <= a <= 1.0 for a in run["auc"])
+        assert run["train_samples_s"] > 0 and run["bound_samples_s"] > 0
+    if importlib.util.find_spec("deepctr_torch") is None:
+        assert "the DeepCTR side was skipped" in out
+        assert {r["system"] for r in runs} == {"skmmoe", "skmmoe-defaults"}
+        assert len(lines_matching(rf"^train samples/s @256 +{NUMBER}$", out)) == 1
+        assert len(lines_matching(rf"^income AUC @256 +{AUC}$", out)) == 1
+        defaults = rf"^MMOEEstimator\(\) defaults: {NUMBER} s .* AUC {AUC}/{AUC}$"
+        assert len(lines_matching(defaults, out)) == 1
+    else:
+        assert "deepctr" in {r["system"] for r in runs}
+        row = rf"^train samples/s @256 +{NUMBER} +{NUMBER} +{NUMBER}$"
+        assert len(lines_matching(row, out)) == 1
+        assert "time to quality: DeepCTR-Torch 1 epochs at batch 256" in out
+
+
+def gbdt_gaps(out):
+    """The rows of the printed table of skmmoe against HistGradientBoosting."""
+    table = out.split("skmmoe - HistGradientBoosting", 1)[1].splitlines()[1:]
+    header = table[0].split()
+    assert header[:4] == ["data", "task", "kind", "skmmoe"] and "gap_vs_hgb" in header
+    rows = [dict(zip(header, line.split())) for line in table[1:] if line.strip()]
+    for row in rows:
+        for model in ("skmmoe", "hgb"):
+            score = float(row[model])
+            assert math.isfinite(score) and score <= 1.0
+            if row["kind"] != "regression":  # R^2 may be below 0
+                assert score >= 0.0
+    return rows
+
+
+def test_vs_gbdt():
+    out = run_benchmark("vs_gbdt.py")
+    rows = gbdt_gaps(out)
+    assert {(r["data"], r["task"]) for r in rows} == {
+        ("census", "income"),
+        ("census", "marital"),
+        ("census-small", "income"),
+        ("census-small", "marital_stat"),
+        ("census-small", "education"),
+        ("census-small", "age"),
+        ("mixed", "churn"),
+        ("mixed", "spend"),
+        ("mixed", "plan"),
+    }
+    assert "mean (std) over 1 splits" in out
+    for data in ("census", "census-small", "mixed"):
+        for model in ("skmmoe", "hgb"):
+            assert len(lines_matching(rf"^{data} split 0 {model}: ", out)) == 1
+
+
+def test_vs_gbdt_fast_is_smoke():
+    # --fast, the flag's name before --smoke, still works.
+    out = run_benchmark("vs_gbdt.py", "--data", "mixed", mode="--fast")
+    rows = gbdt_gaps(out)
+    assert {r["task"] for r in rows} == {"churn", "spend", "plan"}
+    assert "mean (std) over 1 splits" in out
