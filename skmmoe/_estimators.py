@@ -1,53 +1,46 @@
-"""The scikit-learn estimators: validation, orchestration, tags."""
+"""The scikit-learn estimators: parameters, the fit and predict paths, tags.
+
+``fit`` reads the hyper-parameters once (:func:`skmmoe._params.read_params`), then
+goes straight down: targets (:mod:`skmmoe._targets`), rows set aside for early
+stopping, the feature encoder fitted on the training rows (:mod:`skmmoe._features`),
+the network (:mod:`skmmoe._network`), the training loop (:mod:`skmmoe._training`),
+and the fitted state, set by :meth:`_BaseMMOE._set_fitted` alone (``fit``,
+``partial_fit`` and ``skmmoe.load`` all go through it).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import math
 import warnings
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    RegressorMixin,
-)
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-)
+from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._features import NUMERIC_ENCODINGS, fit_feature_encoder
+from . import _docs, _training
+from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
 from ._network import ACTIVATIONS, MMOENetwork, predict_logits
+from ._optim import LR_SCHEDULES, OPTIMIZERS
+from ._params import read_params
 from ._sklearn_compat import (
-    HasMethods,
     Interval,
+    IntSequence,
     StrOptions,
     _fit_context,
     validate_data,
 )
-from ._tasks import TASK_TYPES, make_tasks, split_label_column
-from ._training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, TrainData, train
+from ._targets import make_targets, read_labels, validation_split
+from ._tasks import TASK_TYPES, Task
 from ._version import __version__
 
-__all__ = ["MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
-
-# epochs="auto": at least this many epochs, and enough to make at least
-# _AUTO_MIN_STEPS optimizer steps on small data, but never more than _AUTO_MAX_EPOCHS.
-# 250 steps: measured against gradient boosting on tables of 22k-24k rows
-# (benchmarks/vs_gbdt.py), where 2 or 3 epochs left the network undertrained; from
-# 64k rows on, 2 epochs at batch 512 make 250 steps.
-_AUTO_MIN_EPOCHS = 2
-_AUTO_MIN_STEPS = 250
-_AUTO_MAX_EPOCHS = 200
+__all__ = ["FittedState", "MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 
 
 class InconsistentVersionWarning(UserWarning):
@@ -55,84 +48,43 @@ class InconsistentVersionWarning(UserWarning):
     by another."""
 
 
-def _auto_epochs(n_samples: int, batch_size: int) -> int:
-    steps_per_epoch = math.ceil(n_samples / min(batch_size, n_samples))
-    needed = math.ceil(_AUTO_MIN_STEPS / steps_per_epoch)
-    return int(min(_AUTO_MAX_EPOCHS, max(_AUTO_MIN_EPOCHS, needed)))
+@dataclass
+class FittedState:
+    """Everything a fitted estimator holds besides its parameters: what ``fit``
+    produces, ``partial_fit`` updates and ``skmmoe.load`` restores."""
+
+    network: MMOENetwork
+    encoder: FeatureEncoder
+    tasks: list[Task]
+    y_ndim: int
+    n_features_in: int
+    feature_names_in: np.ndarray | None
+    history: list[dict]
+    best_epoch: int | None
+    seed: int
+    """The seed the first fit used; later partial_fit chunks derive theirs from it."""
+    n_chunks: int = 1
+    """Fits so far: 1 after fit, one more per later partial_fit call."""
+    optimizer_state: dict | None = field(default=None, repr=False)
+    """The optimizer's state after the last partial_fit call, to resume from."""
 
 
-def _resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
-    """The training device and the DataParallel device ids, or a ValueError when
-    the machine cannot provide them."""
-    name = str(device)
-    cuda = torch.cuda.is_available()
-    if gpus is not None:
-        gpus = [int(g) for g in gpus]
-        if not gpus:
-            raise ValueError("gpus must name at least one GPU id, or be None.")
-        if not cuda:
-            raise ValueError(
-                f"gpus={gpus} needs CUDA, which is not available on this machine; "
-                "leave gpus=None to train on the CPU."
-            )
-        if max(gpus) >= torch.cuda.device_count():
-            raise ValueError(
-                f"gpus={gpus} names a GPU this machine lacks; it has "
-                f"{torch.cuda.device_count()}."
-            )
-        if name not in ("auto", "cuda", f"cuda:{gpus[0]}"):
-            raise ValueError(
-                f"device={name!r} conflicts with gpus={gpus}: gpus[0] is the main "
-                f"device, so use device='cuda:{gpus[0]}'."
-            )
-        return torch.device(f"cuda:{gpus[0]}"), gpus
-    if name == "auto":
-        return torch.device("cuda" if cuda else "cpu"), None
-    if name == "cpu":
-        return torch.device("cpu"), None
-    if name == "cuda" or name.startswith("cuda:"):
-        if not cuda:
-            raise ValueError(
-                f"device={name!r} was requested but CUDA is not available on this "
-                "machine; use device='cpu' or device='auto'."
-            )
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={name!r} is not available: this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s)."
-            )
-        return dev, None
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError("device='mps' was requested but MPS is not available.")
-        return torch.device("mps"), None
-    raise ValueError(
-        f"device={name!r} is not a device skmmoe knows; use 'cpu', 'cuda', 'cuda:N' "
-        "or 'auto'."
-    )
-
-
-def _fork_rng(device: torch.device):
-    """Save torch's global RNG state (and the CUDA device's) and restore it on
-    exit, so seeding inside leaves the caller's RNG as it was."""
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-
-
-def _check_units(name: str, value, allow_empty: bool) -> tuple[int, ...]:
+@contextlib.contextmanager
+def _rollback(estimator):
+    """A fit that fails leaves the estimator exactly as it was before."""
+    saved = estimator.__dict__.copy()
     try:
-        units = tuple(value)
-    except TypeError:
-        units = None
-    if (
-        units is None
-        or not all(isinstance(u, Integral) and not isinstance(u, bool) for u in units)
-        or any(u < 1 for u in units)
-        or (not units and not allow_empty)
-    ):
-        need = "a tuple of positive ints" + ("" if allow_empty else ", not empty")
-        raise ValueError(f"{name} must be {need}; got {value!r}.")
-    return tuple(int(u) for u in units)
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+def _take_rows(X, rows):
+    if rows is None:
+        return X
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
 class _BaseMMOE(BaseEstimator):
@@ -142,9 +94,9 @@ class _BaseMMOE(BaseEstimator):
 
     _parameter_constraints: dict = {
         "num_experts": [Interval(Integral, 1, None, closed="left")],
-        "expert_dnn_hidden_units": ["array-like"],
-        "gate_dnn_hidden_units": ["array-like"],
-        "tower_dnn_hidden_units": ["array-like"],
+        "expert_dnn_hidden_units": [IntSequence(1, allow_empty=False)],
+        "gate_dnn_hidden_units": [IntSequence(1, allow_empty=True)],
+        "tower_dnn_hidden_units": [IntSequence(1, allow_empty=True)],
         "l2_reg_linear": [Interval(Real, 0, None, closed="left")],
         "l2_reg_embedding": [Interval(Real, 0, None, closed="left")],
         "l2_reg_dnn": [Interval(Real, 0, None, closed="left")],
@@ -156,9 +108,9 @@ class _BaseMMOE(BaseEstimator):
         "task_types": [StrOptions(set(TASK_TYPES)), "array-like", None],
         "task_names": ["array-like", None],
         "device": [str, torch.device],
-        "gpus": ["array-like", None],
+        "gpus": [IntSequence(0, allow_empty=False), None],
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
-        "preprocessor": [HasMethods(["fit_transform", "transform"]), None],
+        "preprocessor": [ColumnTransformer, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
@@ -292,56 +244,6 @@ class _BaseMMOE(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------ validation
-    def _check_params(self) -> dict:
-        """Cross-parameter rules and the contents of tuple parameters; returns the
-        checked values."""
-        checked = {
-            "expert_dnn_hidden_units": _check_units(
-                "expert_dnn_hidden_units", self.expert_dnn_hidden_units, False
-            ),
-            "gate_dnn_hidden_units": _check_units(
-                "gate_dnn_hidden_units", self.gate_dnn_hidden_units, True
-            ),
-            "tower_dnn_hidden_units": _check_units(
-                "tower_dnn_hidden_units", self.tower_dnn_hidden_units, True
-            ),
-        }
-        if self.preprocessor is not None and not isinstance(
-            self.preprocessor, ColumnTransformer
-        ):
-            raise TypeError(
-                "preprocessor must be a scikit-learn ColumnTransformer or None; got "
-                f"{type(self.preprocessor).__name__}."
-            )
-        if self.preprocessor is not None and not (
-            isinstance(self.categorical_features, str)
-            and self.categorical_features == "auto"
-        ):
-            raise ValueError(
-                "categorical_features cannot be set together with preprocessor: the "
-                "preprocessor's OrdinalEncoder outputs are the categorical features."
-            )
-        if self.dnn_use_bn and self.batch_size < 2:
-            raise ValueError(
-                "dnn_use_bn=True needs batch_size >= 2: batch norm cannot train on "
-                f"batches of one sample (batch_size={self.batch_size})."
-            )
-        if self.gpus is not None:
-            gpus = np.asarray(self.gpus)
-            if gpus.ndim != 1 or gpus.dtype.kind not in "iu" or (gpus < 0).any():
-                raise ValueError(
-                    f"gpus must be a list of non-negative GPU ids; got {self.gpus!r}."
-                )
-        checked["device"], checked["device_ids"] = _resolve_device(
-            self.device, self.gpus
-        )
-        if self.precision == "float16" and checked["device"].type != "cuda":
-            raise ValueError(
-                "precision='float16' needs a CUDA device; on the CPU use "
-                "precision='bfloat16'."
-            )
-        return checked
-
     def _validate_X(self, X, *, reset: bool):
         """Check X, set or check n_features_in_ / feature_names_in_; return X as a
         DataFrame (kept as given) or an ndarray."""
@@ -383,106 +285,8 @@ class _BaseMMOE(BaseEstimator):
             ensure_min_samples=min_samples,
         )
 
-    def _validate_y(self, y):
-        """y -> (list of (observed, missing) per task, task names, y.ndim)."""
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is "
-                "None."
-            )
-        if hasattr(y, "toarray") or hasattr(y, "tocsr"):
-            raise TypeError("A sparse y is not supported; pass a dense array.")
-        if isinstance(y, pd.DataFrame):
-            frame, ndim = y, 2
-            default_names = [str(c) for c in y.columns]
-        elif isinstance(y, pd.Series):
-            frame, ndim = y.to_frame(), 1
-            default_names = ["task_0"]
-        else:
-            arr = np.asarray(y, dtype=object if isinstance(y, (list, tuple)) else None)
-            if arr.ndim not in (1, 2):
-                raise ValueError(
-                    f"y must be 1-D (one task) or 2-D (one task per column); got "
-                    f"shape {arr.shape}."
-                )
-            if arr.dtype.kind == "c":
-                raise ValueError("Complex data not supported in y.")
-            ndim = arr.ndim
-            frame = pd.DataFrame(arr.reshape(len(arr), -1))
-            default_names = [f"task_{j}" for j in range(frame.shape[1])]
-        if frame.shape[1] == 0:
-            raise ValueError("y has no columns (tasks).")
-        if self.task_names is None:
-            names = default_names
-        else:
-            names = (
-                [self.task_names]
-                if isinstance(self.task_names, str)
-                else [str(n) for n in self.task_names]
-            )
-            if len(names) != frame.shape[1]:
-                raise ValueError(
-                    f"task_names has {len(names)} entries but y has {frame.shape[1]} "
-                    "task(s) (columns)."
-                )
-        if len(set(names)) != len(names):
-            raise ValueError(f"Task names must be unique; got {names}.")
-        columns = [split_label_column(frame.iloc[:, j]) for j in range(frame.shape[1])]
-        return columns, names, ndim
-
-    def _check_loss_weights(self, n_tasks: int) -> list[float]:
-        if self.loss_weights is None:
-            return [1.0] * n_tasks
-        weights = np.asarray(self.loss_weights, dtype=np.float64).ravel()
-        if weights.shape != (n_tasks,):
-            raise ValueError(
-                f"loss_weights has {weights.size} entries but y has {n_tasks} task(s)."
-            )
-        if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
-            raise ValueError(
-                "loss_weights must be finite, non-negative and not all zero; got "
-                f"{self.loss_weights!r}."
-            )
-        return weights.tolist()
-
-    def _task_weights(
-        self, sample_weight, X, columns, names
-    ) -> list[np.ndarray | None]:
-        """Per-task sample weights, zero where the task's label is missing; None
-        where every sample counts equally."""
-        n, n_tasks = len(columns[0][1]), len(columns)
-        if sample_weight is None:
-            per_task = [None] * n_tasks
-        else:
-            sw = np.asarray(sample_weight)
-            if sw.ndim == 2:
-                if sw.shape != (n, n_tasks):
-                    raise ValueError(
-                        f"sample_weight of shape {sw.shape} must be (n_samples, "
-                        f"n_tasks) = ({n}, {n_tasks}), or (n_samples,)."
-                    )
-                sw = check_array(sw, dtype=np.float64)
-            else:
-                sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if (sw < 0).any():
-                raise ValueError("Negative values in sample_weight are not allowed.")
-            per_task = (
-                [sw[:, t] for t in range(n_tasks)] if sw.ndim == 2 else [sw] * n_tasks
-            )
-        weights = []
-        for t, (_, missing) in enumerate(columns):
-            w = per_task[t]
-            if missing.any():
-                w = (np.ones(n) if w is None else w.copy()) * ~missing
-            if w is not None and not (w > 0).any():
-                raise ValueError(
-                    f"Task {names[t]!r} has no sample with a label and a positive "
-                    "weight."
-                )
-            weights.append(w)
-        return weights
-
     # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the preprocessing and the MMoE network.
 
@@ -503,31 +307,19 @@ default=None
         self : object
             Fitted estimator.
         """
-        return self._fit_atomic(X, y, sample_weight)
+        with _rollback(self):
+            return self._fit(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def _fit_atomic(self, X, y, sample_weight, classes=None, streaming=False):
-        return self._atomic(self._fit, X, y, sample_weight, classes, streaming)
-
-    def _atomic(self, method, *args):
-        # A failed fit must leave a previously fitted estimator exactly as it was.
-        saved = self.__dict__.copy()
-        try:
-            method(*args)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        return self
-
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Fit on one chunk of data at a time, for data larger than memory.
 
         The first call fits the preprocessing and the network as :meth:`fit` does.
         Each later call trains one more epoch on the new chunk, with the fitted
         preprocessing (categories unseen so far go to the reserved index) and the
-        optimizer's state carried over. Early stopping applies to the first call
-        only.
+        optimizer's state carried over, at the constant ``learning_rate``. Early
+        stopping applies to the first call only. An estimator fitted by
+        :meth:`fit`, or loaded by ``skmmoe.load``, continues training the same way.
 
         Parameters
         ----------
@@ -546,278 +338,141 @@ default=None
         -------
         self : object
         """
-        if not hasattr(self, "network_"):
-            return self._fit_atomic(X, y, sample_weight, classes, True)
-        return self._atomic(self._partial_fit, X, y, sample_weight)
-
-    def _seed(self) -> int:
-        if self.seed is not None:
-            return self.seed
-        return int(np.random.SeedSequence().generate_state(1)[0])
-
-    def _prepare_targets(self, X, y, sample_weight, classes=None, tasks=None):
-        """Validate y and the weights; fit the tasks unless given. Returns the label
-        columns, task names, y.ndim, per-task weights and the tasks."""
-        columns, names, y_ndim = self._validate_y(y)
-        check_consistent_length(X, columns[0][1])
-        weights = self._task_weights(sample_weight, X, columns, names)
-        if tasks is None:
-            tasks = make_tasks(
-                columns,
-                names,
-                self.task_types,
-                self._task_kind,
-                weights,
-                self._check_classes(classes, len(columns), y_ndim),
-            )
-        weights = self._apply_class_weight(tasks, columns, weights)
-        return columns, names, y_ndim, weights, tasks
-
-    @staticmethod
-    def _check_classes(classes, n_tasks, y_ndim):
-        if classes is None:
-            return None
-        if y_ndim == 1:
-            return [classes]
-        if not isinstance(classes, (list, tuple)) or len(classes) != n_tasks:
-            raise ValueError(
-                f"classes must be a list with one entry per task ({n_tasks}) for a "
-                "2-D y."
-            )
-        return list(classes)
-
-    def _apply_class_weight(self, tasks, columns, weights):
-        spec = self.class_weight
-        if spec is None:
-            return weights
-        n_tasks = len(tasks)
-        if isinstance(spec, list):
-            if len(spec) != n_tasks:
-                raise ValueError(
-                    f"class_weight as a list needs one entry per task ({n_tasks}); "
-                    f"got {len(spec)}."
-                )
-            specs = spec
-        elif isinstance(spec, dict) and n_tasks > 1:
-            raise ValueError(
-                "class_weight as a dict is for a single task; with several tasks "
-                "pass a list with one dict (or 'balanced', or None) per task."
-            )
-        else:
-            specs = [spec] * n_tasks
-        out = list(weights)
-        for t, (task, task_spec) in enumerate(zip(tasks, specs)):
-            if task_spec is None:
-                continue
-            if not task.is_classification:
-                if isinstance(spec, list) or n_tasks == 1:
-                    raise ValueError(
-                        f"class_weight is given for task {task.name!r}, which is a "
-                        "regression task."
-                    )
-                continue
-            observed, missing = columns[t]
-            per_sample = np.zeros(len(missing))
-            per_sample[~missing] = task.class_weights(observed, task_spec)
-            base = out[t] if out[t] is not None else np.ones(len(missing))
-            out[t] = base * per_sample
-        return out
-
-    def _train_config(self, params, *, epochs, seed, loss_weights, **extra):
-        return TrainConfig(
-            epochs=epochs,
-            batch_size=self.batch_size,
-            optimizer=self.optimizer,
-            learning_rate=self.learning_rate,
-            lr_schedule=extra.pop("lr_schedule", self.lr_schedule),
-            loss_weights=loss_weights,
-            l2_reg_embedding=self.l2_reg_embedding,
-            l2_reg_dnn=self.l2_reg_dnn,
-            seed=seed,
-            device=params["device"],
-            device_ids=params["device_ids"],
-            verbose=self.verbose,
-            n_iter_no_change=self.n_iter_no_change,
-            clip_grad_norm=self.clip_grad_norm,
-            autocast_dtype={
-                "float32": None,
-                "bfloat16": torch.bfloat16,
-                "float16": torch.float16,
-            }[self.precision],
-            **extra,
-        )
-
-    @staticmethod
-    def _train_data(sparse, dense, tasks, columns, weights) -> TrainData:
-        return TrainData(
-            torch.from_numpy(sparse),
-            torch.from_numpy(dense),
-            [
-                torch.from_numpy(task.encode(observed, missing))
-                for task, (observed, missing) in zip(tasks, columns)
-            ],
-            [
-                None if w is None else torch.from_numpy(w.astype(np.float32))
-                for w in weights
-            ],
-        )
+        with _rollback(self):
+            if not hasattr(self, "network_"):
+                return self._fit(X, y, sample_weight, classes, streaming=True)
+            return self._partial_fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight, classes=None, streaming=False):
-        params = self._check_params()
+        specs = read_params(self)
+        training = specs.training
         X = self._validate_X(X, reset=True)
-        columns, names, y_ndim, task_weights, tasks = self._prepare_targets(
-            X, y, sample_weight, classes
-        )
-        loss_weights = self._check_loss_weights(len(columns))
-        encoder, sparse, dense = fit_feature_encoder(
-            X,
-            categorical_features=self.categorical_features,
-            preprocessor=(
-                None if self.preprocessor is None else copy.deepcopy(self.preprocessor)
-            ),
-            embedding_dim=self.embedding_dim,
-            numeric_encoding=self.numeric_encoding,
-            n_bins=self.n_bins,
-        )
-        del X  # nothing but the encoded tensors is held during training
-
-        seed = self._seed()
-        data = self._train_data(sparse, dense, tasks, columns, task_weights)
-        del sparse, dense
-        valid = None
-        if self.early_stopping:
-            data, valid = self._split_validation(data, tasks, seed)
-
-        epochs = (
-            _auto_epochs(len(data), self.batch_size)
-            if self.epochs == "auto"
-            else self.epochs
-        )
-        device = params["device"]
-        with _fork_rng(device):
-            # Seeding inside fork_rng: deterministic init and dropout, and the
-            # caller's global RNG state is restored on exit.
-            torch.manual_seed(seed)
-            network = MMOENetwork(
-                vocabulary_sizes=encoder.vocabulary_sizes,
-                embedding_dim=self.embedding_dim,
-                n_dense=data.dense.shape[1],
-                output_dims=[t.output_dim for t in tasks],
-                num_experts=self.num_experts,
-                expert_hidden_units=params["expert_dnn_hidden_units"],
-                gate_hidden_units=params["gate_dnn_hidden_units"],
-                tower_hidden_units=params["tower_dnn_hidden_units"],
-                activation=self.dnn_activation,
-                dropout=self.dnn_dropout,
-                use_bn=self.dnn_use_bn,
-                init_std=self.init_std,
+        targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
+        train_rows = valid_rows = None
+        if training.early_stopping:
+            # Held-out rows are set aside before the encoder learns anything.
+            train_rows, valid_rows = validation_split(
+                targets, training.validation_fraction, training.seed
             )
-            config = self._train_config(
-                params,
-                epochs=epochs,
-                seed=seed,
-                loss_weights=loss_weights,
+        encoder, sparse, dense = fit_feature_encoder(
+            _take_rows(X, train_rows), specs.features
+        )
+        data = targets.train_data(sparse, dense, train_rows)
+        valid = None
+        if valid_rows is not None:
+            encoded = encoder.transform(_take_rows(X, valid_rows))
+            valid = targets.train_data(*encoded, valid_rows)
+        del X, sparse, dense  # only the encoded tensors are held during training
+        with _training.seeded(training.device, training.seed):
+            network = specs.network.build(
+                vocabulary_sizes=encoder.vocabulary_sizes,
+                n_dense=data.dense.shape[1],
+                output_dims=[t.output_dim for t in targets.tasks],
+            )
+            config = training.config(
+                epochs=training.epochs_for(len(data)),
+                loss_weights=targets.loss_weights,
                 validate=(
                     None
                     if valid is None
-                    else _make_validator(tasks, valid, loss_weights)
+                    else _training.make_validator(
+                        targets.tasks, valid, targets.loss_weights
+                    )
                 ),
                 keep_optimizer_state=streaming,
             )
-            result = train(network, tasks, data, config, valid)
-
-        self.network_ = network
-        self.preprocessor_ = encoder.preprocessor
-        self.feature_columns_ = list(encoder.feature_columns)
-        self._encoder = encoder
-        self._tasks = tasks
-        self._y_ndim = y_ndim
-        self._seed_used = seed
-        self._optimizer_state = result.optimizer_state
-        self._n_chunks = 1
-        self.task_names_ = list(names)
-        self.task_types_ = [t.task_type for t in tasks]
-        self.n_tasks_ = len(tasks)
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = len(result.history)
-        self._set_classes()
+            result = _training.train(network, targets.tasks, data, config, valid)
+        self._set_fitted(
+            FittedState(
+                network=network,
+                encoder=encoder,
+                tasks=targets.tasks,
+                y_ndim=targets.ndim,
+                n_features_in=self.n_features_in_,
+                feature_names_in=getattr(self, "feature_names_in_", None),
+                history=result.history,
+                best_epoch=result.best_epoch,
+                seed=training.seed,
+                optimizer_state=result.optimizer_state,
+            )
+        )
         return self
 
     def _partial_fit(self, X, y, sample_weight):
-        params = self._check_params()
+        specs = read_params(self)
         X = self._validate_X(X, reset=False)
-        columns, names, y_ndim, task_weights, _ = self._prepare_targets(
-            X, y, sample_weight, tasks=self._tasks
-        )
-        if names != self.task_names_ or y_ndim != self._y_ndim:
+        state = self._fitted_state()
+        targets = make_targets(y, sample_weight, X, specs.targets, tasks=state.tasks)
+        if targets.names != self.task_names_ or targets.ndim != state.y_ndim:
             raise ValueError(
-                f"partial_fit got tasks {names} (y.ndim={y_ndim}); earlier calls "
-                f"had {self.task_names_} (y.ndim={self._y_ndim})."
+                f"partial_fit got tasks {targets.names} (y.ndim={targets.ndim}); "
+                f"earlier calls had {self.task_names_} (y.ndim={state.y_ndim})."
             )
-        sparse, dense = self._encoder.transform(X)
+        data = targets.train_data(*state.encoder.transform(X))
         del X
-        data = self._train_data(sparse, dense, self._tasks, columns, task_weights)
-        seed = self._seed_used + self._n_chunks
-        network = copy.deepcopy(self.network_)  # trained copy replaces it on success
-        device = params["device"]
-        with _fork_rng(device):
-            torch.manual_seed(seed)
-            config = self._train_config(
-                params,
+        seed = state.seed + state.n_chunks
+        network = copy.deepcopy(state.network)  # the trained copy replaces it
+        with _training.seeded(specs.training.device, seed):
+            config = specs.training.config(
                 epochs=1,
+                loss_weights=targets.loss_weights,
                 seed=seed,
-                loss_weights=self._check_loss_weights(len(columns)),
                 # A chunk's epoch has no end of training to decay towards.
                 lr_schedule="constant",
-                optimizer_state=self._optimizer_state,
+                optimizer_state=state.optimizer_state,
                 keep_optimizer_state=True,
             )
-            result = train(network, self._tasks, data, config)
-        for record in result.history:
-            record["epoch"] = len(self.history_) + 1
-            self.history_ = [*self.history_, record]
-        self.network_ = network
-        self._optimizer_state = result.optimizer_state
-        self._n_chunks += 1
-        self.n_epochs_ = len(self.history_)
+            result = _training.train(network, state.tasks, data, config)
+        epochs_before = len(state.history)
+        state.history = state.history + [
+            {**record, "epoch": epochs_before + i + 1}
+            for i, record in enumerate(result.history)
+        ]
+        state.network, state.optimizer_state = network, result.optimizer_state
+        state.n_chunks += 1
+        self._set_fitted(state)
         return self
 
-    def _set_classes(self):
-        classes = [getattr(t, "classes_", None) for t in self._tasks]
-        self.classes_ = classes[0] if self._y_ndim == 1 else classes
+    def _set_fitted(self, state: FittedState) -> None:
+        """Set every fitted attribute from ``state``: the only place that does."""
+        self.network_ = state.network
+        self.preprocessor_ = state.encoder.preprocessor
+        self.feature_columns_ = list(state.encoder.feature_columns)
+        self.task_names_ = [t.name for t in state.tasks]
+        self.task_types_ = [t.task_type for t in state.tasks]
+        self.n_tasks_ = len(state.tasks)
+        self.history_ = state.history
+        self.best_epoch_ = state.best_epoch
+        self.n_epochs_ = len(state.history)
+        self.n_features_in_ = state.n_features_in
+        if state.feature_names_in is not None:
+            self.feature_names_in_ = np.asarray(state.feature_names_in, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        classes = [getattr(t, "classes_", None) for t in state.tasks]
+        self.classes_ = classes[0] if state.y_ndim == 1 else classes
+        self._encoder = state.encoder
+        self._tasks = state.tasks
+        self._y_ndim = state.y_ndim
+        self._seed_used = state.seed
+        self._n_chunks = state.n_chunks
+        self._optimizer_state = state.optimizer_state
 
-    def _split_validation(self, data: TrainData, tasks, seed: int):
-        n = len(data)
-        n_valid = max(1, int(round(self.validation_fraction * n)))
-        if n - n_valid < 2:
-            raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves fewer than 2 training samples out of {n}."
-            )
-        indices = np.arange(n)
-        strata = None
-        for t, task in enumerate(tasks):
-            if task.is_classification:
-                strata = data.targets[t].numpy().astype(np.int64)
-                if data.weights[t] is not None:
-                    strata = np.where(data.weights[t].numpy() > 0, strata, -1)
-                break
-        splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-        if strata is not None:
-            try:
-                train_idx, valid_idx = next(
-                    StratifiedShuffleSplit(
-                        n_splits=1, test_size=n_valid, random_state=seed
-                    ).split(indices, strata)
-                )
-            except ValueError:  # a class too small to stratify
-                train_idx, valid_idx = next(splitter.split(indices))
-        else:
-            train_idx, valid_idx = next(splitter.split(indices))
-        return (
-            data.take(torch.from_numpy(np.sort(train_idx))),
-            data.take(torch.from_numpy(np.sort(valid_idx))),
+    def _fitted_state(self) -> FittedState:
+        """The fitted state, as :meth:`_set_fitted` would set it back."""
+        check_is_fitted(self, "network_")
+        return FittedState(
+            network=self.network_,
+            encoder=self._encoder,
+            tasks=self._tasks,
+            y_ndim=self._y_ndim,
+            n_features_in=self.n_features_in_,
+            feature_names_in=getattr(self, "feature_names_in_", None),
+            history=list(self.history_),
+            best_epoch=self.best_epoch_,
+            seed=self._seed_used,
+            n_chunks=self._n_chunks,
+            optimizer_state=self._optimizer_state,
         )
 
     # --------------------------------------------------------------- predict
@@ -860,17 +515,17 @@ default=None
             out[:, t] = p
         return out
 
-    def _score_columns(self, y):
-        """y of ``score`` as (observed, missing) per task, checked against the
-        fitted tasks."""
+    def _score_labels(self, y):
+        """The labels of ``score``'s y per task, checked against the fitted
+        tasks."""
         check_is_fitted(self, "network_")
-        columns, _, _ = self._validate_y(y)
-        if len(columns) != self.n_tasks_:
+        labels, _, _ = read_labels(y)
+        if len(labels) != self.n_tasks_:
             raise ValueError(
-                f"y has {len(columns)} task(s); the estimator was fitted on "
+                f"y has {len(labels)} task(s); the estimator was fitted on "
                 f"{self.n_tasks_}."
             )
-        return columns
+        return labels
 
     def _has_classification_task(self):
         if not hasattr(self, "_tasks"):
@@ -913,207 +568,6 @@ class _ProbaMixin:
         return probas[0] if self._y_ndim == 1 else probas
 
 
-def _make_validator(tasks, valid: TrainData, loss_weights):
-    """Validation metrics per task and the loss-weighted mean validation loss."""
-    total = sum(loss_weights)
-
-    def validate(logits):
-        metrics, objective = {}, 0.0
-        for t, task in enumerate(tasks):
-            metrics[task.name], loss = task.validation_metrics(
-                logits[t], valid.targets[t], valid.weights[t]
-            )
-            objective += loss_weights[t] * loss / total
-        return metrics, objective
-
-    return validate
-
-
-_PARAMETERS_DOC = """
-    Parameters
-    ----------
-    num_experts : int, default=3
-        Number of experts. 1 gives the shared-bottom baseline of the MMoE paper.
-    expert_dnn_hidden_units : tuple of int, default=(256, 128)
-        Layer widths of each expert MLP.
-    gate_dnn_hidden_units : tuple of int, default=(64,)
-        Hidden widths of each task's gate before its linear map to ``num_experts``
-        logits and the softmax; ``()`` makes each gate a single linear map.
-    tower_dnn_hidden_units : tuple of int, default=(64,)
-        Layer widths of each task's tower; ``()`` feeds the mixture straight into the
-        task's output layer.
-    l2_reg_linear : float, default=1e-5
-        Accepted for compatibility with DeepCTR-Torch's ``MMOE`` and has no effect:
-        MMoE has no linear part.
-    l2_reg_embedding : float, default=1e-5
-        L2 strength on the embeddings, applied to the embedding vectors looked up in
-        each batch (mean over the batch of their squared norm), not to whole tables.
-    l2_reg_dnn : float, default=0.0
-        L2 strength on every expert, gate and tower weight (not biases, not batch
-        norm).
-    init_std : float, default=1e-4
-        Standard deviation of the normal init of embeddings. Linear layers use
-        PyTorch's default init; the reference also draws them from N(0, init_std),
-        which slows training.
-    seed : int or None, default=1024
-        Seeds initialisation, shuffling, dropout and the validation split: two fits
-        with the same seed give identical predictions. torch's global RNG is left
-        as it was. None draws a fresh seed per fit.
-    dnn_dropout : float in [0, 1), default=0.0
-        Dropout rate after each hidden layer of experts, gates and towers.
-    dnn_activation : str, default="relu"
-        Activation of the hidden layers: 'relu', 'tanh', 'sigmoid', 'gelu', 'silu'
-        (or 'swish'), 'elu', 'selu', 'leaky_relu', 'softplus', 'prelu' or 'linear'.
-    dnn_use_bn : bool, default=False
-        Batch norm between each hidden layer and its activation.
-    task_types : tuple of str or None, default=None
-        One of 'binary', 'multiclass', 'regression' per task, validated against y.
-        None infers them from y: non-numeric labels and integers are classes
-        (binary for two, multiclass for more); floats with more than two distinct
-        values are regression.
-    task_names : tuple of str or None, default=None
-        None takes the columns of a y DataFrame, else 'task_0', 'task_1', ...
-    device : str or torch.device, default="cpu"
-        'cpu', 'cuda', 'cuda:N', or 'auto' (CUDA when available). An unavailable
-        device raises a ValueError at fit.
-    gpus : list of int or None, default=None
-        GPU ids for data-parallel training; ``gpus[0]`` is the main device.
-    categorical_features : "auto", None, or array-like of str, int or bool, \
-default="auto"
-        Columns to embed. "auto" takes the object, string, category and bool columns
-        of a DataFrame (none of an array); or column names, indices or a boolean
-        mask. Categories unseen in fit, and missing values, share a reserved index.
-    preprocessor : ColumnTransformer or None, default=None
-        None builds one: categorical columns ordinal-encoded for embeddings, numeric
-        ones encoded as ``numeric_encoding`` says. A user's
-        ColumnTransformer is cloned and fitted; the outputs of its
-        ``OrdinalEncoder`` steps feed embeddings, all other outputs the dense input.
-    embedding_dim : int, default=8
-        Embedding width of each categorical feature.
-    numeric_encoding : {"scaled+embedding", "piecewise_linear+embedding", \
-"scaled", "piecewise_linear", "quantile_embedding"}, default="scaled+embedding"
-        How the built-in preprocessor feeds numeric columns to the network. Each
-        column is cut into at most ``n_bins`` bins the way a gradient-boosted
-        tree's histogram does it: a column with at most ``n_bins`` distinct values
-        (small integers, flags) gets one bin per value; otherwise bins are
-        quantiles, and a value holding more than one bin's share of the rows (the
-        0 of an amount that is zero for most rows, the 40 of working hours) gets a
-        bin of its own, so its information is not lost.
-
-        - "scaled": median-imputed (with missing indicators) and standardised, one
-          dense input each.
-        - "piecewise_linear": the piecewise-linear encoding over the bins
-          (Gorishniy et al., "On Embeddings for Numerical Features in Tabular
-          Deep Learning", NeurIPS 2022), after median imputation with missing
-          indicators: one dense input per bin.
-        - "quantile_embedding": the column's bin as a category with its own
-          embedding of ``embedding_dim`` (missing values at the reserved index).
-        - "scaled+embedding", "piecewise_linear+embedding": the dense encoding
-          and the bin embedding together; the network sees both the value and
-          which bin it falls in, as a tree sees thresholds.
-
-        The default was chosen by measurement against HistGradientBoosting on
-        three data sets (``benchmarks/vs_gbdt.py``, results in BENCHMARKS.md):
-        "scaled+embedding" is level with "piecewise_linear+embedding" in quality
-        and faster; both are ahead of the single encodings on tables with
-        zero-inflated amounts and small integers.
-    n_bins : int, default=32
-        At most this many bins per numeric column (scikit-learn's
-        ``KBinsDiscretizer`` calls it ``n_bins``; HistGradientBoosting, which
-        uses 255, ``max_bins``). Bin embeddings cost the same whatever their
-        number; the piecewise-linear encoding adds one dense input per bin.
-    epochs : int or "auto", default="auto"
-        Passes over the training data. "auto": at least 2, and on small data
-        enough to make at least 250 optimizer steps (at most 200 epochs): about
-        6 epochs for 25,000 rows at the default batch size, 2 from 64,000 rows on.
-    batch_size : int, default=512
-        Mini-batch size.
-    optimizer : {"adam", "adamw", "sgd", "adagrad", "rmsprop"}, default="adam"
-        "sgd" uses momentum 0.9.
-    learning_rate : float, default=4e-3
-        Learning rate of the optimizer at the start of training.
-    lr_schedule : {"linear", "cosine", "constant"}, default="linear"
-        How the learning rate moves over the planned ``epochs``, step by step:
-        "linear" decays it towards zero at the last step, "cosine" along a half cosine
-        (Loshchilov and Hutter, ICLR 2017, without restarts), "constant" keeps it.
-        With early stopping the schedule still spans ``epochs``; the later calls
-        of :meth:`partial_fit` train at the constant ``learning_rate``. Linear
-        decay from 4e-3 was measured better than a constant 2e-3 for the same
-        epochs (``benchmarks/vs_gbdt.py``).
-    loss_weights : tuple of float or None, default=None
-        Weight of each task's loss in the total; None weighs all tasks 1.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified on the first
-        classification task), stop after ``n_iter_no_change`` epochs without
-        improvement of the loss-weighted mean validation loss, and restore the best
-        weights. Off by default: with ``epochs="auto"`` and the linear schedule it
-        was measured no better (``benchmarks/vs_gbdt.py``), and it trains on 10%
-        fewer rows.
-    validation_fraction : float in (0, 1), default=0.1
-        Share of rows held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=5
-        Patience of early stopping, in epochs.
-    clip_grad_norm : float or None, default=None
-        Clip the gradient norm to this value at each step.
-    class_weight : "balanced", dict, list or None, default=None
-        Weights of the classes of classification tasks, multiplying
-        ``sample_weight``: "balanced" weighs each class by n_samples / (n_classes *
-        its count); a dict maps labels to weights (single task); a list gives one
-        of these (or None) per task, None for regression tasks.
-    precision : {"float32", "bfloat16", "float16"}, default="float32"
-        Training arithmetic. "bfloat16" trains under autocast (matmuls in bfloat16,
-        losses in float32): faster on CPUs with bfloat16 instructions and on GPUs;
-        "float16" is for CUDA only (with loss scaling). Prediction always runs in
-        float32. Measured effect on speed and AUC: BENCHMARKS.md.
-    verbose : int, default=0
-        0 prints nothing (warnings aside); 1 a progress bar per epoch with the
-        per-task loss on stderr (tqdm's when tqdm is installed).
-"""
-
-_ATTRIBUTES_DOC = """
-    Attributes
-    ----------
-    task_names_ : list of str
-        Name of each task.
-    task_types_ : list of str
-        'binary', 'multiclass' or 'regression' per task.
-    n_tasks_ : int
-        Number of tasks.
-    feature_columns_ : list of FeatureColumn
-        One entry per network input: ``name``, ``kind`` ('sparse' or 'dense'),
-        ``vocabulary_size`` and ``embedding_dim`` (None for dense inputs).
-    preprocessor_ : ColumnTransformer
-        The fitted preprocessor.
-    network_ : torch.nn.Module
-        The fitted MMoE network (on the training device; pickled on the CPU).
-    history_ : list of dict
-        One dict per epoch: 'epoch', 'train_loss' (per task), 'seconds', and with
-        early stopping 'valid' (metrics per task) and 'valid_objective'.
-    best_epoch_ : int or None
-        Epoch whose weights were kept by early stopping; None without it.
-    n_epochs_ : int
-        Epochs trained.
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of str
-        Column names of X, when X was a DataFrame with string column names.
-"""
-
-_DIFFERENCES_DOC = """
-    Notes
-    -----
-    The network follows DeepCTR-Torch's ``MMOE`` (same parameter names and
-    defaults). Where it differs on purpose: features are built from a
-    ColumnTransformer inside fit; unseen or missing categories map to a reserved
-    index instead of failing; ids stay integers (the reference passes them through
-    float32); linear layers use PyTorch's default init; the loss is the weighted mean
-    over samples (not the sum), so its scale does not depend on the batch size; any
-    number of tasks and experts (>= 1) and multiclass tasks are allowed; regression
-    targets are standardised during training; torch's global RNG is never reseeded;
-    nothing is printed at ``verbose=0``.
-"""
-
-
 class MMOEEstimator(_ProbaMixin, _BaseMMOE):
     __doc__ = (
         """Multi-gate Mixture-of-Experts for any mix of tasks.
@@ -1121,13 +575,13 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
     One network predicts every column of y: binary, multiclass and regression tasks
     in any mix, each with its own gate over shared experts and its own tower.
 """
-        + _PARAMETERS_DOC
-        + _ATTRIBUTES_DOC
+        + _docs.PARAMETERS
+        + _docs.ATTRIBUTES
         + """    classes_ : ndarray or list
         For a 1-D y, the classes of its task (None for regression); for a 2-D y,
         one entry per task.
 """
-        + _DIFFERENCES_DOC
+        + _docs.DIFFERENCES
         + """
     Examples
     --------
@@ -1160,11 +614,11 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
         -------
         score : float
         """
-        columns = self._score_columns(y)
+        labels = self._score_labels(y)
         logits = self._network_outputs(X)
         sw = None if sample_weight is None else np.asarray(sample_weight)
         scores = []
-        for task, z, (observed, missing) in zip(self._tasks, logits, columns):
+        for task, z, (observed, missing) in zip(self._tasks, logits, labels):
             keep = ~missing
             scores.append(
                 task.score(observed, z[keep], None if sw is None else sw[keep])
@@ -1180,12 +634,12 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
     for mixed tasks. ``score`` is the accuracy, or the subset accuracy (all tasks
     right) for several tasks.
 """
-        + _PARAMETERS_DOC
-        + _ATTRIBUTES_DOC
+        + _docs.PARAMETERS
+        + _docs.ATTRIBUTES
         + """    classes_ : ndarray or list of ndarray
         Class labels for a 1-D y; one array per task for a 2-D y.
 """
-        + _DIFFERENCES_DOC
+        + _docs.DIFFERENCES
         + """
     Examples
     --------
@@ -1223,10 +677,10 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         -------
         score : float
         """
-        columns = self._score_columns(y)
-        y_pred = self.predict(X).reshape(len(columns[0][1]), -1)
+        labels = self._score_labels(y)
+        y_pred = self.predict(X).reshape(len(labels[0].missing), -1)
         correct = np.ones(len(y_pred), dtype=bool)
-        for t, (observed, missing) in enumerate(columns):
+        for t, (observed, missing) in enumerate(labels):
             # A sample is right when every task with a label there is right.
             correct[~missing] &= y_pred[~missing, t] == observed
         return float(np.average(correct, weights=sample_weight))
@@ -1238,9 +692,9 @@ class MMOERegressor(RegressorMixin, _BaseMMOE):
 
     Every task (column of y) is a regression; ``score`` is the mean R^2 over tasks.
 """
-        + _PARAMETERS_DOC
-        + _ATTRIBUTES_DOC
-        + _DIFFERENCES_DOC
+        + _docs.PARAMETERS
+        + _docs.ATTRIBUTES
+        + _docs.DIFFERENCES
         + """
     Examples
     --------

@@ -8,8 +8,10 @@ form the dense input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import asdict, dataclass
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,21 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
 
-__all__ = ["FeatureColumn", "FeatureEncoder", "fit_feature_encoder"]
+if TYPE_CHECKING:
+    from ._params import FeatureSpec
+
+__all__ = [
+    "NUMERIC_ENCODINGS",
+    "FeatureColumn",
+    "FeatureEncoder",
+    "bin_edges",
+    "fit_feature_encoder",
+]
+
+# The names of the built-in preprocessor's transformers and pipeline steps, which
+# FeatureEncoder.to_json and from_json find them by.
+CATEGORICAL, NUMERIC, NUMERIC_BINS = "categorical", "numeric", "numeric_bins"
+AS_FLOAT, IMPUTE, SCALE, BINS, PLE = "as_float", "impute", "scale", "bins", "ple"
 
 
 @dataclass(frozen=True)
@@ -495,22 +511,23 @@ SPLIT_BLOCK_ROWS = 32_768
 
 def _numeric_steps(dense_encoding: str, n_bins: int) -> list:
     as_float = (
-        "as_float",
+        AS_FLOAT,
         FunctionTransformer(numbers_as_float, feature_names_out="one-to-one"),
     )
     impute = (
-        "impute",
+        IMPUTE,
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
     )
-    if dense_encoding == "scaled":
-        return [as_float, impute, ("scale", StandardScaler())]
-    if dense_encoding == "quantile_embedding":
-        return [as_float, ("bins", QuantileBinner(n_bins=n_bins))]
-    if dense_encoding == "piecewise_linear":
-        return [as_float, impute, ("ple", PiecewiseLinearEncoder(n_bins=n_bins))]
-    raise ValueError(
-        f"numeric_encoding must be one of {NUMERIC_ENCODINGS}; got {dense_encoding!r}."
-    )
+    steps = {
+        "scaled": [as_float, impute, (SCALE, StandardScaler())],
+        "quantile_embedding": [as_float, (BINS, QuantileBinner(n_bins=n_bins))],
+        "piecewise_linear": [
+            as_float,
+            impute,
+            (PLE, PiecewiseLinearEncoder(n_bins=n_bins)),
+        ],
+    }
+    return steps[dense_encoding]
 
 
 def make_default_preprocessor(
@@ -532,14 +549,14 @@ def make_default_preprocessor(
     num_cols = [c for c, m in zip(columns, cat_mask) if not m]
     transformers = []
     if cat_cols:
-        transformers.append(("categorical", CategoryEncoder(), cat_cols))
+        transformers.append((CATEGORICAL, CategoryEncoder(), cat_cols))
     if num_cols:
         transformers.append(
-            ("numeric", Pipeline(_numeric_steps(dense_encoding, n_bins)), num_cols)
+            (NUMERIC, Pipeline(_numeric_steps(dense_encoding, n_bins)), num_cols)
         )
         if plus:
             bins = _numeric_steps("quantile_embedding", n_bins)
-            transformers.append(("numeric_bins", Pipeline(bins), num_cols))
+            transformers.append((NUMERIC_BINS, Pipeline(bins), num_cols))
     return ColumnTransformer(
         transformers,
         remainder="drop",
@@ -590,6 +607,58 @@ class FeatureEncoder:
             self._split(self.preprocessor.transform(block), sparse[rows], dense[rows])
         return sparse, dense
 
+    def to_json(self) -> dict:
+        """The built-in preprocessor's learned values (categories, imputation
+        medians, scaling, bin edges) and the network's inputs, as JSON values;
+        :meth:`from_json` rebuilds the encoder from them."""
+        numeric: dict | None = None
+        categorical: dict = {"positions": [], "categories": []}
+        for name, pipe, columns in self.preprocessor.transformers_:
+            positions = [int(c) for c in columns]
+            if name == CATEGORICAL:
+                categorical = {
+                    "positions": positions,
+                    "categories": [[str(c) for c in cats] for cats in pipe.categories_],
+                }
+            elif name == NUMERIC:
+                numeric = {"positions": positions, **_numeric_to_json(pipe)}
+            if name in _BIN_EDGES_KEYS:
+                for key in (BINS, PLE):
+                    if key in pipe.named_steps:
+                        edges = pipe.named_steps[key].bin_edges_
+                        numeric[_BIN_EDGES_KEYS[name]] = [e.tolist() for e in edges]
+        return {
+            "n_features": int(self.preprocessor.n_features_in_),
+            "categorical": categorical,
+            "numeric": numeric,
+            "feature_columns": [asdict(c) for c in self.feature_columns],
+        }
+
+    @classmethod
+    def from_json(
+        cls, spec: dict, *, feature_names, numeric_encoding: str, n_bins: int
+    ) -> FeatureEncoder:
+        """Rebuild an encoder saved by :meth:`to_json`: the built-in preprocessor is
+        fitted on a small frame made to reproduce the saved columns and
+        missing-value pattern, then given the saved values."""
+        preprocessor = _preprocessor_from_json(
+            spec, feature_names, numeric_encoding, n_bins
+        )
+        columns = [FeatureColumn(**c) for c in spec["feature_columns"]]
+        names_out = list(preprocessor.get_feature_names_out())
+        return cls(
+            preprocessor=preprocessor,
+            sparse_positions=np.asarray(
+                [names_out.index(c.name) for c in columns if c.kind == "sparse"],
+                dtype=np.intp,
+            ),
+            dense_positions=np.asarray(
+                [names_out.index(c.name) for c in columns if c.kind == "dense"],
+                dtype=np.intp,
+            ),
+            feature_columns=columns,
+        )
+
     def _empty(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return (
             np.empty((n, len(self.sparse_positions)), dtype=np.int32),
@@ -623,22 +692,93 @@ class FeatureEncoder:
         return sparse, dense
 
 
+# Where each numeric pipeline's bin edges are saved: the piecewise-linear encoding
+# also bins the missing indicators, so with "+embedding" the two hold different ones.
+_BIN_EDGES_KEYS = {NUMERIC: "bin_edges", NUMERIC_BINS: "embedding_bin_edges"}
+
+
+def _numeric_to_json(pipe: Pipeline) -> dict:
+    steps, out = pipe.named_steps, {}
+    if IMPUTE in steps:
+        imputer = steps[IMPUTE]
+        out["statistics"] = imputer.statistics_.tolist()
+        out["indicator_features"] = (
+            imputer.indicator_.features_.tolist()
+            if imputer.indicator_ is not None
+            else []
+        )
+    if SCALE in steps:
+        scaler = steps[SCALE]
+        out["mean"] = scaler.mean_.tolist()
+        out["scale"] = scaler.scale_.tolist()
+        out["var"] = scaler.var_.tolist()
+        out["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
+    return out
+
+
+def _design_frame(spec: dict, feature_names) -> tuple:
+    """A two-row X with the saved columns' kinds and missing-value pattern, and
+    the categorical mask."""
+    n_features, cat, num = spec["n_features"], spec["categorical"], spec["numeric"]
+    n_rows = 2
+    columns: list = [None] * n_features
+    for pos in cat["positions"]:
+        # The saved categories are set after fitting; any strings do here.
+        columns[pos] = np.asarray(["a"] * n_rows, dtype=object)
+    if num is not None:
+        for j, pos in enumerate(num["positions"]):
+            values = np.zeros(n_rows)
+            if j in num.get("indicator_features", []):
+                values[0] = np.nan
+            columns[pos] = values
+    cat_mask = np.zeros(n_features, dtype=bool)
+    cat_mask[cat["positions"]] = True
+    if feature_names is not None:
+        return pd.DataFrame(dict(zip(feature_names, columns))), cat_mask
+    design = np.empty((n_rows, n_features), dtype=object)
+    for pos, values in enumerate(columns):
+        design[:, pos] = values
+    if not cat_mask.any():
+        design = design.astype(np.float64)
+    return design, cat_mask
+
+
+def _preprocessor_from_json(spec, feature_names, numeric_encoding, n_bins):
+    design, cat_mask = _design_frame(spec, feature_names)
+    ct = make_default_preprocessor(
+        cat_mask, list(range(spec["n_features"])), numeric_encoding, n_bins
+    )
+    ct.fit(design)
+    num = spec["numeric"]
+    for name, pipe, _ in ct.transformers_:
+        if name == CATEGORICAL:
+            pipe.set_categories(spec["categorical"]["categories"])
+            continue
+        steps = pipe.named_steps
+        if IMPUTE in steps:
+            steps[IMPUTE].statistics_ = np.asarray(num["statistics"], dtype=np.float32)
+        if SCALE in steps:
+            scaler = steps[SCALE]
+            scaler.mean_ = np.asarray(num["mean"], dtype=np.float32)
+            scaler.scale_ = np.asarray(num["scale"], dtype=np.float32)
+            scaler.var_ = np.asarray(num["var"], dtype=np.float32)
+            scaler.n_samples_seen_ = num["n_samples_seen"]
+        for key in (BINS, PLE):
+            if key in steps:
+                steps[key].set_bin_edges(num[_BIN_EDGES_KEYS[name]])
+    return ct
+
+
 def fit_feature_encoder(
-    X,
-    *,
-    categorical_features,
-    preprocessor,
-    embedding_dim: int,
-    numeric_encoding: str,
-    n_bins: int,
+    X, spec: FeatureSpec
 ) -> tuple[FeatureEncoder, np.ndarray, np.ndarray]:
     """Fit the preprocessor on X and describe the network's inputs.
 
-    With ``preprocessor=None`` the columns chosen by ``categorical_features`` are
-    ordinal-encoded into embeddings and the others imputed and scaled. With a user's
-    ColumnTransformer (unfitted; it is fitted here), the outputs of its
-    ``OrdinalEncoder`` transformers (alone or ending a Pipeline) become embeddings and
-    every other output a dense input.
+    With ``spec.preprocessor=None`` the columns chosen by
+    ``spec.categorical_features`` are ordinal-encoded into embeddings and the others
+    encoded as ``spec.numeric_encoding`` says. A user's ColumnTransformer is copied
+    and the copy fitted; the outputs of its ``OrdinalEncoder`` transformers (alone
+    or ending a Pipeline) become embeddings and every other output a dense input.
 
     Returns
     -------
@@ -646,16 +786,17 @@ def fit_feature_encoder(
     sparse, dense : ndarray
         X encoded, as ``encoder.transform(X)`` would return it.
     """
+    preprocessor = spec.preprocessor
     if preprocessor is None:
         # Positions, not names: a DataFrame's integer column labels would be read
         # as positions by ColumnTransformer anyway.
         columns = list(range(X.shape[1]))
-        cat_mask = resolve_categorical_mask(X, categorical_features)
+        cat_mask = resolve_categorical_mask(X, spec.categorical_features)
         transformer = make_default_preprocessor(
-            cat_mask, columns, numeric_encoding, n_bins
+            cat_mask, columns, spec.numeric_encoding, spec.n_bins
         )
     else:
-        transformer = preprocessor
+        transformer = copy.deepcopy(preprocessor)
     out = transformer.fit_transform(X)
     names = transformer.get_feature_names_out()
     n_out = len(names)
@@ -674,7 +815,7 @@ def fit_feature_encoder(
     dense_positions = [p for p in range(n_out) if p not in sparse_set]
 
     feature_columns = [
-        FeatureColumn(str(names[p]), "sparse", size, embedding_dim)
+        FeatureColumn(str(names[p]), "sparse", size, spec.embedding_dim)
         for p, size in zip(sparse_positions, vocabulary_sizes)
     ] + [FeatureColumn(str(names[p]), "dense") for p in dense_positions]
     encoder = FeatureEncoder(

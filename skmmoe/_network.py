@@ -205,55 +205,47 @@ class MMOENetwork(nn.Module):
     ----------
     vocabulary_sizes : sequence of int
         Embedding rows per sparse feature (index 0 is the reserved unknown index).
-    embedding_dim : int
     n_dense : int
         Number of dense inputs.
     output_dims : sequence of int
         Logits per task: 1 for binary and regression, n_classes for multiclass.
-    num_experts : int
-    expert_hidden_units, gate_hidden_units, tower_hidden_units : sequence of int
-        Layer widths; gates and towers may be empty (a single linear map then).
-    activation : str, default="relu"
-    dropout : float, default=0.0
-    use_bn : bool, default=False
-    init_std : float, default=1e-4
-        Standard deviation of the normal init of embeddings. Linear layers use
-        PyTorch's default init (the reference draws them from N(0, init_std) too,
-        which slows training down).
+    embedding_dim, num_experts, expert_dnn_hidden_units, gate_dnn_hidden_units, \
+tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
+        As the estimators' parameters of the same names, which document them and
+        check them (experts need at least one layer; gates and towers may be
+        empty, a single linear map then).
     """
 
     def __init__(
         self,
         *,
         vocabulary_sizes: Sequence[int],
-        embedding_dim: int,
         n_dense: int,
         output_dims: Sequence[int],
+        embedding_dim: int,
         num_experts: int,
-        expert_hidden_units: Sequence[int],
-        gate_hidden_units: Sequence[int],
-        tower_hidden_units: Sequence[int],
-        activation: str = "relu",
-        dropout: float = 0.0,
-        use_bn: bool = False,
-        init_std: float = 1e-4,
+        expert_dnn_hidden_units: Sequence[int],
+        gate_dnn_hidden_units: Sequence[int],
+        tower_dnn_hidden_units: Sequence[int],
+        dnn_activation: str,
+        dnn_dropout: float,
+        dnn_use_bn: bool,
+        init_std: float,
     ):
         super().__init__()
-        if not expert_hidden_units:
-            raise ValueError("expert_hidden_units needs at least one layer.")
         # The constructor's arguments, from which skmmoe.load rebuilds the network.
         self.config = dict(
             vocabulary_sizes=list(vocabulary_sizes),
-            embedding_dim=embedding_dim,
             n_dense=n_dense,
             output_dims=list(output_dims),
+            embedding_dim=embedding_dim,
             num_experts=num_experts,
-            expert_hidden_units=list(expert_hidden_units),
-            gate_hidden_units=list(gate_hidden_units),
-            tower_hidden_units=list(tower_hidden_units),
-            activation=activation,
-            dropout=dropout,
-            use_bn=use_bn,
+            expert_dnn_hidden_units=list(expert_dnn_hidden_units),
+            gate_dnn_hidden_units=list(gate_dnn_hidden_units),
+            tower_dnn_hidden_units=list(tower_dnn_hidden_units),
+            dnn_activation=dnn_activation,
+            dnn_dropout=dnn_dropout,
+            dnn_use_bn=dnn_use_bn,
             init_std=init_std,
         )
         self.n_sparse = len(vocabulary_sizes)
@@ -272,18 +264,18 @@ class MMOENetwork(nn.Module):
         if input_dim == 0:
             raise ValueError("The network has no inputs: X yields no features.")
 
-        common = dict(activation=activation, dropout=dropout, use_bn=use_bn)
+        common = dict(activation=dnn_activation, dropout=dnn_dropout, use_bn=dnn_use_bn)
         self.experts = GroupedDNN(
             n_groups=num_experts,
             in_features=input_dim,
-            hidden_units=expert_hidden_units,
+            hidden_units=expert_dnn_hidden_units,
             shared_input=True,
             **common,
         )
         self.gates = GroupedDNN(
             n_groups=self.n_tasks,
             in_features=input_dim,
-            hidden_units=gate_hidden_units,
+            hidden_units=gate_dnn_hidden_units,
             shared_input=True,
             **common,
         )
@@ -291,13 +283,13 @@ class MMOENetwork(nn.Module):
             n_groups=self.n_tasks,
             in_features=self.gates.out_features,
             out_features=num_experts,
-            shared_input=not gate_hidden_units,
+            shared_input=not gate_dnn_hidden_units,
             bias=False,
         )
         self.towers = GroupedDNN(
             n_groups=self.n_tasks,
             in_features=self.experts.out_features,
-            hidden_units=tower_hidden_units,
+            hidden_units=tower_dnn_hidden_units,
             shared_input=False,
             **common,
         )

@@ -1,15 +1,17 @@
-"""save/load without pickle, and the version stamp that pickles carry.
+"""The model file: save/load without pickle.
 
 A model file is a zip archive of two members:
 
 - ``model.json``: format version, skmmoe version, the estimator's class and
-  parameters, the fitted preprocessor's learned values (categories, medians, means,
-  scales), the tasks (classes, target scaling) and the training history;
+  parameters, and its fitted state: the feature encoder's and the tasks' own JSON
+  (each module writes and reads its part), the network's shape, the training
+  history;
 - ``weights.pt``: the network's state dict, written by ``torch.save`` and read back
   with ``torch.load(weights_only=True)``, which loads tensors only.
 
 Nothing in the file is executed on load, and ``model.json`` records the SHA-256 of
-``weights.pt`` so a modified or truncated file is rejected.
+``weights.pt`` so a modified or truncated file is rejected. This module owns the
+container, the checksum and the format version only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import io
 import json
 import os
 import pickle  # for its error class only: nothing is unpickled with it
+import warnings
 import zipfile
 import zlib
 from numbers import Integral
@@ -26,28 +29,27 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from . import _estimators
-from ._estimators import InconsistentVersionWarning
-from ._features import FeatureColumn, FeatureEncoder, make_default_preprocessor
+from ._estimators import (
+    FittedState,
+    InconsistentVersionWarning,
+    MMOEClassifier,
+    MMOEEstimator,
+    MMOERegressor,
+)
+from ._features import FeatureEncoder
 from ._network import MMOENetwork
-from ._tasks import BinaryTask, MulticlassTask, RegressionTask
+from ._tasks import task_from_json
 from ._version import __version__
 
 __all__ = ["InconsistentVersionWarning", "load", "save"]
 
 FORMAT = "skmmoe-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _JSON = "model.json"
 _WEIGHTS = "weights.pt"
 _ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (
-        _estimators.MMOEEstimator,
-        _estimators.MMOEClassifier,
-        _estimators.MMOERegressor,
-    )
+    cls.__name__: cls for cls in (MMOEEstimator, MMOEClassifier, MMOERegressor)
 }
-_TASKS = {cls.task_type: cls for cls in (BinaryTask, MulticlassTask, RegressionTask)}
 
 
 class ModelFileError(ValueError):
@@ -55,7 +57,7 @@ class ModelFileError(ValueError):
 
 
 def _jsonable(value):
-    """Parameters and labels -> JSON values (tuples become lists)."""
+    """Parameters and history -> JSON values (tuples become lists)."""
     if isinstance(value, (str, bool)) or value is None:
         return value
     if isinstance(value, (Integral, np.integer)):
@@ -71,146 +73,6 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     raise TypeError(f"{type(value).__name__} value {value!r} cannot be saved.")
-
-
-def _labels_to_json(classes: np.ndarray) -> dict:
-    kind = classes.dtype.kind
-    if kind not in "biufOU":
-        raise TypeError(f"Class labels of dtype {classes.dtype} cannot be saved.")
-    if kind == "O" and not all(isinstance(c, str) for c in classes):
-        raise TypeError("Object class labels must all be strings to be saved.")
-    return {"dtype": classes.dtype.str, "values": _jsonable(classes.tolist())}
-
-
-def _labels_from_json(spec: dict) -> np.ndarray:
-    dtype = np.dtype(spec["dtype"])
-    if dtype.kind == "O":
-        out = np.empty(len(spec["values"]), dtype=object)
-        out[:] = spec["values"]
-        return out
-    return np.asarray(spec["values"], dtype=dtype)
-
-
-def _task_to_json(task) -> dict:
-    out = {"name": task.name, "type": task.task_type}
-    if task.is_classification:
-        out["classes"] = _labels_to_json(task.classes_)
-    else:
-        out["mean"], out["scale"] = task.mean_, task.scale_
-    return out
-
-
-def _task_from_json(spec: dict):
-    task = _TASKS[spec["type"]](spec["name"])
-    if task.is_classification:
-        task.classes_ = _labels_from_json(spec["classes"])
-    else:
-        task.mean_, task.scale_ = float(spec["mean"]), float(spec["scale"])
-    return task
-
-
-# Where each numeric pipeline's bin edges are saved.
-_BIN_EDGES_KEYS = {"numeric": "bin_edges", "numeric_bins": "embedding_bin_edges"}
-
-
-def _preprocessor_to_json(est) -> dict:
-    ct = est.preprocessor_
-    n_features = est.n_features_in_
-    cat_positions, categories = [], []
-    numeric = None
-    for name, pipe, columns in ct.transformers_:
-        if name == "categorical":
-            cat_positions = [int(c) for c in columns]
-            categories = [[str(c) for c in cats] for cats in pipe.categories_]
-        elif name == "numeric":
-            steps = pipe.named_steps
-            numeric = {"positions": [int(c) for c in columns]}
-            if "impute" in steps:
-                imputer = steps["impute"]
-                numeric["statistics"] = imputer.statistics_.tolist()
-                numeric["indicator_features"] = (
-                    imputer.indicator_.features_.tolist()
-                    if imputer.indicator_ is not None
-                    else []
-                )
-            if "scale" in steps:
-                scaler = steps["scale"]
-                numeric["mean"] = scaler.mean_.tolist()
-                numeric["scale"] = scaler.scale_.tolist()
-                numeric["var"] = scaler.var_.tolist()
-                numeric["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
-        if name in _BIN_EDGES_KEYS:
-            # The piecewise-linear encoding also bins the missing indicators, so
-            # with "+embedding" the two pipelines hold different edges.
-            for key in ("bins", "ple"):
-                if key in pipe.named_steps:
-                    edges = pipe.named_steps[key].bin_edges_
-                    numeric[_BIN_EDGES_KEYS[name]] = [e.tolist() for e in edges]
-    return {
-        "n_features": n_features,
-        "categorical": {"positions": cat_positions, "categories": categories},
-        "numeric": numeric,
-    }
-
-
-def _preprocessor_from_json(spec: dict, feature_names, params: dict):
-    """Rebuild the default ColumnTransformer: fit it on a small frame made to
-    reproduce the saved categories and missing-value pattern, then set the learned
-    statistics."""
-    n_features = spec["n_features"]
-    cat = spec["categorical"]
-    num = spec["numeric"]
-    n_rows = 2
-    columns: list = [None] * n_features
-    for pos in cat["positions"]:
-        # The saved categories are set after fitting; any strings do here.
-        columns[pos] = np.asarray(["a"] * n_rows, dtype=object)
-    if num is not None:
-        for j, pos in enumerate(num["positions"]):
-            values = np.zeros(n_rows)
-            if j in num.get("indicator_features", []):
-                values[0] = np.nan
-            columns[pos] = values
-    cat_mask = np.zeros(n_features, dtype=bool)
-    cat_mask[cat["positions"]] = True
-    if feature_names is not None:
-        import pandas as pd
-
-        design = pd.DataFrame(dict(zip(feature_names, columns)))
-    else:
-        design = np.empty((n_rows, n_features), dtype=object)
-        for pos, values in enumerate(columns):
-            design[:, pos] = values
-        if not cat_mask.any():
-            design = design.astype(np.float64)
-    ct = make_default_preprocessor(
-        cat_mask,
-        list(range(n_features)),
-        params.get("numeric_encoding", "scaled"),
-        params.get("n_bins", 16),
-    )
-    ct.fit(design)
-    for name, pipe, _ in ct.transformers_:
-        if name == "categorical":
-            pipe.set_categories(cat["categories"])
-        elif name == "numeric":
-            steps = pipe.named_steps
-            if "impute" in steps:
-                steps["impute"].statistics_ = np.asarray(
-                    num["statistics"], dtype=np.float32
-                )
-            if "scale" in steps:
-                scaler = steps["scale"]
-                scaler.mean_ = np.asarray(num["mean"], dtype=np.float32)
-                scaler.scale_ = np.asarray(num["scale"], dtype=np.float32)
-                scaler.var_ = np.asarray(num["var"], dtype=np.float32)
-                scaler.n_samples_seen_ = num["n_samples_seen"]
-        if name in _BIN_EDGES_KEYS:
-            for key in ("bins", "ple"):
-                if key in pipe.named_steps:
-                    edges = num[_BIN_EDGES_KEYS[name]]
-                    pipe.named_steps[key].set_bin_edges(edges)
-    return ct
 
 
 def save(estimator, path) -> None:
@@ -246,9 +108,10 @@ def save(estimator, path) -> None:
             "skmmoe.save supports the built-in preprocessor only; an estimator with "
             "a user-given preprocessor can be saved with joblib.dump (pickle)."
         )
-    net = estimator.network_
+    state = estimator._fitted_state()
     buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    weights = {k: v.detach().cpu() for k, v in state.network.state_dict().items()}
+    torch.save(weights, buffer)
     weights = buffer.getvalue()
     params = estimator.get_params(deep=False)
     meta = {
@@ -258,20 +121,19 @@ def save(estimator, path) -> None:
         "class": name,
         "params": _jsonable(params),
         "param_is_tuple": [k for k, v in params.items() if isinstance(v, tuple)],
-        "network": _jsonable(net.config),
-        "preprocessor": _preprocessor_to_json(estimator),
+        "network": _jsonable(state.network.config),
+        "features": state.encoder.to_json(),
         "feature_names_in": (
-            _jsonable(estimator.feature_names_in_)
-            if hasattr(estimator, "feature_names_in_")
-            else None
+            None
+            if state.feature_names_in is None
+            else _jsonable(state.feature_names_in)
         ),
-        "feature_columns": [
-            _jsonable(vars(c).copy()) for c in estimator.feature_columns_
-        ],
-        "tasks": [_task_to_json(t) for t in estimator._tasks],
-        "y_ndim": estimator._y_ndim,
-        "history": _jsonable(estimator.history_),
-        "best_epoch": estimator.best_epoch_,
+        "tasks": [t.to_json() for t in state.tasks],
+        "y_ndim": state.y_ndim,
+        "history": _jsonable(state.history),
+        "best_epoch": state.best_epoch,
+        "seed": state.seed,
+        "n_chunks": state.n_chunks,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
     with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_DEFLATED) as archive:
@@ -345,8 +207,6 @@ def load(path):
         If the file is not a skmmoe model file, or is truncated, modified or of an
         unknown format version.
     """
-    import warnings
-
     meta, weights = _read(path)
     try:
         if meta["skmmoe_version"] != __version__:
@@ -361,30 +221,28 @@ def load(path):
         for key in meta["param_is_tuple"]:
             params[key] = tuple(params[key])
         estimator = cls(**params)
-        state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
         network = MMOENetwork(**meta["network"])
-        network.load_state_dict(state)
+        network.load_state_dict(tensors)
         network.eval()
-        feature_names = meta["feature_names_in"]
-        preprocessor = _preprocessor_from_json(
-            meta["preprocessor"], feature_names, params
+        encoder = FeatureEncoder.from_json(
+            meta["features"],
+            feature_names=meta["feature_names_in"],
+            numeric_encoding=params["numeric_encoding"],
+            n_bins=params["n_bins"],
         )
-        columns = [FeatureColumn(**c) for c in meta["feature_columns"]]
-        sparse_positions = [i for i, c in enumerate(columns) if c.kind == "sparse"]
-        names_out = list(preprocessor.get_feature_names_out())
-        encoder = FeatureEncoder(
-            preprocessor=preprocessor,
-            sparse_positions=np.asarray(
-                [names_out.index(columns[i].name) for i in sparse_positions],
-                dtype=np.intp,
-            ),
-            dense_positions=np.asarray(
-                [names_out.index(c.name) for c in columns if c.kind == "dense"],
-                dtype=np.intp,
-            ),
-            feature_columns=columns,
+        state = FittedState(
+            network=network,
+            encoder=encoder,
+            tasks=[task_from_json(t) for t in meta["tasks"]],
+            y_ndim=meta["y_ndim"],
+            n_features_in=meta["features"]["n_features"],
+            feature_names_in=meta["feature_names_in"],
+            history=meta["history"],
+            best_epoch=meta["best_epoch"],
+            seed=meta["seed"],
+            n_chunks=meta["n_chunks"],
         )
-        tasks = [_task_from_json(t) for t in meta["tasks"]]
     except ModelFileError:
         raise
     except (
@@ -398,21 +256,5 @@ def load(path):
         raise ModelFileError(
             f"{path} holds an invalid model description ({exc})."
         ) from exc
-
-    estimator.network_ = network
-    estimator.preprocessor_ = preprocessor
-    estimator.feature_columns_ = columns
-    estimator._encoder = encoder
-    estimator._tasks = tasks
-    estimator._y_ndim = meta["y_ndim"]
-    estimator.task_names_ = [t.name for t in tasks]
-    estimator.task_types_ = [t.task_type for t in tasks]
-    estimator.n_tasks_ = len(tasks)
-    estimator.history_ = meta["history"]
-    estimator.best_epoch_ = meta["best_epoch"]
-    estimator.n_epochs_ = len(meta["history"])
-    estimator.n_features_in_ = meta["preprocessor"]["n_features"]
-    if feature_names is not None:
-        estimator.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    estimator._set_classes()
+    estimator._set_fitted(state)
     return estimator

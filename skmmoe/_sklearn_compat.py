@@ -4,6 +4,8 @@ scikit-learn's private API moves between releases; keeping every such import her
 an upgrade is fixed in one file.
 """
 
+from numbers import Integral
+
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -11,13 +13,45 @@ from sklearn.utils._param_validation import (
     Options,
     StrOptions,
 )
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
     "HasMethods",
     "Interval",
+    "IntSequence",
     "Options",
     "StrOptions",
+    "_check_sample_weight",
     "_fit_context",
     "validate_data",
 ]
+
+
+class IntSequence(HasMethods):
+    """Parameter constraint: a sequence (tuple, list, 1-D array) of ints, each at
+    least ``minimum``, and not empty unless ``allow_empty``.
+
+    scikit-learn's parameter validation accepts only its own constraint classes;
+    this one derives from ``HasMethods`` to be accepted and overrides its test.
+    """
+
+    def __init__(self, minimum: int, *, allow_empty: bool):
+        super().__init__([])
+        self.minimum = minimum
+        self.allow_empty = allow_empty
+
+    def is_satisfied_by(self, val) -> bool:
+        if isinstance(val, (str, bytes, dict, set)) or not hasattr(val, "__len__"):
+            return False
+        try:
+            items = list(val)
+        except TypeError:
+            return False
+        return (self.allow_empty or len(items) > 0) and all(
+            isinstance(u, Integral) and not isinstance(u, bool) and u >= self.minimum
+            for u in items
+        )
+
+    def __str__(self) -> str:
+        empty = "" if self.allow_empty else ", not empty"
+        return f"a sequence of ints >= {self.minimum}{empty}"

@@ -8,6 +8,7 @@ its kind is inferred from y.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,18 +21,29 @@ from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 __all__ = [
     "TASK_TYPES",
     "BinaryTask",
+    "Labels",
     "MulticlassTask",
     "RegressionTask",
     "Task",
     "make_tasks",
     "split_label_column",
+    "task_from_json",
 ]
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 
 
-def split_label_column(column) -> tuple[np.ndarray, np.ndarray]:
-    """One task's labels -> (observed values with an inferred dtype, missing mask).
+class Labels(NamedTuple):
+    """One task's labels (one column of y)."""
+
+    observed: np.ndarray
+    """The labels that are not missing, in an inferred dtype."""
+    missing: np.ndarray
+    """Boolean mask over all rows: True where the label is missing."""
+
+
+def split_label_column(column) -> Labels:
+    """One column of y -> its :class:`Labels`.
 
     A label is missing when it is NaN, None or pandas' NA.
     """
@@ -46,7 +58,7 @@ def split_label_column(column) -> tuple[np.ndarray, np.ndarray]:
         # Nullable ints/floats/bools and pandas' str dtype, now free of missing values.
         numpy_dtype = getattr(observed.dtype, "numpy_dtype", None)
         observed = observed.astype(numpy_dtype if numpy_dtype is not None else object)
-    return observed.to_numpy(), missing
+    return Labels(observed.to_numpy(), missing)
 
 
 class Task:
@@ -130,6 +142,13 @@ class Task:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
+    def to_json(self) -> dict:
+        """The fitted task as JSON values (:func:`task_from_json` reads them)."""
+        return {"name": self.name, "type": self.task_type, **self._fitted_json()}
+
+    def _fitted_json(self) -> dict:
+        raise NotImplementedError
+
 
 class _ClassificationTask(Task):
     classes_: np.ndarray
@@ -188,6 +207,12 @@ class _ClassificationTask(Task):
         if not np.array_equal(self.classes_[idx], observed):
             raise ValueError(f"Task {self.name!r} got labels not seen in fit.")
         return idx
+
+    def _fitted_json(self) -> dict:
+        return {"classes": _labels_to_json(self.classes_)}
+
+    def _set_fitted_json(self, spec: dict) -> None:
+        self.classes_ = _labels_from_json(spec["classes"])
 
     def decode(self, logits):
         return self.classes_[np.argmax(self.predict_proba(logits), axis=1)]
@@ -288,6 +313,12 @@ class RegressionTask(Task):
         self.scale_ = std if std > 0 else 1.0
         return self
 
+    def _fitted_json(self) -> dict:
+        return {"mean": self.mean_, "scale": self.scale_}
+
+    def _set_fitted_json(self, spec: dict) -> None:
+        self.mean_, self.scale_ = float(spec["mean"]), float(spec["scale"])
+
     def _as_float(self, observed):
         if not (is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)):
             raise ValueError(
@@ -330,6 +361,31 @@ _TASK_CLASSES = {
 }
 
 
+def task_from_json(spec: dict) -> Task:
+    """A fitted task from :meth:`Task.to_json`'s output."""
+    task = _TASK_CLASSES[spec["type"]](spec["name"])
+    task._set_fitted_json(spec)
+    return task
+
+
+def _labels_to_json(classes: np.ndarray) -> dict:
+    kind = classes.dtype.kind
+    if kind not in "biufOU":
+        raise TypeError(f"Class labels of dtype {classes.dtype} cannot be saved.")
+    if kind == "O" and not all(isinstance(c, str) for c in classes):
+        raise TypeError("Object class labels must all be strings to be saved.")
+    return {"dtype": classes.dtype.str, "values": classes.tolist()}
+
+
+def _labels_from_json(spec: dict) -> np.ndarray:
+    dtype = np.dtype(spec["dtype"])
+    if dtype.kind == "O":
+        out = np.empty(len(spec["values"]), dtype=object)
+        out[:] = spec["values"]
+        return out
+    return np.asarray(spec["values"], dtype=dtype)
+
+
 def _is_numeric(values: np.ndarray) -> bool:
     return values.dtype.kind in "iuf"
 
@@ -364,7 +420,7 @@ def _infer_task_type(observed: np.ndarray, name: str, kind: str) -> str:
 
 
 def make_tasks(
-    columns: list[tuple[np.ndarray, np.ndarray]],
+    labels: list[Labels],
     task_names: list[str],
     task_types,
     kind: str,
@@ -375,7 +431,8 @@ def make_tasks(
 
     Parameters
     ----------
-    columns : list of (observed, missing) pairs from :func:`split_label_column`
+    labels : list of Labels
+        One per task, from :func:`split_label_column`.
     task_names : list of str
     task_types : None or sequence of str
         None infers each task's type (see :func:`_infer_task_type`); else one of
@@ -388,7 +445,7 @@ def make_tasks(
         Every class of each classification task, when the labels at hand may lack
         some (partial_fit).
     """
-    n_tasks = len(columns)
+    n_tasks = len(labels)
     if task_types is not None:
         task_types = [task_types] if isinstance(task_types, str) else list(task_types)
         if len(task_types) != n_tasks:
@@ -415,7 +472,7 @@ def make_tasks(
             )
 
     tasks: list[Task] = []
-    for j, (observed, missing) in enumerate(columns):
+    for j, (observed, missing) in enumerate(labels):
         name = task_names[j]
         if len(observed) == 0:
             raise ValueError(f"Task {name!r} has no observed (non-missing) labels.")

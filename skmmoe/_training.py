@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import functools
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,139 +18,21 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.optim.adam import adam
 
+from . import _denormals
 from ._network import predict_logits
+from ._optim import OPTIMIZERS, lr_factor
+from ._progress import Progress
 from ._tasks import Task
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainData", "TrainResult", "train"]
-
-
-def _fused(optimizer_class, **defaults):
-    """An optimizer factory using the fused (single-kernel) implementation where
-    torch supports it: about 0.4 ms a step faster here than the default."""
-
-    def make(params, lr):
-        params = list(params)
-        try:
-            return optimizer_class(params, lr=lr, fused=True, **defaults)
-        except (RuntimeError, TypeError, ValueError):
-            return optimizer_class(params, lr=lr, **defaults)
-
-    return make
-
-
-class Adam:
-    """Adam (Kingma and Ba, 2015) as ``torch.optim.Adam`` computes it, by torch's
-    functional ``torch.optim.adam.adam`` (its fused kernel where torch has one for
-    the device), without ``torch.optim.Optimizer``: the methods of that class
-    import ``torch._dynamo`` on first use, which costs a training process about 1 s
-    and 57 MiB (``benchmarks/optimizer_overhead.py``). Betas (0.9, 0.999), eps 1e-8,
-    no weight decay.
-
-    ``state_dict()`` holds CPU copies, so an estimator's pickle loads anywhere.
-    """
-
-    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.params = [p for p in params if p.requires_grad]
-        # param_groups as torch.optim has them: GradScaler reads them, and the
-        # learning-rate schedule sets the rate there.
-        self.param_groups = [{"params": self.params, "lr": lr}]
-        self.betas, self.eps = betas, eps
-        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
-        self.fused = bool(self.params) and self._fused_works(self.params[0].device)
-        # The step count per parameter, on its device for the fused kernel.
-        self.steps = [self._step_tensor(0.0, p.device) for p in self.params]
-
-    def _step_tensor(self, value: float, device: torch.device) -> torch.Tensor:
-        return torch.tensor(value, device=device if self.fused else "cpu")
-
-    def _fused_works(self, device: torch.device) -> bool:
-        """Whether this torch has a fused Adam kernel for the device (CPU: 2.4+)."""
-        probe = torch.zeros(1, device=device)
-        try:
-            self._update(
-                [probe],
-                [probe.clone()],
-                [probe.clone()],
-                [probe.clone()],
-                [probe.new_zeros(())],
-                fused=True,
-            )
-        except (RuntimeError, NotImplementedError):
-            return False
-        return True
-
-    def _update(self, params, grads, exp_avgs, exp_avg_sqs, steps, fused):
-        adam(
-            params,
-            grads,
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            fused=fused,
-            amsgrad=False,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            lr=self.param_groups[0]["lr"],
-            weight_decay=0.0,
-            eps=self.eps,
-            maximize=False,
-        )
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        if not live:
-            return
-        self._update(
-            [self.params[i] for i in live],
-            [self.params[i].grad for i in live],
-            [self.exp_avgs[i] for i in live],
-            [self.exp_avg_sqs[i] for i in live],
-            [self.steps[i] for i in live],
-            fused=self.fused,
-        )
-
-    def state_dict(self) -> dict:
-        def cpu(tensors):
-            return [t.detach().to("cpu", copy=True) for t in tensors]
-
-        return {
-            "step": [float(s) for s in self.steps],
-            "exp_avg": cpu(self.exp_avgs),
-            "exp_avg_sq": cpu(self.exp_avg_sqs),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        for p, m, v, saved_m, saved_v in zip(
-            self.params,
-            self.exp_avgs,
-            self.exp_avg_sqs,
-            state["exp_avg"],
-            state["exp_avg_sq"],
-        ):
-            m.copy_(saved_m.to(p.device))
-            v.copy_(saved_v.to(p.device))
-        self.steps = [
-            self._step_tensor(value, p.device)
-            for value, p in zip(state["step"], self.params)
-        ]
-
-
-OPTIMIZERS = {
-    "adam": Adam,
-    "adamw": _fused(torch.optim.AdamW),
-    "sgd": _fused(torch.optim.SGD, momentum=0.9),
-    "adagrad": _fused(torch.optim.Adagrad),
-    "rmsprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr),
-}
+__all__ = [
+    "TrainConfig",
+    "TrainData",
+    "TrainResult",
+    "make_validator",
+    "seeded",
+    "train",
+]
 
 
 @dataclass
@@ -225,22 +104,6 @@ class TrainConfig:
     """Mixed-precision training in this dtype; None trains in float32."""
 
 
-LR_SCHEDULES = ("constant", "linear", "cosine")
-
-
-def lr_factor(schedule: str, step: int, total_steps: int) -> float:
-    """The learning rate's multiplier before optimizer step ``step`` (0-based) of
-    ``total_steps``: 1 throughout ("constant"), or decaying from 1 towards 0 at the
-    last step, linearly ("linear") or along a half cosine ("cosine", Loshchilov and
-    Hutter, ICLR 2017, without restarts)."""
-    progress = step / max(total_steps, 1)
-    if schedule == "linear":
-        return 1.0 - progress
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
-
-
 @dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
@@ -259,116 +122,32 @@ def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.
     return (losses * weight).sum() / total.clamp_min(1e-12), total
 
 
-class _Progress:
-    """A progress bar per epoch on stderr with the per-task loss: tqdm's when tqdm
-    is installed, else a plain one-line bar. Refreshed at most twice a second."""
-
-    def __init__(self, enabled: bool, epochs: int, n_batches: int):
-        self.enabled = enabled
-        self.epochs = epochs
-        self.n_batches = n_batches
-        self._last = 0.0
-        self._bar = None
-        try:
-            import tqdm
-        except ImportError:
-            tqdm = None
-        self._tqdm = tqdm
-
-    def update(self, epoch: int, batch: int, losses=None, final: bool = False):
-        """``losses``: a dict task -> loss, or a callable returning one."""
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not final and now - self._last < 0.5:
-            return
-        self._last = now
-        if callable(losses):
-            losses = losses()
-        if self._tqdm is not None:
-            if self._bar is None:
-                self._bar = self._tqdm.tqdm(
-                    total=self.n_batches,
-                    desc=f"Epoch {epoch}/{self.epochs}",
-                    file=sys.stderr,
-                    leave=True,
-                )
-            self._bar.update(batch - self._bar.n)
-            if losses:
-                self._bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()})
-            if final:
-                self._bar.close()
-                self._bar = None
-            return
-        done = int(20 * batch / self.n_batches)
-        bar = "=" * done + "." * (20 - done)
-        text = f"\rEpoch {epoch}/{self.epochs} [{bar}] {batch}/{self.n_batches}"
-        if losses:
-            text += " - " + " ".join(f"{k}: {v:.4f}" for k, v in losses.items())
-        sys.stderr.write(text + ("\n" if final else ""))
-        sys.stderr.flush()
-
-
-@functools.cache
-def _gnu_openmp_runtimes() -> tuple[ctypes.CDLL, ...]:
-    """The GNU OpenMP runtimes loaded in this process (torch's, loaded with torch;
-    scikit-learn's wheels bring their own), on Linux; empty elsewhere. Looked up
-    once per process (reading /proc/self/maps takes about 2 ms)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "/libgomp" in line}
-    except OSError:
-        return ()
-    runtimes = []
-    for path in sorted(paths):
-        try:
-            runtime = ctypes.CDLL(path)
-            runtime.omp_pause_resource_all.argtypes = [ctypes.c_int]
-        except (OSError, AttributeError):
-            continue
-        runtimes.append(runtime)
-    return tuple(runtimes)
-
-
-def _restart_openmp_workers(runtimes: tuple[ctypes.CDLL, ...]) -> None:
-    # omp_pause_resource_all ends the calling thread's pool of worker threads; the
-    # next parallel region starts new ones, which inherit this thread's
-    # floating-point control register.
-    for runtime in runtimes:
-        runtime.omp_pause_resource_all(1)  # omp_pause_soft
-
-
-def flushes_denormals() -> bool:
-    """Whether this thread treats denormal floats as zero (torch.set_flush_denormal)."""
-    return torch.tensor(1e-39).mul(1.0).item() == 0.0
-
-
 @contextlib.contextmanager
-def flush_denormals(device: torch.device):
-    """Treat denormal floats (below 1.2e-38) as zero on the CPU while training.
+def seeded(device: torch.device, seed: int):
+    """Seed torch's global RNG (which initialises the network's layers and draws
+    dropout masks) inside, and restore the caller's RNG state, and the CUDA
+    device's, on exit."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
-    Late in a long fit some samples' logits reach +-90 and more; their gradients,
-    and the Adam moments they feed, fall into the denormal range, where the CPU's
-    arithmetic is many times slower: epochs on 200k census-like rows slowed from
-    about 4 s to 25 s without this (``benchmarks/denormals.py``). Flushing them to
-    zero is what TensorFlow does by default. The flag is per thread and torch sets
-    it only in the calling thread, so the OpenMP worker threads are restarted to
-    inherit it (GNU OpenMP; elsewhere only the calling thread flushes). Everything
-    is restored on exit; nothing changes when flushing was already on.
-    """
-    if device.type != "cpu" or flushes_denormals():
-        yield
-        return
-    if not torch.set_flush_denormal(True):  # the CPU cannot flush
-        yield
-        return
-    runtimes = _gnu_openmp_runtimes()
-    _restart_openmp_workers(runtimes)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-        _restart_openmp_workers(runtimes)
+
+def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
+    """``TrainConfig.validate`` for early stopping: validation metrics per task and
+    the loss-weighted mean validation loss."""
+    total = sum(loss_weights)
+
+    def validate(logits):
+        metrics, objective = {}, 0.0
+        for t, task in enumerate(tasks):
+            metrics[task.name], loss = task.validation_metrics(
+                logits[t], valid.targets[t], valid.weights[t]
+            )
+            objective += loss_weights[t] * loss / total
+        return metrics, objective
+
+    return validate
 
 
 def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
@@ -388,174 +167,219 @@ def train(
     stops after ``n_iter_no_change`` epochs without improvement of the objective and
     the best weights are restored. A KeyboardInterrupt stops training with a warning
     and keeps the weights (the best ones when validating). Training on the CPU runs
-    with denormal floats flushed to zero (:func:`flush_denormals`).
+    with denormal floats flushed to zero (:func:`skmmoe._denormals.flush_denormals`).
 
     Raises
     ------
     FloatingPointError
         When a task's loss becomes NaN or infinite.
     """
-    with flush_denormals(config.device):
-        return _train(network, tasks, data, config, valid)
-
-
-def _train(
-    network: nn.Module,
-    tasks: Sequence[Task],
-    data: TrainData,
-    config: TrainConfig,
-    valid: TrainData | None,
-) -> TrainResult:
-    device = config.device
-    data = data.to(device)
-    valid = valid.to(device) if valid is not None else None
-    network.to(device)
-    model: nn.Module = network
-    if config.device_ids and len(config.device_ids) > 1:
-        model = nn.DataParallel(network, device_ids=config.device_ids)
-
-    generator = torch.Generator().manual_seed(config.seed)
-    amp_dtype = config.autocast_dtype
-    amp = amp_dtype is not None
-    # float16 needs loss scaling against underflowing gradients; a disabled scaler
-    # passes everything through.
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    optimizer = OPTIMIZERS[config.optimizer](network.parameters(), config.learning_rate)
-    if config.optimizer_state is not None:
-        optimizer.load_state_dict(config.optimizer_state)
-    dnn_weights = list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []
-    n = len(data)
-    batch_size = min(config.batch_size, n)
-    starts = list(range(0, n, batch_size))
-    if any(isinstance(m, nn.BatchNorm1d) for m in network.modules()):
-        # Batch norm cannot train on a batch of one: fold it into the previous batch.
-        if n - starts[-1] == 1 and len(starts) > 1:
-            starts.pop()
-    ends = starts[1:] + [n]
-    names = [t.name for t in tasks]
-    weights = list(config.loss_weights)
-    progress = _Progress(config.verbose > 0, config.epochs, len(starts))
-    total_steps = config.epochs * len(starts)
-
-    result = TrainResult()
-    best_objective = math.inf
-    best_state = None
-    stale = 0
-    try:
-        for epoch in range(1, config.epochs + 1):
-            tic = time.perf_counter()
-            network.train()
-            # Batches gather their rows from the data by a seeded permutation: no
-            # second copy of the data set is made.
-            order = torch.randperm(n, generator=generator).to(device)
-            loss_sums = torch.zeros(len(tasks), device=device)
-            weight_sums = torch.zeros(len(tasks), device=device)
-            for b, (start, end) in enumerate(zip(starts, ends)):
-                batch_data = data.take(order[start:end])
-                sparse, dense = batch_data.sparse, batch_data.dense
-                # Mixed precision (precision="bfloat16"/"float16"): the forward pass
-                # under autocast; losses are computed in float32 by autocast's rules.
-                with torch.autocast(
-                    device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp
-                ):
-                    penalty = None
-                    if config.l2_reg_embedding > 0 and model is network:
-                        logits, penalty = network(sparse, dense, with_penalty=True)
-                    else:
-                        logits = model(sparse, dense)
-                        if config.l2_reg_embedding > 0:
-                            penalty = network.embedding_penalty(sparse)
-                    task_losses, task_totals = zip(
-                        *(
-                            _task_loss(
-                                task,
-                                logits[t],
-                                batch_data.targets[t],
-                                batch_data.weights[t],
-                            )
-                            for t, task in enumerate(tasks)
-                        )
+    with _denormals.flush_denormals(config.device):
+        run = _Run.start(network, tasks, data, config)
+        valid = valid.to(config.device) if valid is not None else None
+        stopper = _EarlyStopping(config.n_iter_no_change)
+        result = TrainResult()
+        try:
+            for epoch in range(1, config.epochs + 1):
+                record = run.epoch(epoch)
+                if valid is not None and config.validate is not None:
+                    metrics, objective = config.validate(
+                        predict_logits(network, valid.sparse, valid.dense)
                     )
-                    task_losses = torch.stack(task_losses)
-                    task_totals = torch.stack(task_totals)
-                    loss = sum(w * task_losses[t] for t, w in enumerate(weights))
-                    if penalty is not None:
-                        loss = loss + config.l2_reg_embedding * penalty
-                    if dnn_weights:
-                        loss = loss + config.l2_reg_dnn * sum(
-                            w.pow(2).sum() for w in dnn_weights
-                        )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                step = (epoch - 1) * len(starts) + b
-                rate = config.learning_rate * lr_factor(
-                    config.lr_schedule, step, total_steps
-                )
-                for group in optimizer.param_groups:
-                    group["lr"] = rate
-                if config.clip_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(
-                        network.parameters(), config.clip_grad_norm
-                    )
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sums += task_losses.detach() * task_totals
-                weight_sums += task_totals
-                progress.update(
-                    epoch,
-                    b + 1,
-                    lambda sums=loss_sums, totals=weight_sums: dict(
-                        zip(names, (sums / totals.clamp_min(1e-12)).tolist())
-                    ),
-                )
-
-            # The epoch's weighted mean loss over the labelled samples of each task.
-            train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
-            for name, value in zip(names, train_loss):
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"Training diverged: the loss of task {name!r} became {value} "
-                        f"in epoch {epoch}. Try a lower learning_rate (now "
-                        f"{config.learning_rate:g}), clip_grad_norm, or check the "
-                        "data for extreme values."
-                    )
-            record = {"epoch": epoch, "train_loss": dict(zip(names, train_loss))}
-            stop = False
-            if valid is not None and config.validate is not None:
-                metrics, objective = config.validate(
-                    predict_logits(network, valid.sparse, valid.dense)
-                )
-                record["valid"] = metrics
-                record["valid_objective"] = objective
-                if objective < best_objective:
-                    best_objective, best_state, stale = (
-                        objective,
-                        _state_copy(network),
-                        0,
-                    )
-                    result.best_epoch = epoch
+                    record["valid"], record["valid_objective"] = metrics, objective
+                    stop = stopper.update(objective, network, epoch)
                 else:
-                    stale += 1
-                    stop = stale >= config.n_iter_no_change
-            record["seconds"] = time.perf_counter() - tic
-            result.history.append(record)
-            progress.update(epoch, len(starts), record["train_loss"], final=True)
-            if stop:
-                break
-    except KeyboardInterrupt:
-        result.interrupted = True
-        warnings.warn(
-            f"Training interrupted in epoch {len(result.history) + 1}; keeping the "
-            + (
-                "best weights so far." if best_state is not None else "current weights."
-            ),
-            UserWarning,
-            stacklevel=3,
-        )
-    if best_state is not None:
-        network.load_state_dict(best_state)
+                    stop = False
+                result.history.append(record)
+                run.progress.update(epoch, len(run.starts), record["train_loss"], True)
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            result.interrupted = True
+            warnings.warn(
+                f"Training interrupted in epoch {len(result.history) + 1}; keeping "
+                + (
+                    "the best weights so far."
+                    if stopper.best_state
+                    else "the current weights."
+                ),
+                UserWarning,
+                stacklevel=2,
+            )
+    if stopper.best_state is not None:
+        network.load_state_dict(stopper.best_state)
+        result.best_epoch = stopper.best_epoch
     network.eval()
     if config.keep_optimizer_state:
-        result.optimizer_state = copy.deepcopy(optimizer.state_dict())
+        result.optimizer_state = copy.deepcopy(run.optimizer.state_dict())
     return result
+
+
+class _EarlyStopping:
+    """The best validation objective so far, its epoch and weights, and whether
+    patience has run out."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best_objective = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_epoch: int | None = None
+        self.stale = 0
+
+    def update(self, objective: float, network: nn.Module, epoch: int) -> bool:
+        """Record an epoch's objective; True when training should stop."""
+        if objective < self.best_objective:
+            self.best_objective, self.best_epoch, self.stale = objective, epoch, 0
+            self.best_state = _state_copy(network)
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
+@dataclass
+class _Run:
+    """One training run: the data on the device, the optimizer, the batches and
+    the step count, set up once by :meth:`start`."""
+
+    network: nn.Module
+    model: nn.Module  # the network, or a DataParallel wrapper of it
+    tasks: Sequence[Task]
+    data: TrainData
+    config: TrainConfig
+    optimizer: object
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    starts: list[int]
+    progress: Progress
+    dnn_weights: list[torch.Tensor]
+    step_count: int = 0
+
+    @classmethod
+    def start(cls, network, tasks, data: TrainData, config: TrainConfig) -> _Run:
+        device = config.device
+        network.to(device)
+        model: nn.Module = network
+        if config.device_ids and len(config.device_ids) > 1:
+            model = nn.DataParallel(network, device_ids=config.device_ids)
+        optimizer = OPTIMIZERS[config.optimizer](
+            network.parameters(), config.learning_rate
+        )
+        if config.optimizer_state is not None:
+            optimizer.load_state_dict(config.optimizer_state)
+        n = len(data)
+        starts = list(range(0, n, min(config.batch_size, n)))
+        if any(isinstance(m, nn.BatchNorm1d) for m in network.modules()):
+            # Batch norm cannot train on a batch of one: fold it into the previous.
+            if n - starts[-1] == 1 and len(starts) > 1:
+                starts.pop()
+        return cls(
+            network=network,
+            model=model,
+            tasks=tasks,
+            data=data.to(device),
+            config=config,
+            optimizer=optimizer,
+            # float16 needs loss scaling against underflowing gradients; a disabled
+            # scaler passes everything through.
+            scaler=torch.amp.GradScaler(
+                device.type, enabled=config.autocast_dtype == torch.float16
+            ),
+            generator=torch.Generator().manual_seed(config.seed),
+            starts=starts,
+            progress=Progress(config.verbose > 0, config.epochs, len(starts)),
+            dnn_weights=(list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []),
+        )
+
+    def epoch(self, epoch: int) -> dict:
+        """One pass over the data in a seeded random order; the epoch's record."""
+        tic = time.perf_counter()
+        self.network.train()
+        n, device = len(self.data), self.config.device
+        # Batches gather their rows by a seeded permutation: no copy of the data.
+        order = torch.randperm(n, generator=self.generator).to(device)
+        loss_sums = torch.zeros(len(self.tasks), device=device)
+        weight_sums = torch.zeros(len(self.tasks), device=device)
+        names = [t.name for t in self.tasks]
+        for b, (start, end) in enumerate(zip(self.starts, self.starts[1:] + [n])):
+            task_losses, task_totals = self.step(self.data.take(order[start:end]))
+            loss_sums += task_losses.detach() * task_totals
+            weight_sums += task_totals
+            self.progress.update(
+                epoch,
+                b + 1,
+                lambda sums=loss_sums, totals=weight_sums: dict(
+                    zip(names, (sums / totals.clamp_min(1e-12)).tolist())
+                ),
+            )
+        # The epoch's weighted mean loss over the labelled samples of each task.
+        train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
+        for name, value in zip(names, train_loss):
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"Training diverged: the loss of task {name!r} became {value} "
+                    f"in epoch {epoch}. Try a lower learning_rate (now "
+                    f"{self.config.learning_rate:g}), clip_grad_norm, or check the "
+                    "data for extreme values."
+                )
+        return {
+            "epoch": epoch,
+            "train_loss": dict(zip(names, train_loss)),
+            "seconds": time.perf_counter() - tic,
+        }
+
+    def step(self, batch: TrainData) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch; each task's mean loss and total weight."""
+        config = self.config
+        task_losses, task_totals, loss = self._loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        total_steps = config.epochs * len(self.starts)
+        rate = config.learning_rate * lr_factor(
+            config.lr_schedule, self.step_count, total_steps
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        if config.clip_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.network.parameters(), config.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step_count += 1
+        return task_losses, task_totals
+
+    def _loss(self, batch: TrainData):
+        """Each task's loss and total weight on the batch, and the training loss:
+        the loss-weighted sum plus the L2 terms."""
+        config = self.config
+        amp = config.autocast_dtype is not None
+        # Mixed precision: the forward pass under autocast; losses are computed in
+        # float32 by autocast's rules.
+        with torch.autocast(
+            config.device.type,
+            dtype=config.autocast_dtype or torch.bfloat16,
+            enabled=amp,
+        ):
+            penalty = None
+            if config.l2_reg_embedding > 0 and self.model is self.network:
+                logits, penalty = self.network(
+                    batch.sparse, batch.dense, with_penalty=True
+                )
+            else:
+                logits = self.model(batch.sparse, batch.dense)
+                if config.l2_reg_embedding > 0:
+                    penalty = self.network.embedding_penalty(batch.sparse)
+            task_losses, task_totals = zip(
+                *(
+                    _task_loss(task, logits[t], batch.targets[t], batch.weights[t])
+                    for t, task in enumerate(self.tasks)
+                )
+            )
+            task_losses = torch.stack(task_losses)
+            loss = sum(w * task_losses[t] for t, w in enumerate(config.loss_weights))
+            if penalty is not None:
+                loss = loss + config.l2_reg_embedding * penalty
+            if self.dnn_weights:
+                loss = loss + config.l2_reg_dnn * sum(
+                    w.pow(2).sum() for w in self.dnn_weights
+                )
+        return task_losses, torch.stack(task_totals), loss

@@ -16,17 +16,25 @@ from skmmoe._features import (
     fit_feature_encoder,
     resolve_categorical_mask,
 )
+from skmmoe._params import FeatureSpec
 
 
-def fit(X, categorical_features="auto", preprocessor=None, embedding_dim=4):
-    return fit_feature_encoder(
-        X,
+def fit(
+    X,
+    categorical_features="auto",
+    preprocessor=None,
+    embedding_dim=4,
+    numeric_encoding="scaled",
+    n_bins=16,
+):
+    spec = FeatureSpec(
         categorical_features=categorical_features,
         preprocessor=preprocessor,
         embedding_dim=embedding_dim,
-        numeric_encoding="scaled",
-        n_bins=16,
+        numeric_encoding=numeric_encoding,
+        n_bins=n_bins,
     )
+    return fit_feature_encoder(X, spec)
 
 
 @pytest.fixture
@@ -394,7 +402,9 @@ def test_user_column_transformer_ordinal_outputs_become_sparse(user_frame):
         ]
     )
     encoder, sparse, dense = fit(user_frame, preprocessor=preprocessor, embedding_dim=3)
-    assert encoder.preprocessor is preprocessor
+    # The user's transformer is copied, and the copy fitted.
+    assert encoder.preprocessor is not preprocessor
+    assert not hasattr(preprocessor, "transformers_")
     assert encoder.feature_columns == [
         FeatureColumn("ord__a", "sparse", 4, 3),
         FeatureColumn("ord_pipe__b", "sparse", 3, 3),
@@ -498,14 +508,7 @@ def test_quantile_binner_codes_and_missing():
 def test_numeric_encodings_feature_columns(encoding):
     X = pd.DataFrame({"c": list("abcabc") * 5, "x": np.linspace(0, 1, 30)})
     X.loc[3, "x"] = np.nan
-    encoder, sparse, dense = fit_feature_encoder(
-        X,
-        categorical_features="auto",
-        preprocessor=None,
-        embedding_dim=4,
-        numeric_encoding=encoding,
-        n_bins=5,
-    )
+    encoder, sparse, dense = fit(X, numeric_encoding=encoding, n_bins=5)
     kinds = [(c.name, c.kind) for c in encoder.feature_columns]
     sparse_kinds = [k for k in kinds if k[1] == "sparse"]
     dense_names = [n for n, kind in kinds if kind == "dense"]

@@ -28,8 +28,11 @@ def make_network(
     expert_hidden_units=(8, 6),
     gate_hidden_units=(5,),
     tower_hidden_units=(7,),
+    activation="relu",
+    dropout=0.0,
+    use_bn=False,
+    init_std=1e-4,
     seed=0,
-    **kwargs,
 ):
     # The module draws its init from the global RNG; fork it to leave other tests
     # unaffected.
@@ -41,10 +44,13 @@ def make_network(
             n_dense=n_dense,
             output_dims=list(output_dims),
             num_experts=num_experts,
-            expert_hidden_units=list(expert_hidden_units),
-            gate_hidden_units=list(gate_hidden_units),
-            tower_hidden_units=list(tower_hidden_units),
-            **kwargs,
+            expert_dnn_hidden_units=list(expert_hidden_units),
+            gate_dnn_hidden_units=list(gate_hidden_units),
+            tower_dnn_hidden_units=list(tower_hidden_units),
+            dnn_activation=activation,
+            dnn_dropout=dropout,
+            dnn_use_bn=use_bn,
+            init_std=init_std,
         )
 
 
@@ -142,11 +148,9 @@ def test_forward_shapes(
     assert net.gate_weights(sparse, dense).shape == (6, len(output_dims), 3)
 
 
-def test_network_without_inputs_or_experts_raises():
+def test_network_without_inputs_raises():
     with pytest.raises(ValueError, match="no inputs"):
         make_network(vocabulary_sizes=(), n_dense=0)
-    with pytest.raises(ValueError, match="expert_hidden_units"):
-        make_network(expert_hidden_units=())
 
 
 # ------------------------------------------------- batched == per-expert loop

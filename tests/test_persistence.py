@@ -563,7 +563,7 @@ def test_model_json_that_is_not_an_object_raises_value_error(
         skmmoe.load(path)
 
 
-@pytest.mark.parametrize("format_version", [2, 0, "1", None])
+@pytest.mark.parametrize("format_version", [3, 1, 0, "2", None])
 def test_unknown_format_version_raises_value_error(
     saved_file, tmp_path, format_version
 ):

@@ -2,8 +2,6 @@
 
 import copy
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,12 +11,12 @@ import torch.nn.functional as F
 from numpy.testing import assert_allclose
 from sklearn.metrics import log_loss, r2_score
 from small_network import small
-from torch import nn
 
-from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _training
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _optim
 from skmmoe._network import MMOENetwork, predict_logits
+from skmmoe._optim import OPTIMIZERS
 from skmmoe._tasks import BinaryTask, MulticlassTask, RegressionTask
-from skmmoe._training import OPTIMIZERS, TrainConfig, TrainData, train
+from skmmoe._training import TrainConfig, TrainData, train
 
 
 # ------------------------------------------------ helpers for train() itself
@@ -46,6 +44,9 @@ def make_problem(n=64, seed=0):
 
 
 def make_network(tasks, seed=0, **kwargs):
+    params = dict(
+        dnn_activation="relu", dnn_dropout=0.0, dnn_use_bn=False, init_std=1e-4
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return MMOENetwork(
@@ -54,10 +55,10 @@ def make_network(tasks, seed=0, **kwargs):
             n_dense=3,
             output_dims=[t.output_dim for t in tasks],
             num_experts=2,
-            expert_hidden_units=(8,),
-            gate_hidden_units=(4,),
-            tower_hidden_units=(4,),
-            **kwargs,
+            expert_dnn_hidden_units=(8,),
+            gate_dnn_hidden_units=(4,),
+            tower_dnn_hidden_units=(4,),
+            **{**params, **kwargs},
         )
 
 
@@ -359,7 +360,7 @@ def test_keyboard_interrupt_keeps_the_weights(monkeypatch):
     X = rng.normal(size=(200, 3))
     y = (X[:, 0] > 0).astype(int)
     # 200 rows in batches of 64: 4 steps per epoch; the 11th step is in epoch 3.
-    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(10))
+    monkeypatch.setitem(_optim.OPTIMIZERS, "adam", _interrupting_optimizer(10))
     est = MMOEClassifier(**small(epochs=50))
     with pytest.warns(UserWarning, match="interrupted in epoch 3"):
         est.fit(X, y)
@@ -372,7 +373,7 @@ def test_keyboard_interrupt_in_first_epoch(monkeypatch):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
     Y = np.column_stack([X[:, 0] > 0, X[:, 1]])
-    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(1))
+    monkeypatch.setitem(_optim.OPTIMIZERS, "adam", _interrupting_optimizer(1))
     est = MMOEEstimator(**small(task_types=("binary", "regression")))
     with pytest.warns(UserWarning, match="current weights"):
         est.fit(X, Y)
@@ -391,7 +392,7 @@ def test_keyboard_interrupt_with_early_stopping_keeps_best_weights(monkeypatch):
         loss = float(tasks[0].loss(logits[0], valid.targets[0]).mean())
         return {}, loss
 
-    monkeypatch.setitem(_training.OPTIMIZERS, "adam", _interrupting_optimizer(35))
+    monkeypatch.setitem(_optim.OPTIMIZERS, "adam", _interrupting_optimizer(35))
     network = make_network(tasks)
     config = make_config(epochs=100, batch_size=10, validate=validate)
     with pytest.warns(UserWarning, match="best weights so far"):
@@ -521,7 +522,7 @@ def test_batch_norm_with_a_trailing_batch_of_one_row():
 
 def test_batch_norm_trailing_row_is_folded_into_the_previous_batch():
     tasks, data = make_problem(n=33)
-    network = make_network(tasks, use_bn=True)
+    network = make_network(tasks, dnn_use_bn=True)
     result = train(network, tasks, data, make_config(epochs=2, batch_size=16))
     assert len(result.history) == 2
     assert all(math.isfinite(v) for v in result.history[-1]["train_loss"].values())
@@ -554,157 +555,16 @@ def test_multiclass_task_trains_through_train():
     assert first["kind"] == pytest.approx(math.log(3), rel=0.3)
 
 
-# ------------------------------------------------------------ denormal floats
-CAN_FLUSH = torch.set_flush_denormal(False)  # off is the default; True if supported
-
-
-def _denormals_kept(probe: torch.Tensor) -> int:
-    """How many of probe's denormal elements survive a multiplication by 1, which
-    torch splits over its worker threads (0 when every thread flushes them)."""
-    return int(torch.count_nonzero(probe * 1.0))
-
-
-@pytest.mark.skipif(not CAN_FLUSH, reason="this CPU cannot flush denormals")
-def test_flush_denormals_applies_in_every_thread_and_is_restored():
-    torch.randn(512, 512) @ torch.randn(512, 512)  # the worker threads exist
-    probe = torch.full((1 << 20,), 1e-39)  # made while denormals are kept
-    assert not _training.flushes_denormals()
-    assert _denormals_kept(probe) == probe.numel()
-    with _training.flush_denormals(torch.device("cpu")):
-        assert _training.flushes_denormals()
-        if _training._gnu_openmp_runtimes():
-            assert _denormals_kept(probe) == 0
-    assert not _training.flushes_denormals()
-    assert _denormals_kept(probe) == probe.numel()
-
-
-@pytest.mark.skipif(not CAN_FLUSH, reason="this CPU cannot flush denormals")
-def test_flush_denormals_leaves_a_users_setting_alone():
-    torch.set_flush_denormal(True)
-    try:
-        with _training.flush_denormals(torch.device("cpu")):
-            assert _training.flushes_denormals()
-        assert _training.flushes_denormals()
-    finally:
-        torch.set_flush_denormal(False)
-
-
-def test_training_flushes_denormals_and_fit_restores_arithmetic(monkeypatch):
-    seen = []
-    real_train = _training._train
-
-    def spy(*args, **kwargs):
-        seen.append(_training.flushes_denormals())
-        return real_train(*args, **kwargs)
-
-    monkeypatch.setattr(_training, "_train", spy)
-    X = pd.DataFrame({"a": np.arange(40.0), "b": list("xy") * 20})
-    Y = pd.DataFrame({"t1": np.arange(40) % 2, "t2": np.arange(40.0)})
-    MMOEEstimator(**small(epochs=1)).fit(X, Y)
-    assert seen == [CAN_FLUSH]
-    assert not _training.flushes_denormals()
-
-
-# ------------------------------------------------------------------ Adam
-def _adam_pair(seed=0):
-    torch.manual_seed(seed)
-    ours = [nn.Parameter(torch.randn(5, 3)), nn.Parameter(torch.randn(4))]
-    theirs = [nn.Parameter(p.detach().clone()) for p in ours]
-    return ours, theirs
-
-
-def test_adam_matches_torch_optim_adam():
-    ours, theirs = _adam_pair()
-    a, b = _training.Adam(ours, lr=0.01), torch.optim.Adam(theirs, lr=0.01)
-    for i in range(30):
-        grads = [torch.randn_like(p) for p in ours]
-        for p, q, g in zip(ours, theirs, grads):
-            # The second parameter gets no gradient every third step: skipped by
-            # both, its step count included.
-            if p.dim() == 1 and i % 3 == 0:
-                continue
-            p.grad, q.grad = g.clone(), g.clone()
-        a.step()
-        b.step()
-        a.zero_grad()
-        b.zero_grad()
-    for p, q in zip(ours, theirs):
-        assert_allclose(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
-    assert a.state_dict()["step"] == [30.0, 20.0]
-
-
-def test_adam_state_dict_resumes_exactly():
-    torch.manual_seed(0)
-    grads = [torch.randn(5, 3) for _ in range(10)]
-    straight = nn.Parameter(torch.ones(5, 3))
-    resumed = nn.Parameter(torch.ones(5, 3))
-    a = _training.Adam([straight], lr=0.1)
-    b = _training.Adam([resumed], lr=0.1)
-    for i, g in enumerate(grads):
-        if i == 5:
-            state = copy.deepcopy(b.state_dict())
-            assert all(t.device.type == "cpu" for t in state["exp_avg"])
-            b = _training.Adam([resumed], lr=0.1)
-            b.load_state_dict(state)
-        straight.grad, resumed.grad = g.clone(), g.clone()
-        a.step()
-        b.step()
-    assert_allclose(resumed.detach(), straight.detach(), rtol=0, atol=0)
-
-
-def test_adam_under_a_grad_scaler_takes_the_unscaled_step():
-    ours, theirs = _adam_pair()
-    scaled, plain = _training.Adam(ours, lr=0.01), _training.Adam(theirs, lr=0.01)
-    try:
-        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
-    except (RuntimeError, TypeError):
-        pytest.skip("this torch has no CPU GradScaler")
-    x = torch.randn(8, 5)
-    for params, scale in ((ours, True), (theirs, False)):
-        loss = (x @ params[0]).pow(2).mean() + params[1].sum()
-        (scaler.scale(loss) if scale else loss).backward()
-    scaler.step(scaled)
-    scaler.update()
-    plain.step()
-    for p, q in zip(ours, theirs):
-        assert_allclose(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
-
-
-def test_fit_does_not_import_torch_dynamo():
-    # torch.optim.Optimizer's methods import torch._dynamo (about 1 s and 57 MiB
-    # per process); the default optimizer avoids them. A fresh process shows it.
-    code = (
-        "import sys, numpy as np, pandas as pd\n"
-        "from skmmoe import MMOEEstimator\n"
-        "X = np.random.default_rng(0).normal(size=(64, 3))\n"
-        "Y = pd.DataFrame({'a': (X[:, 0] > 0).astype(int), 'b': X[:, 1]})\n"
-        "MMOEEstimator(epochs=1).fit(X, Y).predict(X)\n"
-        "print('torch._dynamo' in sys.modules)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "False"
-
-
 # ------------------------------------------------------- learning-rate schedule
-def test_lr_factor_schedules():
-    assert _training.lr_factor("constant", 7, 10) == 1.0
-    linear = [_training.lr_factor("linear", s, 4) for s in range(4)]
-    assert_allclose(linear, [1, 0.75, 0.5, 0.25])
-    cosine = [_training.lr_factor("cosine", s, 4) for s in range(4)]
-    assert_allclose(cosine, 0.5 * (1 + np.cos(np.pi * np.arange(4) / 4)))
-
-
 def _record_learning_rates(monkeypatch):
     rates = []
-    step = _training.Adam.step
+    step = _optim.Adam.step
 
     def recording_step(self):
         rates.append(self.param_groups[0]["lr"])
         step(self)
 
-    monkeypatch.setattr(_training.Adam, "step", recording_step)
+    monkeypatch.setattr(_optim.Adam, "step", recording_step)
     return rates
 
 
@@ -716,7 +576,7 @@ def test_fit_follows_the_lr_schedule_over_every_step(schedule, monkeypatch):
     y = (X[:, 0] > 0).astype(int)
     params = small(epochs=3, batch_size=16, learning_rate=0.01, lr_schedule=schedule)
     MMOEClassifier(**params).fit(X, y)
-    expected = [0.01 * _training.lr_factor(schedule, s, 12) for s in range(12)]
+    expected = [0.01 * _optim.lr_factor(schedule, s, 12) for s in range(12)]
     assert_allclose(rates, expected)
 
 

@@ -1,0 +1,187 @@
+"""The estimators' shared docstring sections (numpydoc), in one place."""
+
+__all__ = ["ATTRIBUTES", "DIFFERENCES", "PARAMETERS"]
+
+PARAMETERS = """
+    Parameters
+    ----------
+    num_experts : int, default=3
+        Number of experts. 1 gives the shared-bottom baseline of the MMoE paper.
+    expert_dnn_hidden_units : tuple of int, default=(256, 128)
+        Layer widths of each expert MLP.
+    gate_dnn_hidden_units : tuple of int, default=(64,)
+        Hidden widths of each task's gate before its linear map to ``num_experts``
+        logits and the softmax; ``()`` makes each gate a single linear map.
+    tower_dnn_hidden_units : tuple of int, default=(64,)
+        Layer widths of each task's tower; ``()`` feeds the mixture straight into the
+        task's output layer.
+    l2_reg_linear : float, default=1e-5
+        Accepted for compatibility with DeepCTR-Torch's ``MMOE`` and has no effect:
+        MMoE has no linear part.
+    l2_reg_embedding : float, default=1e-5
+        L2 strength on the embeddings, applied to the embedding vectors looked up in
+        each batch (mean over the batch of their squared norm), not to whole tables.
+    l2_reg_dnn : float, default=0.0
+        L2 strength on every expert, gate and tower weight (not biases, not batch
+        norm).
+    init_std : float, default=1e-4
+        Standard deviation of the normal init of embeddings. Linear layers use
+        PyTorch's default init; the reference also draws them from N(0, init_std),
+        which slows training.
+    seed : int or None, default=1024
+        Seeds initialisation, shuffling, dropout and the validation split: two fits
+        with the same seed give identical predictions. torch's global RNG is left
+        as it was. None draws a fresh seed per fit.
+    dnn_dropout : float in [0, 1), default=0.0
+        Dropout rate after each hidden layer of experts, gates and towers.
+    dnn_activation : str, default="relu"
+        Activation of the hidden layers: 'relu', 'tanh', 'sigmoid', 'gelu', 'silu'
+        (or 'swish'), 'elu', 'selu', 'leaky_relu', 'softplus', 'prelu' or 'linear'.
+    dnn_use_bn : bool, default=False
+        Batch norm between each hidden layer and its activation.
+    task_types : tuple of str or None, default=None
+        One of 'binary', 'multiclass', 'regression' per task, validated against y.
+        None infers them from y: non-numeric labels and integers are classes
+        (binary for two, multiclass for more); floats with more than two distinct
+        values are regression.
+    task_names : tuple of str or None, default=None
+        None takes the columns of a y DataFrame, else 'task_0', 'task_1', ...
+    device : str or torch.device, default="cpu"
+        'cpu', 'cuda', 'cuda:N', or 'auto' (CUDA when available). An unavailable
+        device raises a ValueError at fit.
+    gpus : list of int or None, default=None
+        GPU ids for data-parallel training; ``gpus[0]`` is the main device.
+    categorical_features : "auto", None, or array-like of str, int or bool, \
+default="auto"
+        Columns to embed. "auto" takes the object, string, category and bool columns
+        of a DataFrame (none of an array); or column names, indices or a boolean
+        mask. Categories unseen in fit, and missing values, share a reserved index.
+    preprocessor : ColumnTransformer or None, default=None
+        None builds one: categorical columns ordinal-encoded for embeddings, numeric
+        ones encoded as ``numeric_encoding`` says. A user's
+        ColumnTransformer is cloned and fitted; the outputs of its
+        ``OrdinalEncoder`` steps feed embeddings, all other outputs the dense input.
+    embedding_dim : int, default=8
+        Embedding width of each categorical feature.
+    numeric_encoding : {"scaled+embedding", "piecewise_linear+embedding", \
+"scaled", "piecewise_linear", "quantile_embedding"}, default="scaled+embedding"
+        How the built-in preprocessor feeds numeric columns to the network. Each
+        column is cut into at most ``n_bins`` bins the way a gradient-boosted
+        tree's histogram does it: a column with at most ``n_bins`` distinct values
+        (small integers, flags) gets one bin per value; otherwise bins are
+        quantiles, and a value holding more than one bin's share of the rows (the
+        0 of an amount that is zero for most rows, the 40 of working hours) gets a
+        bin of its own, so its information is not lost.
+
+        - "scaled": median-imputed (with missing indicators) and standardised, one
+          dense input each.
+        - "piecewise_linear": the piecewise-linear encoding over the bins
+          (Gorishniy et al., "On Embeddings for Numerical Features in Tabular
+          Deep Learning", NeurIPS 2022), after median imputation with missing
+          indicators: one dense input per bin.
+        - "quantile_embedding": the column's bin as a category with its own
+          embedding of ``embedding_dim`` (missing values at the reserved index).
+        - "scaled+embedding", "piecewise_linear+embedding": the dense encoding
+          and the bin embedding together; the network sees both the value and
+          which bin it falls in, as a tree sees thresholds.
+
+        The default was chosen by measurement against HistGradientBoosting on
+        three data sets (``benchmarks/vs_gbdt.py``, results in BENCHMARKS.md):
+        "scaled+embedding" is level with "piecewise_linear+embedding" in quality
+        and faster; both are ahead of the single encodings on tables with
+        zero-inflated amounts and small integers.
+    n_bins : int, default=32
+        At most this many bins per numeric column (scikit-learn's
+        ``KBinsDiscretizer`` calls it ``n_bins``; HistGradientBoosting, which
+        uses 255, ``max_bins``). Bin embeddings cost the same whatever their
+        number; the piecewise-linear encoding adds one dense input per bin.
+    epochs : int or "auto", default="auto"
+        Passes over the training data. "auto": at least 2, and on small data
+        enough to make at least 250 optimizer steps (at most 200 epochs): about
+        6 epochs for 25,000 rows at the default batch size, 2 from 64,000 rows on.
+    batch_size : int, default=512
+        Mini-batch size.
+    optimizer : {"adam", "adamw", "sgd", "adagrad", "rmsprop"}, default="adam"
+        "sgd" uses momentum 0.9.
+    learning_rate : float, default=4e-3
+        Learning rate of the optimizer at the start of training.
+    lr_schedule : {"linear", "cosine", "constant"}, default="linear"
+        How the learning rate moves over the planned ``epochs``, step by step:
+        "linear" decays it towards zero at the last step, "cosine" along a half cosine
+        (Loshchilov and Hutter, ICLR 2017, without restarts), "constant" keeps it.
+        With early stopping the schedule still spans ``epochs``; the later calls
+        of :meth:`partial_fit` train at the constant ``learning_rate``. Linear
+        decay from 4e-3 was measured better than a constant 2e-3 for the same
+        epochs (``benchmarks/vs_gbdt.py``).
+    loss_weights : tuple of float or None, default=None
+        Weight of each task's loss in the total; None weighs all tasks 1.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified on the first
+        classification task), stop after ``n_iter_no_change`` epochs without
+        improvement of the loss-weighted mean validation loss, and restore the best
+        weights. Off by default: with ``epochs="auto"`` and the linear schedule it
+        was measured no better (``benchmarks/vs_gbdt.py``), and it trains on 10%
+        fewer rows.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of rows held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    clip_grad_norm : float or None, default=None
+        Clip the gradient norm to this value at each step.
+    class_weight : "balanced", dict, list or None, default=None
+        Weights of the classes of classification tasks, multiplying
+        ``sample_weight``: "balanced" weighs each class by n_samples / (n_classes *
+        its count); a dict maps labels to weights (single task); a list gives one
+        of these (or None) per task, None for regression tasks.
+    precision : {"float32", "bfloat16", "float16"}, default="float32"
+        Training arithmetic. "bfloat16" trains under autocast (matmuls in bfloat16,
+        losses in float32): faster on CPUs with bfloat16 instructions and on GPUs;
+        "float16" is for CUDA only (with loss scaling). Prediction always runs in
+        float32. Measured effect on speed and AUC: BENCHMARKS.md.
+    verbose : int, default=0
+        0 prints nothing (warnings aside); 1 a progress bar per epoch with the
+        per-task loss on stderr (tqdm's when tqdm is installed).
+"""
+
+ATTRIBUTES = """
+    Attributes
+    ----------
+    task_names_ : list of str
+        Name of each task.
+    task_types_ : list of str
+        'binary', 'multiclass' or 'regression' per task.
+    n_tasks_ : int
+        Number of tasks.
+    feature_columns_ : list of FeatureColumn
+        One entry per network input: ``name``, ``kind`` ('sparse' or 'dense'),
+        ``vocabulary_size`` and ``embedding_dim`` (None for dense inputs).
+    preprocessor_ : ColumnTransformer
+        The fitted preprocessor.
+    network_ : torch.nn.Module
+        The fitted MMoE network (on the training device; pickled on the CPU).
+    history_ : list of dict
+        One dict per epoch: 'epoch', 'train_loss' (per task), 'seconds', and with
+        early stopping 'valid' (metrics per task) and 'valid_objective'.
+    best_epoch_ : int or None
+        Epoch whose weights were kept by early stopping; None without it.
+    n_epochs_ : int
+        Epochs trained.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names of X, when X was a DataFrame with string column names.
+"""
+
+DIFFERENCES = """
+    Notes
+    -----
+    The network follows DeepCTR-Torch's ``MMOE`` (same parameter names and
+    defaults). Where it differs on purpose: features are built from a
+    ColumnTransformer inside fit; unseen or missing categories map to a reserved
+    index instead of failing; ids stay integers (the reference passes them through
+    float32); linear layers use PyTorch's default init; the loss is the weighted mean
+    over samples (not the sum), so its scale does not depend on the batch size; any
+    number of tasks and experts (>= 1) and multiclass tasks are allowed; regression
+    targets are standardised during training; torch's global RNG is never reseeded;
+    nothing is printed at ``verbose=0``.
+"""

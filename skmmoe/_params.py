@@ -1,0 +1,255 @@
+"""The estimators' hyper-parameters, read once into typed specs.
+
+:func:`read_params` is the only code that reads an estimator's hyper-parameters. It
+runs at the start of ``fit`` and ``partial_fit``, after scikit-learn has checked each
+parameter against its constraint, and applies the rules that involve several
+parameters or the machine (is the device there?). Everything below the estimator
+(features, targets, network, training) receives a spec, never the estimator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from ._network import MMOENetwork
+from ._training import TrainConfig
+
+__all__ = [
+    "FeatureSpec",
+    "NetworkSpec",
+    "Specs",
+    "TargetSpec",
+    "TrainingSpec",
+    "read_params",
+    "resolve_device",
+]
+
+# epochs="auto": at least this many epochs, and enough to make at least
+# AUTO_MIN_STEPS optimizer steps on small data, but never more than AUTO_MAX_EPOCHS.
+# 250 steps: measured against gradient boosting on tables of 22k-24k rows
+# (benchmarks/vs_gbdt.py), where 2 or 3 epochs left the network undertrained; from
+# 64k rows on, 2 epochs at batch 512 make 250 steps.
+AUTO_MIN_EPOCHS = 2
+AUTO_MIN_STEPS = 250
+AUTO_MAX_EPOCHS = 200
+
+_AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How X becomes the network's inputs (see :mod:`skmmoe._features`)."""
+
+    categorical_features: object
+    preprocessor: object
+    embedding_dim: int
+    numeric_encoding: str
+    n_bins: int
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How y becomes tasks (see :mod:`skmmoe._targets`)."""
+
+    task_types: object
+    task_names: object
+    class_weight: object
+    loss_weights: object
+    kind: str
+    """What the estimator accepts: "any", "classifier" or "regressor"."""
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The network's hyper-parameters, named as the estimators' parameters and
+    passed to :class:`~skmmoe._network.MMOENetwork` as they are."""
+
+    embedding_dim: int
+    num_experts: int
+    expert_dnn_hidden_units: tuple[int, ...]
+    gate_dnn_hidden_units: tuple[int, ...]
+    tower_dnn_hidden_units: tuple[int, ...]
+    dnn_activation: str
+    dnn_dropout: float
+    dnn_use_bn: bool
+    init_std: float
+
+    def build(self, *, vocabulary_sizes, n_dense: int, output_dims) -> MMOENetwork:
+        """The network for these inputs and task outputs (initialised from torch's
+        global RNG: seed it first)."""
+        return MMOENetwork(
+            vocabulary_sizes=vocabulary_sizes,
+            n_dense=n_dense,
+            output_dims=output_dims,
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+        )
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How the network is trained (see :mod:`skmmoe._training`)."""
+
+    epochs: int | str
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    lr_schedule: str
+    l2_reg_embedding: float
+    l2_reg_dnn: float
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    clip_grad_norm: float | None
+    autocast_dtype: torch.dtype | None
+    device: torch.device
+    device_ids: list[int] | None
+    verbose: int
+    seed: int
+    """The seed of this fit: ``seed``, or a fresh one drawn when it is None."""
+
+    def epochs_for(self, n_samples: int) -> int:
+        """``epochs``, with "auto" resolved for ``n_samples`` training rows."""
+        if self.epochs != "auto":
+            return int(self.epochs)
+        steps_per_epoch = math.ceil(n_samples / min(self.batch_size, n_samples))
+        needed = math.ceil(AUTO_MIN_STEPS / steps_per_epoch)
+        return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, needed)))
+
+    def config(self, *, epochs: int, loss_weights, **overrides) -> TrainConfig:
+        """The training loop's configuration; ``overrides`` set its other fields
+        (validation, optimizer state, schedule)."""
+        values = dict(
+            epochs=epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate,
+            lr_schedule=self.lr_schedule,
+            loss_weights=loss_weights,
+            l2_reg_embedding=self.l2_reg_embedding,
+            l2_reg_dnn=self.l2_reg_dnn,
+            seed=self.seed,
+            device=self.device,
+            device_ids=self.device_ids,
+            verbose=self.verbose,
+            n_iter_no_change=self.n_iter_no_change,
+            clip_grad_norm=self.clip_grad_norm,
+            autocast_dtype=self.autocast_dtype,
+        )
+        return TrainConfig(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class Specs:
+    features: FeatureSpec
+    targets: TargetSpec
+    network: NetworkSpec
+    training: TrainingSpec
+
+
+def _read(spec_class, estimator, **values):
+    """A spec whose fields not in ``values`` are the estimator's parameters of the
+    same names."""
+    names = [f.name for f in fields(spec_class) if f.name not in values]
+    return spec_class(**{n: getattr(estimator, n) for n in names}, **values)
+
+
+def read_params(estimator) -> Specs:
+    """The estimator's hyper-parameters as specs, with the rules that involve
+    several parameters or the machine; raises ValueError when they are broken."""
+    if estimator.preprocessor is not None and not (
+        isinstance(estimator.categorical_features, str)
+        and estimator.categorical_features == "auto"
+    ):
+        raise ValueError(
+            "categorical_features cannot be set together with preprocessor: the "
+            "preprocessor's OrdinalEncoder outputs are the categorical features."
+        )
+    if estimator.dnn_use_bn and estimator.batch_size < 2:
+        raise ValueError(
+            "dnn_use_bn=True needs batch_size >= 2: batch norm cannot train on "
+            f"batches of one sample (batch_size={estimator.batch_size})."
+        )
+    device, device_ids = resolve_device(estimator.device, estimator.gpus)
+    if estimator.precision == "float16" and device.type != "cuda":
+        raise ValueError(
+            "precision='float16' needs a CUDA device; on the CPU use "
+            "precision='bfloat16'."
+        )
+    seed = estimator.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    units = {
+        name: tuple(int(u) for u in getattr(estimator, name))
+        for name in (
+            "expert_dnn_hidden_units",
+            "gate_dnn_hidden_units",
+            "tower_dnn_hidden_units",
+        )
+    }
+    return Specs(
+        features=_read(FeatureSpec, estimator),
+        targets=_read(TargetSpec, estimator, kind=estimator._task_kind),
+        network=_read(NetworkSpec, estimator, **units),
+        training=_read(
+            TrainingSpec,
+            estimator,
+            autocast_dtype=_AUTOCAST[estimator.precision],
+            device=device,
+            device_ids=device_ids,
+            seed=seed,
+        ),
+    )
+
+
+def resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
+    """The training device and the DataParallel device ids, or a ValueError when
+    the machine cannot provide them."""
+    name = str(device)
+    cuda = torch.cuda.is_available()
+    if gpus is not None:
+        gpus = [int(g) for g in gpus]
+        if not cuda:
+            raise ValueError(
+                f"gpus={gpus} needs CUDA, which is not available on this machine; "
+                "leave gpus=None to train on the CPU."
+            )
+        if max(gpus) >= torch.cuda.device_count():
+            raise ValueError(
+                f"gpus={gpus} names a GPU this machine lacks; it has "
+                f"{torch.cuda.device_count()}."
+            )
+        if name not in ("auto", "cuda", f"cuda:{gpus[0]}"):
+            raise ValueError(
+                f"device={name!r} conflicts with gpus={gpus}: gpus[0] is the main "
+                f"device, so use device='cuda:{gpus[0]}'."
+            )
+        return torch.device(f"cuda:{gpus[0]}"), gpus
+    if name == "auto":
+        return torch.device("cuda" if cuda else "cpu"), None
+    if name == "cpu":
+        return torch.device("cpu"), None
+    if name == "cuda" or name.startswith("cuda:"):
+        if not cuda:
+            raise ValueError(
+                f"device={name!r} was requested but CUDA is not available on this "
+                "machine; use device='cpu' or device='auto'."
+            )
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={name!r} is not available: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+        return dev, None
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device='mps' was requested but MPS is not available.")
+        return torch.device("mps"), None
+    raise ValueError(
+        f"device={name!r} is not a device skmmoe knows; use 'cpu', 'cuda', 'cuda:N' "
+        "or 'auto'."
+    )

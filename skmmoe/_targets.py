@@ -1,0 +1,269 @@
+"""y and the sample weights -> the tasks, their labels and their weights.
+
+:func:`make_targets` reads y (1-D, 2-D, DataFrame, with missing labels), checks the
+sample and class weights, and fits one task per column (or takes the tasks of an
+earlier fit); :func:`validation_split` sets rows aside for early stopping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from ._params import TargetSpec
+from ._sklearn_compat import _check_sample_weight
+from ._tasks import Labels, Task, make_tasks, split_label_column
+from ._training import TrainData
+
+__all__ = ["Targets", "make_targets", "read_labels", "validation_split"]
+
+
+@dataclass
+class Targets:
+    """The tasks of a fit and what training needs of them."""
+
+    names: list[str]
+    ndim: int
+    """1 for a 1-D y (one task, predictions of shape (n,)), else 2."""
+    labels: list[Labels]
+    """One per task, over all rows."""
+    weights: list[np.ndarray | None]
+    """Per task and row; zero where the label is missing. None where every row
+    counts equally."""
+    tasks: list[Task]
+    loss_weights: list[float]
+
+    def train_data(self, sparse: np.ndarray, dense: np.ndarray, rows=None) -> TrainData:
+        """The encoded inputs with the encoded targets and weights of ``rows`` (all
+        rows when None), as tensors."""
+
+        def pick(values):
+            return values if rows is None else values[rows]
+
+        return TrainData(
+            torch.from_numpy(sparse),
+            torch.from_numpy(dense),
+            [
+                torch.from_numpy(pick(task.encode(*labels)))
+                for task, labels in zip(self.tasks, self.labels)
+            ],
+            [
+                None if w is None else torch.from_numpy(pick(w).astype(np.float32))
+                for w in self.weights
+            ],
+        )
+
+
+def make_targets(
+    y, sample_weight, X, spec: TargetSpec, *, tasks=None, classes=None
+) -> Targets:
+    """Read y and the weights; fit one task per column of y, or check y against
+    ``tasks`` fitted before (``partial_fit``).
+
+    ``classes`` (first ``partial_fit`` call only) lists every class of a 1-D y, or
+    for a 2-D y a list with the classes of each task (None where the labels at hand
+    hold them all).
+    """
+    labels, names, ndim = read_labels(y, spec.task_names)
+    check_consistent_length(X, labels[0].missing)
+    weights = _sample_weights(sample_weight, X, labels, names)
+    if tasks is None:
+        tasks = make_tasks(
+            labels,
+            names,
+            spec.task_types,
+            spec.kind,
+            weights,
+            _check_classes(classes, len(labels), ndim),
+        )
+    weights = _apply_class_weight(spec.class_weight, tasks, labels, weights)
+    return Targets(
+        names, ndim, labels, weights, tasks, _loss_weights(spec.loss_weights, names)
+    )
+
+
+def read_labels(y, task_names=None) -> tuple[list[Labels], list[str], int]:
+    """y -> (labels per task, task names, y.ndim)."""
+    if y is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None."
+        )
+    if hasattr(y, "toarray") or hasattr(y, "tocsr"):
+        raise TypeError("A sparse y is not supported; pass a dense array.")
+    if isinstance(y, pd.DataFrame):
+        frame, ndim = y, 2
+        default_names = [str(c) for c in y.columns]
+    elif isinstance(y, pd.Series):
+        frame, ndim = y.to_frame(), 1
+        default_names = ["task_0"]
+    else:
+        arr = np.asarray(y, dtype=object if isinstance(y, (list, tuple)) else None)
+        if arr.ndim not in (1, 2):
+            raise ValueError(
+                f"y must be 1-D (one task) or 2-D (one task per column); got "
+                f"shape {arr.shape}."
+            )
+        if arr.dtype.kind == "c":
+            raise ValueError("Complex data not supported in y.")
+        ndim = arr.ndim
+        frame = pd.DataFrame(arr.reshape(len(arr), -1))
+        default_names = [f"task_{j}" for j in range(frame.shape[1])]
+    if frame.shape[1] == 0:
+        raise ValueError("y has no columns (tasks).")
+    names = default_names
+    if task_names is not None:
+        names = (
+            [task_names]
+            if isinstance(task_names, str)
+            else [str(n) for n in task_names]
+        )
+        if len(names) != frame.shape[1]:
+            raise ValueError(
+                f"task_names has {len(names)} entries but y has {frame.shape[1]} "
+                "task(s) (columns)."
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"Task names must be unique; got {names}.")
+    labels = [split_label_column(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    return labels, names, ndim
+
+
+def _loss_weights(loss_weights, names) -> list[float]:
+    if loss_weights is None:
+        return [1.0] * len(names)
+    weights = np.asarray(loss_weights, dtype=np.float64).ravel()
+    if weights.shape != (len(names),):
+        raise ValueError(
+            f"loss_weights has {weights.size} entries but y has {len(names)} task(s)."
+        )
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
+        raise ValueError(
+            "loss_weights must be finite, non-negative and not all zero; got "
+            f"{loss_weights!r}."
+        )
+    return weights.tolist()
+
+
+def _sample_weights(sample_weight, X, labels, names) -> list[np.ndarray | None]:
+    """Per-task sample weights, zero where the task's label is missing; None where
+    every sample counts equally."""
+    n, n_tasks = len(labels[0].missing), len(labels)
+    if sample_weight is None:
+        per_task = [None] * n_tasks
+    else:
+        sw = np.asarray(sample_weight)
+        if sw.ndim == 2:
+            if sw.shape != (n, n_tasks):
+                raise ValueError(
+                    f"sample_weight of shape {sw.shape} must be (n_samples, "
+                    f"n_tasks) = ({n}, {n_tasks}), or (n_samples,)."
+                )
+            sw = check_array(sw, dtype=np.float64)
+        else:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if (sw < 0).any():
+            raise ValueError("Negative values in sample_weight are not allowed.")
+        per_task = (
+            [sw[:, t] for t in range(n_tasks)] if sw.ndim == 2 else [sw] * n_tasks
+        )
+    weights = []
+    for t, (_, missing) in enumerate(labels):
+        w = per_task[t]
+        if missing.any():
+            w = (np.ones(n) if w is None else w.copy()) * ~missing
+        if w is not None and not (w > 0).any():
+            raise ValueError(
+                f"Task {names[t]!r} has no sample with a label and a positive weight."
+            )
+        weights.append(w)
+    return weights
+
+
+def _check_classes(classes, n_tasks, ndim):
+    if classes is None:
+        return None
+    if ndim == 1:
+        return [classes]
+    if not isinstance(classes, (list, tuple)) or len(classes) != n_tasks:
+        raise ValueError(
+            f"classes must be a list with one entry per task ({n_tasks}) for a 2-D y."
+        )
+    return list(classes)
+
+
+def _apply_class_weight(spec, tasks, labels, weights):
+    """The per-task weights multiplied by the classes' weights of ``class_weight``."""
+    if spec is None:
+        return weights
+    n_tasks = len(tasks)
+    if isinstance(spec, list):
+        if len(spec) != n_tasks:
+            raise ValueError(
+                f"class_weight as a list needs one entry per task ({n_tasks}); "
+                f"got {len(spec)}."
+            )
+        specs = spec
+    elif isinstance(spec, dict) and n_tasks > 1:
+        raise ValueError(
+            "class_weight as a dict is for a single task; with several tasks "
+            "pass a list with one dict (or 'balanced', or None) per task."
+        )
+    else:
+        specs = [spec] * n_tasks
+    out = list(weights)
+    for t, (task, task_spec) in enumerate(zip(tasks, specs)):
+        if task_spec is None:
+            continue
+        if not task.is_classification:
+            if isinstance(spec, list) or n_tasks == 1:
+                raise ValueError(
+                    f"class_weight is given for task {task.name!r}, which is a "
+                    "regression task."
+                )
+            continue
+        observed, missing = labels[t]
+        per_sample = np.zeros(len(missing))
+        per_sample[~missing] = task.class_weights(observed, task_spec)
+        base = out[t] if out[t] is not None else np.ones(len(missing))
+        out[t] = base * per_sample
+    return out
+
+
+def validation_split(
+    targets: Targets, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices (training, validation) for early stopping: a share
+    ``fraction`` held out, stratified on the first classification task where its
+    classes allow."""
+    n = len(targets.labels[0].missing)
+    n_valid = max(1, int(round(fraction * n)))
+    if n - n_valid < 2:
+        raise ValueError(
+            f"early_stopping with validation_fraction={fraction} leaves fewer than "
+            f"2 training samples out of {n}."
+        )
+    rows = np.arange(n)
+    splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
+    split = None
+    for t, task in enumerate(targets.tasks):
+        if task.is_classification:
+            strata = task.encode(*targets.labels[t]).astype(np.int64)
+            if targets.weights[t] is not None:
+                strata = np.where(targets.weights[t] > 0, strata, -1)
+            try:
+                split = next(
+                    StratifiedShuffleSplit(
+                        n_splits=1, test_size=n_valid, random_state=seed
+                    ).split(rows, strata)
+                )
+            except ValueError:  # a class too small to stratify
+                pass
+            break
+    if split is None:
+        split = next(splitter.split(rows))
+    return np.sort(split[0]), np.sort(split[1])
