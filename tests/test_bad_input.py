@@ -21,7 +21,9 @@ SMALL = small(
 
 
 @pytest.fixture(scope="module")
-def frame():
+def random_label_frame():
+    """(X, Y): 120 rows of a categorical and two numeric columns; random labels
+    of a 'yes'/'no' task and a regression task."""
     rng = np.random.default_rng(0)
     n = 120
     X = pd.DataFrame(
@@ -38,13 +40,15 @@ def frame():
 
 
 @pytest.fixture(scope="module")
-def fitted(frame):
-    X, Y = frame
+def fitted_on_random_labels(random_label_frame):
+    """An MMOEEstimator fitted on random_label_frame."""
+    X, Y = random_label_frame
     return MMOEEstimator(**SMALL).fit(X, Y)
 
 
 @pytest.fixture(scope="module")
-def fitted_array():
+def fitted_array_regressor():
+    """(X, est): an MMOERegressor fitted on an array X of 3 columns."""
     X = np.random.default_rng(1).normal(size=(80, 3))
     return X, MMOERegressor(**SMALL).fit(X, X[:, 0])
 
@@ -52,40 +56,45 @@ def fitted_array():
 @pytest.mark.parametrize(
     "method", ["predict", "predict_proba", "score", "gate_weights"]
 )
-def test_predict_before_fit(frame, method):
-    X, Y = frame
+def test_predict_before_fit(random_label_frame, method):
+    X, Y = random_label_frame
     args = (X, Y) if method == "score" else (X,)
     with pytest.raises(NotFittedError, match="not fitted"):
         getattr(MMOEEstimator(), method)(*args)
 
 
-def test_wrong_number_of_features(fitted_array):
-    X, est = fitted_array
+def test_wrong_number_of_features(fitted_array_regressor):
+    X, est = fitted_array_regressor
     with pytest.raises(
         ValueError, match="X has 2 features, but MMOERegressor is expecting 3"
     ):
         est.predict(X[:, :2])
 
 
-def test_dataframe_with_a_missing_column(frame, fitted):
-    X, _ = frame
+def test_dataframe_with_a_missing_column(random_label_frame, fitted_on_random_labels):
+    X, _ = random_label_frame
     with pytest.raises(ValueError, match="missing"):
-        fitted.predict(X.drop(columns="age"))
+        fitted_on_random_labels.predict(X.drop(columns="age"))
 
 
-def test_dataframe_with_a_renamed_column(frame, fitted):
-    X, _ = frame
+def test_dataframe_with_a_renamed_column(random_label_frame, fitted_on_random_labels):
+    X, _ = random_label_frame
     with pytest.raises(ValueError, match="unseen at fit time"):
-        fitted.predict(X.rename(columns={"age": "years"}))
+        fitted_on_random_labels.predict(X.rename(columns={"age": "years"}))
 
 
-def test_reordered_columns_are_matched_by_name(frame, fitted):
-    X, _ = frame
-    assert_array_equal(fitted.predict(X[["visits", "city", "age"]]), fitted.predict(X))
+def test_reordered_columns_are_matched_by_name(
+    random_label_frame, fitted_on_random_labels
+):
+    X, _ = random_label_frame
+    assert_array_equal(
+        fitted_on_random_labels.predict(X[["visits", "city", "age"]]),
+        fitted_on_random_labels.predict(X),
+    )
 
 
-def test_x_and_y_of_different_lengths(frame):
-    X, Y = frame
+def test_x_and_y_of_different_lengths(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         MMOEEstimator(**SMALL).fit(X, Y.iloc[:-1])
 
@@ -118,18 +127,20 @@ def test_inf_in_a_numeric_array_feature():
         MMOERegressor(**SMALL).fit(X, np.arange(20.0))
 
 
-def test_inf_in_a_numeric_dataframe_column_names_it(frame, fitted):
-    X, Y = frame
+def test_inf_in_a_numeric_dataframe_column_names_it(
+    random_label_frame, fitted_on_random_labels
+):
+    X, Y = random_label_frame
     bad = X.copy()
     bad.loc[5, "age"] = -np.inf
     with pytest.raises(ValueError, match="'age' contains infinity"):
         MMOEEstimator(**SMALL).fit(bad, Y)
     with pytest.raises(ValueError, match="'age' contains infinity"):
-        fitted.predict(bad)
+        fitted_on_random_labels.predict(bad)
 
 
-def test_nan_in_numeric_features_is_imputed(frame):
-    X, Y = frame
+def test_nan_in_numeric_features_is_imputed(random_label_frame):
+    X, Y = random_label_frame
     holes = X.copy()
     holes.loc[::7, "age"] = np.nan
     est = MMOEEstimator(**SMALL).fit(holes, Y)
@@ -168,40 +179,40 @@ def test_y_none():
         MMOERegressor(**SMALL).fit(np.ones((10, 2)), None)
 
 
-def test_task_types_of_the_wrong_length(frame):
-    X, Y = frame
+def test_task_types_of_the_wrong_length(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match="task_types has 1 entries but y has 2"):
         MMOEEstimator(**SMALL, task_types=("binary",)).fit(X, Y)
 
 
-def test_task_names_of_the_wrong_length(frame):
-    X, Y = frame
+def test_task_names_of_the_wrong_length(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match="task_names has 3 entries but y has 2"):
         MMOEEstimator(**SMALL, task_names=("a", "b", "c")).fit(X, Y)
 
 
-def test_unknown_task_type(frame):
-    X, Y = frame
+def test_unknown_task_type(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match="Unknown task type"):
         MMOEEstimator(**SMALL, task_types=("binary", "ranking")).fit(X, Y)
 
 
-def test_binary_task_with_one_class(frame):
-    X, Y = frame
+def test_binary_task_with_one_class(random_label_frame):
+    X, Y = random_label_frame
     one = Y.assign(bought="yes")
     with pytest.raises(ValueError, match="'bought' has only one class"):
         MMOEEstimator(**SMALL).fit(X, one)
 
 
-def test_binary_task_with_three_classes(frame):
-    X, Y = frame
+def test_binary_task_with_three_classes(random_label_frame):
+    X, Y = random_label_frame
     three = Y.assign(bought=np.resize(["a", "b", "c"], len(Y)))
     with pytest.raises(ValueError, match="'bought' is binary but y holds 3 classes"):
         MMOEEstimator(**SMALL, task_types=("binary", "regression")).fit(X, three)
 
 
-def test_strings_for_a_regression_task(frame):
-    X, Y = frame
+def test_strings_for_a_regression_task(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(
         ValueError, match="'bought' is a regression task .* not numeric"
     ):
@@ -216,15 +227,15 @@ def test_continuous_labels_for_a_classifier():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
-def test_a_device_that_is_not_available(frame, device):
-    X, Y = frame
+def test_a_device_that_is_not_available(random_label_frame, device):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match="CUDA is not available"):
         MMOEEstimator(**SMALL, device=device).fit(X, Y)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_gpus_without_cuda(frame):
-    X, Y = frame
+def test_gpus_without_cuda(random_label_frame):
+    X, Y = random_label_frame
     with pytest.raises(ValueError, match=r"gpus=\[0, 1\] needs CUDA"):
         MMOEEstimator(**SMALL, gpus=[0, 1]).fit(X, Y)
 
@@ -278,8 +289,8 @@ INVALID = [
 
 
 @pytest.mark.parametrize("name, value", INVALID)
-def test_invalid_parameter_raises_at_fit_naming_it(frame, name, value):
-    X, Y = frame
+def test_invalid_parameter_raises_at_fit_naming_it(random_label_frame, name, value):
+    X, Y = random_label_frame
     est = MMOEEstimator(**{name: value})  # __init__ does not validate
     est.set_params(**{name: value})  # nor does set_params
     with pytest.raises((ValueError, TypeError), match=name):

@@ -1,5 +1,6 @@
 """Tests of skmmoe._features: categorical column selection, the default encoder, the
-reserved id 0, mixed and bad inputs, and user-given ColumnTransformers."""
+reserved id 0, mixed and bad inputs, and user-given ColumnTransformers; directly and
+through the estimators (categorical_features, preprocessor)."""
 
 import numpy as np
 import pandas as pd
@@ -9,8 +10,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from small_network import small
 
-from skmmoe import _features
+from skmmoe import MMOEClassifier, MMOEEstimator, _features
 from skmmoe._features import (
     FeatureColumn,
     fit_feature_encoder,
@@ -56,7 +58,9 @@ def dtype_frame():
 
 
 @pytest.fixture
-def mixed_frame():
+def tiny_mixed_frame():
+    """Eight rows of object (with None), category (with NaN), bool, int and float
+    (with NaN) columns."""
     return pd.DataFrame(
         {
             "city": ["paris", None, "rome", "paris", "oslo", "rome", "oslo", "paris"],
@@ -140,8 +144,8 @@ def test_names_on_an_array_raise():
 
 
 # ------------------------------------------------------------ default encoder
-def test_feature_columns_of_a_mixed_frame(mixed_frame):
-    encoder, sparse, dense = fit(mixed_frame, embedding_dim=5)
+def test_feature_columns_of_a_mixed_frame(tiny_mixed_frame):
+    encoder, sparse, dense = fit(tiny_mixed_frame, embedding_dim=5)
     assert encoder.feature_columns == [
         FeatureColumn("city", "sparse", 3 + 1, 5),
         FeatureColumn("grade", "sparse", 3 + 1, 5),
@@ -161,7 +165,7 @@ def test_feature_columns_of_a_mixed_frame(mixed_frame):
     assert np.isfinite(dense).all()
 
     # The indicator marks the rows whose income was missing.
-    is_missing = mixed_frame["income"].isna().to_numpy()
+    is_missing = tiny_mixed_frame["income"].isna().to_numpy()
     indicator = dense[:, 2]
     assert len(np.unique(indicator)) == 2
     assert (indicator[is_missing] > indicator[~is_missing].max()).all()
@@ -170,24 +174,24 @@ def test_feature_columns_of_a_mixed_frame(mixed_frame):
     assert_allclose(dense[:, 0].std(), 1.0, rtol=1e-5)
 
 
-def test_transform_equals_fit_output(mixed_frame):
-    encoder, sparse, dense = fit(mixed_frame)
-    sparse2, dense2 = encoder.transform(mixed_frame)
+def test_transform_equals_fit_output(tiny_mixed_frame):
+    encoder, sparse, dense = fit(tiny_mixed_frame)
+    sparse2, dense2 = encoder.transform(tiny_mixed_frame)
     assert_array_equal(sparse2, sparse)
     assert_array_equal(dense2, dense)
 
 
 @pytest.mark.parametrize("as_array", [False, True])
 def test_block_wise_encoding_equals_encoding_at_once(
-    mixed_frame, monkeypatch, as_array
+    tiny_mixed_frame, monkeypatch, as_array
 ):
-    X = mixed_frame.to_numpy(dtype=object) if as_array else mixed_frame
+    X = tiny_mixed_frame.to_numpy(dtype=object) if as_array else tiny_mixed_frame
     categorical = [0, 1, 2] if as_array else "auto"
     encoder, sparse, dense = fit(X, categorical)
     monkeypatch.setattr(_features, "TRANSFORM_BLOCK_ROWS", 3)
     monkeypatch.setattr(_features, "SPLIT_BLOCK_ROWS", 2)
     sparse2, dense2 = encoder.transform(X)
-    assert len(sparse2) == len(mixed_frame) > 3
+    assert len(sparse2) == len(tiny_mixed_frame) > 3
     assert sparse2.dtype == np.int32 and dense2.dtype == np.float32
     assert_array_equal(sparse2, sparse)
     assert_array_equal(dense2, dense)
@@ -209,9 +213,9 @@ def test_sparse_matrix_output_is_encoded_block_wise(user_frame, monkeypatch):
     )
 
 
-def test_categories_get_distinct_nonzero_ids_and_missing_gets_zero(mixed_frame):
-    _, sparse, _ = fit(mixed_frame)
-    city = mixed_frame["city"].to_numpy(dtype=object)
+def test_categories_get_distinct_nonzero_ids_and_missing_gets_zero(tiny_mixed_frame):
+    _, sparse, _ = fit(tiny_mixed_frame)
+    city = tiny_mixed_frame["city"].to_numpy(dtype=object)
     ids = {c: sparse[i, 0] for i, c in enumerate(city) if not pd.isna(c)}
     assert sorted(ids.values()) == [1, 2, 3]
     assert sparse[1, 0] == 0  # city None
@@ -221,8 +225,8 @@ def test_categories_get_distinct_nonzero_ids_and_missing_gets_zero(mixed_frame):
             assert sparse[i, 0] == ids[c]
 
 
-def test_unknown_and_missing_categories_map_to_zero(mixed_frame):
-    encoder, sparse, _ = fit(mixed_frame)
+def test_unknown_and_missing_categories_map_to_zero(tiny_mixed_frame):
+    encoder, sparse, _ = fit(tiny_mixed_frame)
     new = pd.DataFrame(
         {
             "city": ["rome", "berlin", None, "oslo", np.nan],
@@ -236,7 +240,7 @@ def test_unknown_and_missing_categories_map_to_zero(mixed_frame):
     fit_id = {
         (j, str(v)): sparse[i, j]
         for j, col in enumerate(["city", "grade", "member"])
-        for i, v in enumerate(mixed_frame[col])
+        for i, v in enumerate(tiny_mixed_frame[col])
         if not pd.isna(v)
     }
     expected = np.array(
@@ -253,17 +257,17 @@ def test_unknown_and_missing_categories_map_to_zero(mixed_frame):
     assert new_dense.shape == (5, 3)
 
 
-def test_all_missing_categorical_column_at_transform(mixed_frame):
-    encoder, _, _ = fit(mixed_frame)
-    new = mixed_frame.copy()
+def test_all_missing_categorical_column_at_transform(tiny_mixed_frame):
+    encoder, _, _ = fit(tiny_mixed_frame)
+    new = tiny_mixed_frame.copy()
     new["city"] = pd.Series([None] * len(new), dtype=object)
     sparse, _ = encoder.transform(new)
     assert_array_equal(sparse[:, 0], 0)
 
 
-def test_all_missing_category_dtype_column_maps_to_zero(mixed_frame):
-    encoder, _, _ = fit(mixed_frame)
-    new = mixed_frame.copy()
+def test_all_missing_category_dtype_column_maps_to_zero(tiny_mixed_frame):
+    encoder, _, _ = fit(tiny_mixed_frame)
+    new = tiny_mixed_frame.copy()
     new["grade"] = pd.Series([None] * len(new), dtype="category")
     sparse, _ = encoder.transform(new)
     assert_array_equal(sparse[:, 1], 0)
@@ -587,3 +591,84 @@ def test_few_distinct_values_are_binned_value_by_value():
 def test_bin_edges_of_constant_and_empty_columns():
     assert_allclose(_features.bin_edges(np.full(5, 2.5), 4), [2.5])
     assert_allclose(_features.bin_edges(np.full(3, np.nan), 4), [0.0])
+
+
+# -------------------------------------------------- X through the estimators
+def test_user_column_transformer(mixed_frame_xy):
+    X, Y = mixed_frame_xy
+    X = X.assign(city=X["city"].fillna("unknown"))
+    ct = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["city", "color"],
+            ),
+            ("num", StandardScaler(), ["age"]),
+        ],
+        remainder="drop",
+    )
+    X = X.assign(age=X["age"].fillna(40.0))
+    est = MMOEEstimator(**small(epochs=10, preprocessor=ct)).fit(X, Y)
+    kinds = {c.name: c.kind for c in est.feature_columns_}
+    assert kinds == {"cat__city": "sparse", "cat__color": "sparse", "num__age": "dense"}
+    city = next(c for c in est.feature_columns_ if c.name == "cat__city")
+    assert city.vocabulary_size == 6  # 4 cities, 'unknown', and the reserved index
+    # The user's object is left unfitted; the fitted copy is preprocessor_.
+    assert not hasattr(ct, "transformers_")
+    assert est.preprocessor_ is not ct
+    new = X.head(3).assign(city=["atlantis", "rome", "oslo"])
+    assert np.isfinite(est.predict(new)[:, 1].astype(float)).all()
+
+    with pytest.raises(ValueError, match="categorical_features cannot be set"):
+        MMOEEstimator(**small(preprocessor=ct, categorical_features=["city"])).fit(X, Y)
+
+
+def test_categorical_features_as_names():
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"shop": rng.integers(0, 6, 300), "x": rng.normal(size=300)})
+    y = np.isin(X["shop"], [1, 4]).astype(int)
+    est = MMOEClassifier(
+        **small(epochs=20, categorical_features=["shop"], numeric_encoding="scaled")
+    ).fit(X, y)
+    kinds = {c.name: (c.kind, c.vocabulary_size) for c in est.feature_columns_}
+    assert kinds == {"shop": ("sparse", 7), "x": ("dense", None)}
+    assert est.score(X, y) > 0.9
+    # An unseen shop id goes to the reserved index.
+    assert est.predict(pd.DataFrame({"shop": [99], "x": [0.0]})).shape == (1,)
+
+
+def test_categorical_features_on_object_array():
+    rng = np.random.default_rng(6)
+    X = np.empty((300, 2), dtype=object)
+    X[:, 0] = rng.choice(["a", "b", "c"], 300)
+    X[:, 1] = rng.normal(size=300)
+    y = (X[:, 0] == "a").astype(int)
+    new = np.array([["zzz", 0.3], [None, -1.0]], dtype=object)
+    probas = []
+    for spec in ([0], [-2], [True, False], np.array([True, False])):
+        est = MMOEClassifier(
+            **small(epochs=2, categorical_features=spec, numeric_encoding="scaled")
+        ).fit(X, y)
+        kinds = [(c.kind, c.vocabulary_size) for c in est.feature_columns_]
+        assert kinds == [("sparse", 4), ("dense", None)]
+        assert est.n_features_in_ == 2
+        probas.append(est.predict_proba(np.vstack([X[:20], new])))
+    for proba in probas[1:]:
+        assert_array_equal(proba, probas[0])
+    assert np.isfinite(probas[0]).all()
+
+
+def test_categorical_features_none_and_bad_names(mixed_frame_xy):
+    X, Y = mixed_frame_xy
+    numeric = X[["age"]].assign(code=np.arange(len(X)) % 4)
+    est = MMOEEstimator(
+        **small(epochs=1, categorical_features=None, numeric_encoding="scaled")
+    ).fit(numeric, Y)
+    assert [c.kind for c in est.feature_columns_] == ["dense"] * 3
+    with pytest.raises(ValueError, match="not in X"):
+        MMOEEstimator(**small(epochs=1, categorical_features=["nope"])).fit(X, Y)
+    with pytest.raises(ValueError, match="DataFrame"):
+        MMOEEstimator(**small(epochs=1, categorical_features=["a"])).fit(
+            np.zeros((10, 2)), np.arange(10) % 2
+        )

@@ -1,7 +1,8 @@
-"""Persistence: pickles (joblib) that carry the skmmoe version and rest on the CPU,
-and skmmoe.save / skmmoe.load, a format that never runs code on load."""
+"""Persistence: pickles (pickle, joblib) that carry the skmmoe version, and
+skmmoe.save / skmmoe.load, a format that never runs code on load. Pickles of a
+network trained off the CPU are tested in test_device.py; partial_fit after a load
+in test_partial_fit.py."""
 
-import copy
 import hashlib
 import io
 import json
@@ -10,7 +11,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import types
 import warnings
 import zipfile
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from estimator_helpers import assert_same_proba, private_copy
 from numpy.testing import assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
@@ -31,39 +32,10 @@ from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 SMALL = small(epochs=2)
 
 
-def _mixed_frame(n, seed):
-    """object (with None), category, bool and float (with NaN) columns."""
-    rng = np.random.default_rng(seed)
-    city = rng.choice(["paris", "rome", "oslo", "lima"], n).astype(object)
-    city[rng.random(n) < 0.1] = None
-    age = rng.normal(40.0, 10.0, n)
-    age[rng.random(n) < 0.1] = np.nan
-    return pd.DataFrame(
-        {
-            "city": pd.Series(city, dtype=object),
-            "color": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
-            "member": rng.random(n) < 0.4,
-            "age": age,
-        }
-    )
-
-
 @pytest.fixture(scope="module")
-def mixed_model():
-    """An MMOEEstimator fitted on a mixed DataFrame and a two-task Y: a
-    string-labelled binary task and a regression task."""
-    X = _mixed_frame(200, seed=0)
-    rng = np.random.default_rng(1)
-    bought = np.where((X["city"] == "rome") | X["member"], "yes", "no")
-    spend = np.nan_to_num(X["age"].to_numpy(), nan=40.0) + rng.normal(size=len(X))
-    Y = pd.DataFrame({"bought": bought, "spend": spend})
-    est = MMOEEstimator(**SMALL).fit(X, Y)
-    return est, X, Y
-
-
-@pytest.fixture(scope="module")
-def new_rows():
-    """Rows to predict on with unseen categories and missing values everywhere."""
+def unseen_rows():
+    """Rows of fitted_mixed_estimator's columns to predict on, with unseen
+    categories and missing values everywhere."""
     return pd.DataFrame(
         {
             "city": pd.Series(["tokyo", None, "rome", "paris"], dtype=object),
@@ -90,18 +62,6 @@ def saved_file(numeric_classifier, tmp_path_factory):
     return path, path.read_bytes()
 
 
-def _assert_same_proba(a, b):
-    if isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b)
-        for pa, pb in zip(a, b):
-            if pa is None:
-                assert pb is None
-            else:
-                assert_array_equal(pa, pb)
-    else:
-        assert_array_equal(a, b)
-
-
 def _round_trip(est, tmp_path):
     path = tmp_path / "model.skmmoe"
     skmmoe.save(est, path)
@@ -121,8 +81,18 @@ def _meta(path):
 
 
 # ------------------------------------------------------------------ pickles
-def test_joblib_round_trip_in_a_fresh_process(mixed_model, tmp_path):
-    est, X, _ = mixed_model
+def test_pickle_round_trip(mixed_frame_xy):
+    X, Y = mixed_frame_xy
+    est = MMOEEstimator(**small(epochs=3)).fit(X, Y)
+    restored = pickle.loads(pickle.dumps(est))
+    assert_array_equal(restored.predict(X), est.predict(X))
+    assert_array_equal(restored.predict_proba(X)[0], est.predict_proba(X)[0])
+    assert_array_equal(restored.gate_weights(X), est.gate_weights(X))
+    assert restored.task_names_ == est.task_names_
+
+
+def test_joblib_round_trip_in_a_fresh_process(fitted_mixed_estimator, tmp_path):
+    est, X, _ = fitted_mixed_estimator
     joblib.dump(est, tmp_path / "model.joblib")
     X.to_pickle(tmp_path / "X.pkl")
     script = textwrap.dedent(
@@ -158,27 +128,9 @@ def test_joblib_round_trip_in_a_fresh_process(mixed_model, tmp_path):
     assert info == {"proba_is_none": [False, True], "device": "cpu"}
 
 
-def _private_copy(est):
-    """A deep copy made without calling est.__getstate__, for tests that pickle
-    or could change the estimator."""
-    out = type(est).__new__(type(est))
-    out.__dict__.update(copy.deepcopy(dict(vars(est))))
-    out.__dict__.pop("_skmmoe_version", None)
-    out.__dict__.pop("_fit_device", None)
-    return out
-
-
-def test_getstate_holds_cpu_tensors(mixed_model):
-    est = _private_copy(mixed_model[0])
-    state = est.__getstate__()
-    assert "_fit_device" not in state
-    assert all(p.device.type == "cpu" for p in state["network_"].parameters())
-    assert all(t.device.type == "cpu" for t in state["network_"].state_dict().values())
-
-
-def test_pickling_leaves_the_estimator_alone(mixed_model):
-    est, X, _ = mixed_model
-    est = _private_copy(est)
+def test_pickling_leaves_the_estimator_alone(fitted_mixed_estimator):
+    est, X, _ = fitted_mixed_estimator
+    est = private_copy(est)
     before = dict(vars(est))
     pred = est.predict(X)
     state = est.__getstate__()
@@ -189,73 +141,9 @@ def test_pickling_leaves_the_estimator_alone(mixed_model):
     assert_array_equal(est.predict(X), pred)
 
 
-def _cuda_network_state(est, monkeypatch):
-    """est.__getstate__() as if its network were on cuda:0."""
-    network_class = type(est.network_)
-
-    def parameters_on_cuda(self, recurse=True):
-        yield types.SimpleNamespace(device=torch.device("cuda", 0))
-
-    with monkeypatch.context() as patch:
-        patch.setattr(network_class, "parameters", parameters_on_cuda)
-        return dict(est.__getstate__())
-
-
-def test_getstate_of_a_network_off_the_cpu_pickles_a_cpu_copy(mixed_model, monkeypatch):
-    est = _private_copy(mixed_model[0])
-    network = est.network_
-    weights = {k: v.clone() for k, v in network.state_dict().items()}
-    state = _cuda_network_state(est, monkeypatch)
-
-    assert state["_fit_device"] == "cuda:0"
-    assert state["network_"] is not network
-    assert state["network_"].state_dict().keys() == weights.keys()
-    for name, tensor in state["network_"].state_dict().items():
-        assert tensor.device.type == "cpu"
-        assert_array_equal(tensor.numpy(), weights[name].numpy())
-
-
-def test_getstate_of_a_network_off_the_cpu_leaves_the_estimator_alone(
-    mixed_model, monkeypatch
-):
-    est = _private_copy(mixed_model[0])
-    network = est.network_
-    _cuda_network_state(est, monkeypatch)
-    assert est.network_ is network
-    assert not hasattr(est, "_fit_device")
-
-
-def test_model_fitted_on_cuda_loads_on_a_cpu_only_machine(mixed_model, monkeypatch):
-    est, X, _ = mixed_model
-    state = dict(_private_copy(est).__getstate__())
-    state["_fit_device"] = "cuda:0"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-
-    restored = type(est).__new__(type(est))
-    restored.__setstate__(state)
-
-    assert not hasattr(restored, "_fit_device")
-    assert all(p.device.type == "cpu" for p in restored.network_.parameters())
-    assert_array_equal(restored.predict(X), est.predict(X))
-    _assert_same_proba(restored.predict_proba(X), est.predict_proba(X))
-
-
-def test_model_pickled_off_the_cpu_round_trips_on_a_cpu_only_machine(
-    mixed_model, monkeypatch
-):
-    est, X, _ = mixed_model
-    state = _cuda_network_state(_private_copy(est), monkeypatch)
-    payload = pickle.dumps(state)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    restored = type(est).__new__(type(est))
-    restored.__setstate__(pickle.loads(payload))
-    assert all(p.device.type == "cpu" for p in restored.network_.parameters())
-    assert_array_equal(restored.predict(X), est.predict(X))
-
-
-def test_pickle_carries_the_skmmoe_version(mixed_model):
-    est, X, _ = mixed_model
-    est = _private_copy(est)
+def test_pickle_carries_the_skmmoe_version(fitted_mixed_estimator):
+    est, X, _ = fitted_mixed_estimator
+    est = private_copy(est)
     state = dict(est.__getstate__())
     assert state["_skmmoe_version"] == skmmoe.__version__
 
@@ -266,9 +154,9 @@ def test_pickle_carries_the_skmmoe_version(mixed_model):
     assert_array_equal(restored.predict(X), est.predict(X))
 
 
-def test_unpickling_another_version_warns(mixed_model):
-    est, X, _ = mixed_model
-    state = dict(_private_copy(est).__getstate__())
+def test_unpickling_another_version_warns(fitted_mixed_estimator):
+    est, X, _ = fitted_mixed_estimator
+    state = dict(private_copy(est).__getstate__())
     state["_skmmoe_version"] = "0.0.1.dev-other"
     restored = type(est).__new__(type(est))
     with pytest.warns(skmmoe.InconsistentVersionWarning, match="0.0.1.dev-other"):
@@ -276,17 +164,17 @@ def test_unpickling_another_version_warns(mixed_model):
     assert_array_equal(restored.predict(X), est.predict(X))
 
 
-def test_unpickling_a_state_without_version_warns(mixed_model):
-    state = dict(_private_copy(mixed_model[0]).__getstate__())
+def test_unpickling_a_state_without_version_warns(fitted_mixed_estimator):
+    state = dict(private_copy(fitted_mixed_estimator[0]).__getstate__())
     del state["_skmmoe_version"]
-    restored = type(mixed_model[0]).__new__(type(mixed_model[0]))
+    restored = type(fitted_mixed_estimator[0]).__new__(type(fitted_mixed_estimator[0]))
     with pytest.warns(skmmoe.InconsistentVersionWarning):
         restored.__setstate__(state)
 
 
-def test_unpickling_the_same_version_does_not_warn(mixed_model):
-    est = mixed_model[0]
-    state = dict(_private_copy(est).__getstate__())
+def test_unpickling_the_same_version_does_not_warn(fitted_mixed_estimator):
+    est = fitted_mixed_estimator[0]
+    state = dict(private_copy(est).__getstate__())
     restored = type(est).__new__(type(est))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -332,18 +220,18 @@ def _assert_same_predictions(loaded, est, X):
     assert_array_equal(loaded_pred, pred)
     assert loaded_pred.dtype == pred.dtype
     if hasattr(est, "predict_proba"):
-        _assert_same_proba(loaded.predict_proba(X), est.predict_proba(X))
+        assert_same_proba(loaded.predict_proba(X), est.predict_proba(X))
 
 
-def test_save_load_mixed_dataframe(mixed_model, new_rows, tmp_path):
-    est, X, _ = mixed_model
+def test_save_load_mixed_dataframe(fitted_mixed_estimator, unseen_rows, tmp_path):
+    est, X, _ = fitted_mixed_estimator
     loaded = _round_trip(est, tmp_path)
     _assert_fitted_attributes_equal(loaded, est)
     assert loaded.classes_[1] is None
     assert_array_equal(loaded.classes_[0], ["no", "yes"])
     _assert_same_predictions(loaded, est, X)
-    _assert_same_predictions(loaded, est, new_rows)
-    assert_array_equal(loaded.gate_weights(new_rows), est.gate_weights(new_rows))
+    _assert_same_predictions(loaded, est, unseen_rows)
+    assert_array_equal(loaded.gate_weights(unseen_rows), est.gate_weights(unseen_rows))
 
 
 def test_save_load_numpy_classifier_keeps_the_label_dtype(numeric_classifier, tmp_path):
@@ -650,9 +538,9 @@ def test_load_of_a_plain_pickle_file_raises_value_error(tmp_path):
     assert not marker.exists()
 
 
-def test_load_of_a_joblib_file_raises_value_error(mixed_model, tmp_path):
+def test_load_of_a_joblib_file_raises_value_error(fitted_mixed_estimator, tmp_path):
     path = tmp_path / "model.joblib"
-    joblib.dump(mixed_model[0], path)
+    joblib.dump(fitted_mixed_estimator[0], path)
     with pytest.raises(ValueError, match="not a skmmoe model file"):
         skmmoe.load(path)
 
@@ -688,11 +576,13 @@ def test_save_with_user_preprocessor_raises_value_error(tmp_path):
         "piecewise_linear+embedding",
     ],
 )
-def test_save_load_binned_numeric_encodings(mixed_model, new_rows, encoding, tmp_path):
-    _, X, Y = mixed_model
+def test_save_load_binned_numeric_encodings(
+    fitted_mixed_estimator, unseen_rows, encoding, tmp_path
+):
+    _, X, Y = fitted_mixed_estimator
     est = MMOEEstimator(**SMALL, numeric_encoding=encoding, n_bins=5).fit(X, Y)
     loaded = _round_trip(est, tmp_path)
     _assert_fitted_attributes_equal(loaded, est)
-    far = new_rows.assign(age=new_rows["age"] * 100)  # outside the training range
-    for frame in (X, new_rows, far):
+    far = unseen_rows.assign(age=unseen_rows["age"] * 100)  # outside the training range
+    for frame in (X, unseen_rows, far):
         _assert_same_predictions(loaded, est, frame)

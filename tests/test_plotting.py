@@ -11,7 +11,9 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted_with_early_stopping():
+    """An MMOEEstimator of a binary and a regression task, fitted with early
+    stopping: its history_ holds validation metrics."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
     Y = np.column_stack([X[:, 0] > 0, X @ [1.0, 2.0, 0.5]])
@@ -19,8 +21,8 @@ def fitted():
     return MMOEEstimator(**params, early_stopping=True, n_iter_no_change=10).fit(X, Y)
 
 
-def test_one_panel_per_task_with_train_and_valid_curves(fitted):
-    axes = plot_history(fitted)
+def test_one_panel_per_task_with_train_and_valid_curves(fitted_with_early_stopping):
+    axes = plot_history(fitted_with_early_stopping)
     assert [ax.get_title() for ax in axes] == ["task_0", "task_1"]
     labels = [line.get_label() for line in axes[0].get_lines()]
     assert labels == ["train loss", "valid log_loss", "valid roc_auc"]
@@ -30,15 +32,16 @@ def test_one_panel_per_task_with_train_and_valid_curves(fitted):
     ]
     train = axes[0].get_lines()[0]
     np.testing.assert_allclose(
-        train.get_ydata(), [h["train_loss"]["task_0"] for h in fitted.history_]
+        train.get_ydata(),
+        [h["train_loss"]["task_0"] for h in fitted_with_early_stopping.history_],
     )
 
 
-def test_given_axes_and_label(fitted):
+def test_given_axes_and_label(fitted_with_early_stopping):
     import matplotlib.pyplot as plt
 
     _, axes = plt.subplots(1, 2)
-    out = plot_history(fitted.history_, axes=axes, label="mmoe")
+    out = plot_history(fitted_with_early_stopping.history_, axes=axes, label="mmoe")
     assert out[0] is axes[0]
     assert out[0].get_lines()[0].get_label() == "mmoe train loss"
 

@@ -16,7 +16,9 @@ from skmmoe.metrics import task_scorer
 
 
 @pytest.fixture(scope="module")
-def frame():
+def churn_spend_frame():
+    """(X, Y): 300 rows of object, category and numeric columns; a 'yes'/'no'
+    task 'churn' and a regression task 'spend'."""
     rng = np.random.default_rng(0)
     n = 300
     X = pd.DataFrame(
@@ -36,8 +38,8 @@ def frame():
     return X, Y
 
 
-def test_pipeline_after_users_column_transformer(frame):
-    X, Y = frame
+def test_pipeline_after_users_column_transformer(churn_spend_frame):
+    X, Y = churn_spend_frame
     pre = ColumnTransformer(
         [
             ("cat", OneHotEncoder(sparse_output=False), ["plan", "region"]),
@@ -56,14 +58,14 @@ def test_pipeline_after_users_column_transformer(frame):
     assert len(sparse) == 7 and all(name.endswith("_bin") for name in sparse)
 
 
-def test_pipeline_alone_on_a_raw_dataframe(frame):
-    X, Y = frame
+def test_pipeline_alone_on_a_raw_dataframe(churn_spend_frame):
+    X, Y = churn_spend_frame
     pipe = Pipeline([("mmoe", MMOEEstimator(**SMALL))]).fit(X, Y)
     alone = MMOEEstimator(**SMALL).fit(X, Y)
     np.testing.assert_array_equal(pipe.predict(X), alone.predict(X))
 
 
-def test_nested_set_params_and_clone(frame):
+def test_nested_set_params_and_clone(churn_spend_frame):
     pipe = Pipeline([("mmoe", MMOEEstimator())])
     pipe.set_params(mmoe__num_experts=5, mmoe__expert_dnn_hidden_units=(32,))
     assert pipe.get_params()["mmoe__num_experts"] == 5
@@ -72,8 +74,8 @@ def test_nested_set_params_and_clone(frame):
     assert cloned[-1] is not pipe[-1]
 
 
-def test_grid_search_default_scoring_in_two_processes(frame):
-    X, Y = frame
+def test_grid_search_default_scoring_in_two_processes(churn_spend_frame):
+    X, Y = churn_spend_frame
     grid = {
         "num_experts": [1, 2],
         "expert_dnn_hidden_units": [(8,), (16,)],
@@ -87,8 +89,8 @@ def test_grid_search_default_scoring_in_two_processes(frame):
     assert search.score(X, Y) == pytest.approx(best.score(X, Y))
 
 
-def test_grid_search_per_task_multi_metric_refit(frame):
-    X, Y = frame
+def test_grid_search_per_task_multi_metric_refit(churn_spend_frame):
+    X, Y = churn_spend_frame
     scoring = {
         "churn_auc": task_scorer("churn", "roc_auc"),
         "churn_log_loss": task_scorer("churn", "log_loss"),
@@ -112,8 +114,8 @@ def test_grid_search_per_task_multi_metric_refit(frame):
     assert (search.cv_results_["mean_test_spend_mse"] <= 0).all()
 
 
-def test_cross_validate(frame):
-    X, Y = frame
+def test_cross_validate(churn_spend_frame):
+    X, Y = churn_spend_frame
     result = cross_validate(
         MMOEEstimator(**{**SMALL, "epochs": 20}),
         X,
@@ -126,8 +128,8 @@ def test_cross_validate(frame):
     assert np.isfinite(result["test_mean"]).all()
 
 
-def test_single_task_classifier_and_regressor_in_sklearn_tools(frame):
-    X, Y = frame
+def test_single_task_classifier_and_regressor_in_sklearn_tools(churn_spend_frame):
+    X, Y = churn_spend_frame
     clf_scores = cross_validate(
         MMOEClassifier(**{**SMALL, "epochs": 20}),
         X,

@@ -74,6 +74,11 @@ def make_config(**overrides):
         l2_reg_dnn=0.0,
         seed=0,
         device=torch.device("cpu"),
+        device_ids=None,
+        verbose=0,
+        n_iter_no_change=5,
+        clip_grad_norm=None,
+        autocast_dtype=None,
     )
     config.update(overrides)
     return TrainConfig(**config)
