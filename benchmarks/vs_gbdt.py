@@ -190,42 +190,46 @@ def _as_gbdt_frame(X_train, X_test, codes_above: int | None):
     return train, test
 
 
-def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, smoke):
-    train, test = _as_gbdt_frame(X_train, X_test, HGB_MAX_CATEGORIES)
+def _fit_per_task(make_model, train, test, Y_train, Y_test, kinds):
+    """One model per task, ``make_model(kind)``; the test scores and the summed
+    fit seconds."""
     scores, seconds = [], 0.0
     for t, kind in enumerate(kinds):
+        model = make_model(kind)
+        tic = time.perf_counter()
+        model.fit(train, Y_train.iloc[:, t])
+        seconds += time.perf_counter() - tic
+        proba = None if kind == "regression" else model.predict_proba(test)
+        scores.append(_score(kind, Y_test.iloc[:, t], model.predict(test), proba))
+    return scores, seconds
+
+
+def fit_hgb(X_train, Y_train, X_test, Y_test, kinds, smoke):
+    def make_model(kind):
         cls = (
             HistGradientBoostingRegressor
             if kind == "regression"
             else HistGradientBoostingClassifier
         )
         rounds = {"max_iter": SMOKE_ROUNDS} if smoke else {}
-        model = cls(categorical_features="from_dtype", random_state=0, **rounds)
-        tic = time.perf_counter()
-        model.fit(train, Y_train.iloc[:, t])
-        seconds += time.perf_counter() - tic
-        proba = None if kind == "regression" else model.predict_proba(test)
-        scores.append(_score(kind, Y_test.iloc[:, t], model.predict(test), proba))
-    return scores, seconds
+        return cls(categorical_features="from_dtype", random_state=0, **rounds)
+
+    train, test = _as_gbdt_frame(X_train, X_test, HGB_MAX_CATEGORIES)
+    return _fit_per_task(make_model, train, test, Y_train, Y_test, kinds)
 
 
 def fit_lgbm(X_train, Y_train, X_test, Y_test, kinds, smoke):
     import lightgbm
 
-    train, test = _as_gbdt_frame(X_train, X_test, None)
-    scores, seconds = [], 0.0
-    for t, kind in enumerate(kinds):
+    def make_model(kind):
         cls = (
             lightgbm.LGBMRegressor if kind == "regression" else lightgbm.LGBMClassifier
         )
         rounds = {"n_estimators": SMOKE_ROUNDS, "n_jobs": 1} if smoke else {}
-        model = cls(random_state=0, verbose=-1, **rounds)
-        tic = time.perf_counter()
-        model.fit(train, Y_train.iloc[:, t])
-        seconds += time.perf_counter() - tic
-        proba = None if kind == "regression" else model.predict_proba(test)
-        scores.append(_score(kind, Y_test.iloc[:, t], model.predict(test), proba))
-    return scores, seconds
+        return cls(random_state=0, verbose=-1, **rounds)
+
+    train, test = _as_gbdt_frame(X_train, X_test, None)
+    return _fit_per_task(make_model, train, test, Y_train, Y_test, kinds)
 
 
 def _models(mmoe_params: dict):

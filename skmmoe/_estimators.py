@@ -66,7 +66,8 @@ class FittedState:
     n_chunks: int = 1
     """Fits so far: 1 after fit, one more per later partial_fit call."""
     optimizer_state: dict | None = field(default=None, repr=False)
-    """The optimizer's state after the last partial_fit call, to resume from."""
+    """The optimizer's state after the last partial_fit call, to resume from (on
+    the CPU); None after fit."""
 
 
 @contextlib.contextmanager
@@ -87,7 +88,85 @@ def _take_rows(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
-class _BaseMMOE(BaseEstimator):
+class _PortablePickleMixin:
+    """Pickles that load anywhere: the network always pickled on the CPU (moved
+    back to its CUDA device on unpickling where that device exists), and a warning
+    when another skmmoe version unpickles it."""
+
+    def __getstate__(self):
+        # A copy: BaseEstimator.__getstate__ may return the live __dict__ itself.
+        state = dict(super().__getstate__())
+        network = state.get("network_")
+        if network is not None:
+            device = next(network.parameters()).device
+            if device.type != "cpu":
+                # Pickles always hold CPU tensors, so they load on machines without
+                # the training device.
+                state["network_"] = copy.deepcopy(network).to("cpu")
+                state["_fit_device"] = str(device)
+        state["_skmmoe_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_skmmoe_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"Unpickling a {type(self).__name__} made by skmmoe {version} with "
+                f"skmmoe {__version__}; it may not behave the same.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
+        fit_device = state.pop("_fit_device", None)
+        super().__setstate__(state)
+        if fit_device is not None and hasattr(self, "network_"):
+            device = torch.device(fit_device)
+            if device.type == "cuda" and torch.cuda.is_available():
+                if device.index is None or device.index < torch.cuda.device_count():
+                    self.network_.to(device)
+
+
+def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
+    """Check X, set or check the estimator's n_features_in_ / feature_names_in_;
+    return X as a DataFrame (kept as given) or an ndarray, of numbers if
+    ``numeric_only``."""
+    min_samples = 2 if reset else 1
+    if isinstance(X, pd.DataFrame):
+        names = getattr(estimator, "feature_names_in_", None)
+        if not reset and names is not None:
+            given = [str(c) for c in X.columns]
+            if given != list(names) and sorted(given) == sorted(names):
+                X = X[list(names)]  # columns are matched by name, not position
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                "of 1 is required."
+            )
+        if X.shape[0] < min_samples:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while "
+                f"a minimum of {min_samples} is required."
+            )
+        return X
+    if not numeric_only:
+        X = check_array(
+            X, dtype=None, ensure_all_finite=False, ensure_min_samples=min_samples
+        )
+        if X.dtype.kind == "c":
+            raise ValueError("Complex data not supported.")
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        return X
+    return validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=min_samples,
+    )
+
+
+class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
     """Shared code of the three estimators; see :class:`MMOEEstimator`."""
 
     _task_kind = "any"
@@ -202,38 +281,6 @@ class _BaseMMOE(BaseEstimator):
         self.precision = precision
         self.verbose = verbose
 
-    # ----------------------------------------------------------------- pickle
-    def __getstate__(self):
-        # A copy: BaseEstimator.__getstate__ may return the live __dict__ itself.
-        state = dict(super().__getstate__())
-        network = state.get("network_")
-        if network is not None:
-            device = next(network.parameters()).device
-            if device.type != "cpu":
-                # Pickles always hold CPU tensors, so they load on machines without
-                # the training device.
-                state["network_"] = copy.deepcopy(network).to("cpu")
-                state["_fit_device"] = str(device)
-        state["_skmmoe_version"] = __version__
-        return state
-
-    def __setstate__(self, state):
-        version = state.pop("_skmmoe_version", None)
-        if version != __version__:
-            warnings.warn(
-                f"Unpickling a {type(self).__name__} made by skmmoe {version} with "
-                f"skmmoe {__version__}; it may not behave the same.",
-                InconsistentVersionWarning,
-                stacklevel=2,
-            )
-        fit_device = state.pop("_fit_device", None)
-        super().__setstate__(state)
-        if fit_device is not None and hasattr(self, "network_"):
-            device = torch.device(fit_device)
-            if device.type == "cuda" and torch.cuda.is_available():
-                if device.index is None or device.index < torch.cuda.device_count():
-                    self.network_.to(device)
-
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -242,48 +289,6 @@ class _BaseMMOE(BaseEstimator):
         tags.target_tags.required = True
         tags.target_tags.multi_output = True
         return tags
-
-    # ------------------------------------------------------------ validation
-    def _validate_X(self, X, *, reset: bool):
-        """Check X, set or check n_features_in_ / feature_names_in_; return X as a
-        DataFrame (kept as given) or an ndarray."""
-        min_samples = 2 if reset else 1
-        if isinstance(X, pd.DataFrame):
-            names = getattr(self, "feature_names_in_", None)
-            if not reset and names is not None:
-                given = [str(c) for c in X.columns]
-                if given != list(names) and sorted(given) == sorted(names):
-                    X = X[list(names)]  # columns are matched by name, not position
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            if X.shape[1] == 0:
-                raise ValueError(
-                    f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                    "of 1 is required."
-                )
-            if X.shape[0] < min_samples:
-                raise ValueError(
-                    f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while "
-                    f"a minimum of {min_samples} is required."
-                )
-            return X
-        spec = self.categorical_features
-        numeric_only = spec is None or (isinstance(spec, str) and spec == "auto")
-        if self.preprocessor is not None or not numeric_only:
-            X = check_array(
-                X, dtype=None, ensure_all_finite=False, ensure_min_samples=min_samples
-            )
-            if X.dtype.kind == "c":
-                raise ValueError("Complex data not supported.")
-            validate_data(self, X, reset=reset, skip_check_array=True)
-            return X
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=min_samples,
-        )
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -316,10 +321,11 @@ default=None
 
         The first call fits the preprocessing and the network as :meth:`fit` does.
         Each later call trains one more epoch on the new chunk, with the fitted
-        preprocessing (categories unseen so far go to the reserved index) and the
-        optimizer's state carried over, at the constant ``learning_rate``. Early
-        stopping applies to the first call only. An estimator fitted by
-        :meth:`fit`, or loaded by ``skmmoe.load``, continues training the same way.
+        preprocessing (categories unseen so far go to the reserved index), at the
+        constant ``learning_rate``, and the optimizer's state carried over from
+        the calls before (pickles and ``skmmoe.save`` keep it). Early stopping
+        applies to the first call only. An estimator fitted by :meth:`fit`
+        continues too, with a fresh optimizer state (``fit`` keeps none).
 
         Parameters
         ----------
@@ -346,7 +352,7 @@ default=None
     def _fit(self, X, y, sample_weight, classes=None, streaming=False):
         specs = read_params(self)
         training = specs.training
-        X = self._validate_X(X, reset=True)
+        X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
         targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
         train_rows = valid_rows = None
         if training.early_stopping:
@@ -400,8 +406,8 @@ default=None
 
     def _partial_fit(self, X, y, sample_weight):
         specs = read_params(self)
-        X = self._validate_X(X, reset=False)
         state = self._fitted_state()
+        X = _validate_X(self, X, reset=False, numeric_only=state.encoder.numeric_input)
         targets = make_targets(y, sample_weight, X, specs.targets, tasks=state.tasks)
         if targets.names != self.task_names_ or targets.ndim != state.y_ndim:
             raise ValueError(
@@ -478,7 +484,7 @@ default=None
     # --------------------------------------------------------------- predict
     def _network_outputs(self, X, method: str = "forward") -> list[np.ndarray]:
         check_is_fitted(self, "network_")
-        X = self._validate_X(X, reset=False)
+        X = _validate_X(self, X, reset=False, numeric_only=self._encoder.numeric_input)
         sparse, dense = self._encoder.transform(X)
         device = next(self.network_.parameters()).device
         outs = predict_logits(

@@ -333,12 +333,13 @@ class _QuantileBins(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_bins : int, default=16
+    n_bins : int
+        The estimator's ``n_bins``.
     """
 
     _edges_at_values = False
 
-    def __init__(self, n_bins=16):
+    def __init__(self, *, n_bins):
         self.n_bins = n_bins
 
     def fit(self, X, y=None):
@@ -364,7 +365,7 @@ class QuantileBinner(_QuantileBins):
 
     Parameters
     ----------
-    n_bins : int, default=16
+    n_bins : int
     """
 
     def set_bin_edges(self, bin_edges) -> QuantileBinner:
@@ -398,7 +399,7 @@ class PiecewiseLinearEncoder(_QuantileBins):
 
     Parameters
     ----------
-    n_bins : int, default=16
+    n_bins : int
     """
 
     _edges_at_values = True
@@ -577,12 +578,16 @@ class FeatureEncoder:
         Output columns of ``preprocessor`` that feed embeddings / the dense input.
     feature_columns : list of FeatureColumn
         Sparse columns first, then dense, in the order the network receives them.
+    numeric_input : bool
+        Whether X, when an array, must be numeric (:attr:`FeatureSpec.numeric_only
+        <skmmoe._params.FeatureSpec.numeric_only>` at fit).
     """
 
     preprocessor: ColumnTransformer
     sparse_positions: np.ndarray
     dense_positions: np.ndarray
     feature_columns: list[FeatureColumn]
+    numeric_input: bool
 
     @property
     def vocabulary_sizes(self) -> list[int]:
@@ -632,6 +637,7 @@ class FeatureEncoder:
             "categorical": categorical,
             "numeric": numeric,
             "feature_columns": [asdict(c) for c in self.feature_columns],
+            "numeric_input": self.numeric_input,
         }
 
     @classmethod
@@ -657,6 +663,7 @@ class FeatureEncoder:
                 dtype=np.intp,
             ),
             feature_columns=columns,
+            numeric_input=bool(spec["numeric_input"]),
         )
 
     def _empty(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -823,6 +830,7 @@ def fit_feature_encoder(
         sparse_positions=np.asarray(sparse_positions, dtype=np.intp),
         dense_positions=np.asarray(dense_positions, dtype=np.intp),
         feature_columns=feature_columns,
+        numeric_input=spec.numeric_only,
     )
     sparse, dense = encoder._split(out)
     return encoder, sparse, dense

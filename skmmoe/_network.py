@@ -234,20 +234,11 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
     ):
         super().__init__()
         # The constructor's arguments, from which skmmoe.load rebuilds the network.
-        self.config = dict(
-            vocabulary_sizes=list(vocabulary_sizes),
-            n_dense=n_dense,
-            output_dims=list(output_dims),
-            embedding_dim=embedding_dim,
-            num_experts=num_experts,
-            expert_dnn_hidden_units=list(expert_dnn_hidden_units),
-            gate_dnn_hidden_units=list(gate_dnn_hidden_units),
-            tower_dnn_hidden_units=list(tower_dnn_hidden_units),
-            dnn_activation=dnn_activation,
-            dnn_dropout=dnn_dropout,
-            dnn_use_bn=dnn_use_bn,
-            init_std=init_std,
-        )
+        self.config = {
+            name: list(value) if isinstance(value, (list, tuple)) else value
+            for name, value in locals().items()
+            if name not in ("self", "__class__")
+        }
         self.n_sparse = len(vocabulary_sizes)
         self.embedding_dim = embedding_dim
         self.n_dense = n_dense

@@ -50,6 +50,15 @@ class FeatureSpec:
     numeric_encoding: str
     n_bins: int
 
+    @property
+    def numeric_only(self) -> bool:
+        """Whether an array X must be all numbers: the built-in preprocessor with
+        no column named categorical."""
+        spec = self.categorical_features
+        return self.preprocessor is None and (
+            spec is None or (isinstance(spec, str) and spec == "auto")
+        )
+
 
 @dataclass(frozen=True)
 class TargetSpec:

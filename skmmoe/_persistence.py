@@ -1,16 +1,18 @@
 """The model file: save/load without pickle.
 
-A model file is a zip archive of two members:
+A model file is a zip archive of two members, three after ``partial_fit``:
 
 - ``model.json``: format version, skmmoe version, the estimator's class and
   parameters, and its fitted state: the feature encoder's and the tasks' own JSON
   (each module writes and reads its part), the network's shape, the training
   history;
 - ``weights.pt``: the network's state dict, written by ``torch.save`` and read back
-  with ``torch.load(weights_only=True)``, which loads tensors only.
+  with ``torch.load(weights_only=True)``, which loads tensors only;
+- ``optimizer.pt``: the optimizer's state, kept by ``partial_fit`` so that a loaded
+  model continues a stream as the saved one would; read the same way.
 
 Nothing in the file is executed on load, and ``model.json`` records the SHA-256 of
-``weights.pt`` so a modified or truncated file is rejected. This module owns the
+the tensor members so a modified or truncated file is rejected. This module owns the
 container, the checksum and the format version only.
 """
 
@@ -41,12 +43,13 @@ from ._network import MMOENetwork
 from ._tasks import task_from_json
 from ._version import __version__
 
-__all__ = ["InconsistentVersionWarning", "load", "save"]
+__all__ = ["load", "save"]
 
 FORMAT = "skmmoe-model"
 FORMAT_VERSION = 2
 _JSON = "model.json"
 _WEIGHTS = "weights.pt"
+_OPTIMIZER = "optimizer.pt"  # only after partial_fit: the optimizer's state
 _ESTIMATORS = {
     cls.__name__: cls for cls in (MMOEEstimator, MMOEClassifier, MMOERegressor)
 }
@@ -109,10 +112,12 @@ def save(estimator, path) -> None:
             "a user-given preprocessor can be saved with joblib.dump (pickle)."
         )
     state = estimator._fitted_state()
-    buffer = io.BytesIO()
-    weights = {k: v.detach().cpu() for k, v in state.network.state_dict().items()}
-    torch.save(weights, buffer)
-    weights = buffer.getvalue()
+    weights = _tensor_bytes(
+        {k: v.detach().cpu() for k, v in state.network.state_dict().items()}
+    )
+    optimizer = None
+    if state.optimizer_state is not None:
+        optimizer = _tensor_bytes(state.optimizer_state)
     params = estimator.get_params(deep=False)
     meta = {
         "format": FORMAT,
@@ -135,13 +140,24 @@ def save(estimator, path) -> None:
         "seed": state.seed,
         "n_chunks": state.n_chunks,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "optimizer_sha256": (
+            None if optimizer is None else hashlib.sha256(optimizer).hexdigest()
+        ),
     }
     with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_JSON, json.dumps(meta, allow_nan=True))
         archive.writestr(_WEIGHTS, weights)
+        if optimizer is not None:
+            archive.writestr(_OPTIMIZER, optimizer)
 
 
-def _read(path) -> tuple[dict, bytes]:
+def _tensor_bytes(value) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _read(path) -> tuple[dict, bytes, bytes | None]:
     try:
         with zipfile.ZipFile(os.fspath(path)) as archive:
             names = set(archive.namelist())
@@ -152,6 +168,7 @@ def _read(path) -> tuple[dict, bytes]:
                 )
             meta = json.loads(archive.read(_JSON))
             weights = archive.read(_WEIGHTS)
+            optimizer = archive.read(_OPTIMIZER) if _OPTIMIZER in names else None
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
@@ -178,12 +195,17 @@ def _read(path) -> tuple[dict, bytes]:
             f"{path} has model format version {meta.get('format_version')}; this "
             f"skmmoe reads version {FORMAT_VERSION}."
         )
-    if hashlib.sha256(weights).hexdigest() != meta.get("weights_sha256"):
-        raise ModelFileError(
-            f"{path}: the weights do not match their checksum; the file was modified "
-            "or damaged."
-        )
-    return meta, weights
+    for member, content, key in (
+        (_WEIGHTS, weights, "weights_sha256"),
+        (_OPTIMIZER, optimizer, "optimizer_sha256"),
+    ):
+        digest = None if content is None else hashlib.sha256(content).hexdigest()
+        if digest != meta.get(key):
+            raise ModelFileError(
+                f"{path}: {member} does not match its checksum; the file was "
+                "modified or damaged."
+            )
+    return meta, weights, optimizer
 
 
 def load(path):
@@ -207,7 +229,7 @@ def load(path):
         If the file is not a skmmoe model file, or is truncated, modified or of an
         unknown format version.
     """
-    meta, weights = _read(path)
+    meta, weights, optimizer = _read(path)
     try:
         if meta["skmmoe_version"] != __version__:
             warnings.warn(
@@ -242,6 +264,13 @@ def load(path):
             best_epoch=meta["best_epoch"],
             seed=meta["seed"],
             n_chunks=meta["n_chunks"],
+            optimizer_state=(
+                None
+                if optimizer is None
+                else torch.load(
+                    io.BytesIO(optimizer), weights_only=True, map_location="cpu"
+                )
+            ),
         )
     except ModelFileError:
         raise

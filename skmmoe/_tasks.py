@@ -478,8 +478,8 @@ def make_tasks(
             raise ValueError(f"Task {name!r} has no observed (non-missing) labels.")
         task_classes = None if classes is None else classes[j]
         if task_types is None:
-            labels = observed if task_classes is None else np.asarray(task_classes)
-            task_type = _infer_task_type(labels, name, kind)
+            seen = observed if task_classes is None else np.asarray(task_classes)
+            task_type = _infer_task_type(seen, name, kind)
         else:
             task_type = task_types[j]
         weight = None

@@ -90,18 +90,18 @@ class TrainConfig:
     l2_reg_dnn: float
     seed: int
     device: torch.device
-    device_ids: list[int] | None = None
-    verbose: int = 0
-    n_iter_no_change: int = 5
-    clip_grad_norm: float | None = None
+    device_ids: list[int] | None
+    verbose: int
+    n_iter_no_change: int
+    clip_grad_norm: float | None
+    autocast_dtype: torch.dtype | None
+    """Mixed-precision training in this dtype; None trains in float32."""
     validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
     """Maps the validation logits per task to (metrics, objective to minimise)."""
     optimizer_state: dict | None = None
     """The optimizer's state to resume from (partial_fit)."""
     keep_optimizer_state: bool = False
     """Return the optimizer's final state in the result (partial_fit)."""
-    autocast_dtype: torch.dtype | None = None
-    """Mixed-precision training in this dtype; None trains in float32."""
 
 
 @dataclass
@@ -148,6 +148,17 @@ def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
         return metrics, objective
 
     return validate
+
+
+def _to_cpu(value):
+    """Every tensor in nested dicts and lists moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
@@ -211,7 +222,8 @@ def train(
         result.best_epoch = stopper.best_epoch
     network.eval()
     if config.keep_optimizer_state:
-        result.optimizer_state = copy.deepcopy(run.optimizer.state_dict())
+        # On the CPU, so that pickles and model files load on any machine.
+        result.optimizer_state = _to_cpu(copy.deepcopy(run.optimizer.state_dict()))
     return result
 
 

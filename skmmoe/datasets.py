@@ -231,16 +231,54 @@ def make_mixed_multitask(n_samples=30000, *, missing_rate=0.05, random_state=Non
     if not 0.0 <= missing_rate < 1.0:
         raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate}.")
     rng = np.random.default_rng(random_state)
-    n = n_samples
+    # The effects are drawn once per data set, before the rows, from random_state.
+    effects = {
+        "city": rng.normal(0.0, 1.0, (_N_CITIES, 2)),
+        "occupation": rng.normal(0.0, 1.0, (_N_OCCUPATIONS, 2)),
+        "segment": rng.normal(0.0, 1.0, (5, 2)),
+        "rating": rng.normal(0.0, 1.0, 5),
+        "children": rng.normal(0.0, 0.7, 7),
+    }
+    columns = _mixed_columns(rng, n_samples)
+    Y = _mixed_tasks(rng, columns, effects)
+    X = _mixed_frame(columns)
+    for name in ("score", "hours", "savings", "occupation"):
+        missing = rng.random(n_samples) < missing_rate
+        if name == "occupation":
+            X[name] = X[name].astype(object)
+            X.loc[missing, name] = None
+        else:
+            X.loc[missing, name] = np.nan
+    return X, Y
 
-    # Effects are drawn once per data set, like the columns, from random_state.
-    n_cities, occupations = 2000, [f"occ_{k:02d}" for k in range(12)]
-    city_effect = rng.normal(0.0, 1.0, (n_cities, 2))
-    occupation_effect = rng.normal(0.0, 1.0, (len(occupations), 2))
-    segment_effect = rng.normal(0.0, 1.0, (5, 2))
-    rating_effect = rng.normal(0.0, 1.0, 5)
-    children_effect = rng.normal(0.0, 0.7, 7)
 
+_N_CITIES, _N_OCCUPATIONS = 2000, 12
+
+
+def _mixed_frame(columns: dict) -> pd.DataFrame:
+    """The columns of :func:`make_mixed_multitask` as its DataFrame."""
+    return pd.DataFrame(
+        {
+            **{k: columns[k] for k in ("gains", "savings", "income")},
+            **{k: columns[k].astype(np.int64) for k in ("age", "children", "rating")},
+            "hours": columns["hours"],
+            "score": columns["score"],
+            "city": np.array([f"city_{k:04d}" for k in range(_N_CITIES)])[
+                columns["city"]
+            ],
+            "occupation": np.array(
+                [f"occ_{k:02d}" for k in range(_N_OCCUPATIONS)], dtype=object
+            )[columns["occupation"]],
+            "segment": pd.Categorical.from_codes(
+                columns["segment"], [f"seg_{k}" for k in "abcde"]
+            ),
+            "member": columns["member"],
+        }
+    )
+
+
+def _mixed_columns(rng, n: int) -> dict:
+    """The columns of :func:`make_mixed_multitask`, strings as codes."""
     gains = np.where(rng.random(n) < 0.1, np.round(rng.lognormal(8.0, 1.2, n), 0), 0.0)
     savings = np.where(
         rng.random(n) < 0.4, np.round(rng.lognormal(9.0, 1.5, n), 2), 0.0
@@ -254,81 +292,72 @@ def make_mixed_multitask(n_samples=30000, *, missing_rate=0.05, random_state=Non
     )
     score = rng.normal(0.0, 1.0, n)
     # Zipf-like frequencies: a few large cities, a long tail of small ones.
-    city_p = 1.0 / np.arange(1, n_cities + 1) ** 1.1
-    city = rng.choice(n_cities, n, p=city_p / city_p.sum())
-    occupation = rng.integers(0, len(occupations), n)
+    city_p = 1.0 / np.arange(1, _N_CITIES + 1) ** 1.1
+    city = rng.choice(_N_CITIES, n, p=city_p / city_p.sum())
+    occupation = rng.integers(0, _N_OCCUPATIONS, n)
     segment = rng.integers(0, 5, n)
     member = rng.random(n) < 0.3
+    return dict(
+        gains=gains,
+        savings=savings,
+        income=income,
+        age=age,
+        children=children,
+        rating=rating,
+        hours=hours,
+        score=score,
+        city=city,
+        occupation=occupation,
+        segment=segment,
+        member=member,
+    )
 
+
+def _mixed_tasks(rng, c: dict, effects: dict) -> pd.DataFrame:
+    """The three tasks of :func:`make_mixed_multitask` from its columns ``c``."""
+    n = len(c["gains"])
     # Latent effects shared by the tasks: thresholds on the amounts, a peak in
     # age, per-value effects of the small integers and of every string column.
     shared = (
-        1.2 * (gains > 0)
-        + 0.8 * (gains > 15000)
-        - 0.5 * np.log1p(savings) / 10.0
-        + np.sin((age - 18.0) / 10.0)
-        + rating_effect[rating - 1]
-        + 0.6 * city_effect[city, 0]
-        + 0.7 * occupation_effect[occupation, 0]
-        + 0.3 * score * (member - 0.5)
+        1.2 * (c["gains"] > 0)
+        + 0.8 * (c["gains"] > 15000)
+        - 0.5 * np.log1p(c["savings"]) / 10.0
+        + np.sin((c["age"] - 18.0) / 10.0)
+        + effects["rating"][c["rating"] - 1]
+        + 0.6 * effects["city"][c["city"], 0]
+        + 0.7 * effects["occupation"][c["occupation"], 0]
+        + 0.3 * c["score"] * (c["member"] - 0.5)
     )
     own = (
-        0.8 * (hours > 45)
-        - 0.6 * (hours == 40)
-        + children_effect[children]
-        + 0.5 * segment_effect[segment, 1]
-        + 0.6 * city_effect[city, 1]
-        + 0.4 * np.log(income / 15000.0)
+        0.8 * (c["hours"] > 45)
+        - 0.6 * (c["hours"] == 40)
+        + effects["children"][c["children"]]
+        + 0.5 * effects["segment"][c["segment"], 1]
+        + 0.6 * effects["city"][c["city"], 1]
+        + 0.4 * np.log(c["income"] / 15000.0)
     )
     churn_logit = shared + 0.5 * own - 1.5
     churn = (rng.random(n) < 1.0 / (1.0 + np.exp(-churn_logit))).astype(np.int64)
     spend = (
-        50.0 * np.log(income / 1000.0)
+        50.0 * np.log(c["income"] / 1000.0)
         + 20.0 * shared
         + 15.0 * own
-        + 30.0 * (savings > 0)
+        + 30.0 * (c["savings"] > 0)
         + rng.standard_t(3, n) * 40.0
     )
     plan_scores = np.column_stack(
         [
             np.zeros(n),
-            0.8 * shared + 0.5 * member,
-            0.6 * own + 1.0 * (gains > 0) + 0.3 * np.log(income / 15000.0),
-            0.5 * shared + 0.5 * own + 0.4 * (children >= 2) - 0.3,
+            0.8 * shared + 0.5 * c["member"],
+            0.6 * own + 1.0 * (c["gains"] > 0) + 0.3 * np.log(c["income"] / 15000.0),
+            0.5 * shared + 0.5 * own + 0.4 * (c["children"] >= 2) - 0.3,
         ]
     )
     plan = np.argmax(plan_scores + rng.gumbel(0.0, 1.0, plan_scores.shape), axis=1)
-
-    X = pd.DataFrame(
-        {
-            "gains": gains,
-            "savings": savings,
-            "income": income,
-            "age": age.astype(np.int64),
-            "children": children.astype(np.int64),
-            "rating": rating.astype(np.int64),
-            "hours": hours,
-            "score": score,
-            "city": np.array([f"city_{k:04d}" for k in range(n_cities)])[city],
-            "occupation": np.array(occupations, dtype=object)[occupation],
-            "segment": pd.Categorical.from_codes(
-                segment, [f"seg_{k}" for k in "abcde"]
-            ),
-            "member": member,
-        }
-    )
-    for name in ("score", "hours", "savings", "occupation"):
-        missing = rng.random(n) < missing_rate
-        if name == "occupation":
-            X[name] = X[name].astype(object)
-            X.loc[missing, name] = None
-        else:
-            X.loc[missing, name] = np.nan
-    Y = pd.DataFrame(
+    return pd.DataFrame(
         {
             "churn": churn,
             "spend": spend,
             "plan": np.array(["basic", "plus", "pro", "team"], dtype=object)[plan],
         }
     )
-    return X, Y
