@@ -1,0 +1,87 @@
+"""Tests of skmmoe._params: the hyper-parameters read once into typed specs."""
+
+import inspect
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import torch
+
+from skmmoe import MMOEClassifier, MMOEEstimator
+from skmmoe._network import MMOENetwork
+from skmmoe._params import (
+    FeatureSpec,
+    NetworkSpec,
+    TargetSpec,
+    TrainingSpec,
+    read_params,
+)
+
+
+def test_read_params_gives_every_spec_the_estimators_values():
+    est = MMOEEstimator(num_experts=4, expert_dnn_hidden_units=[32, 16], seed=7)
+    specs = read_params(est)
+    assert specs.network.num_experts == 4
+    assert specs.network.expert_dnn_hidden_units == (32, 16)
+    assert specs.training.seed == 7
+    assert specs.training.device == torch.device("cpu")
+    assert specs.training.autocast_dtype is None
+    assert specs.targets.kind == "any"
+    assert read_params(MMOEClassifier()).targets.kind == "classifier"
+    assert specs.features.numeric_encoding == est.numeric_encoding
+
+
+def test_every_spec_field_is_an_estimator_parameter_or_derived_from_them():
+    params = set(MMOEEstimator().get_params())
+    derived = {"kind", "autocast_dtype", "device_ids"}
+    for spec in (FeatureSpec, TargetSpec, NetworkSpec, TrainingSpec):
+        for f in fields(spec):
+            assert f.name in params or f.name in derived, (spec.__name__, f.name)
+
+
+def test_network_spec_fields_are_the_networks_keyword_arguments():
+    """A new network parameter needs its constraint, a NetworkSpec field and an
+    MMOENetwork argument of the same name: nothing else maps it."""
+    network_args = set(inspect.signature(MMOENetwork).parameters)
+    data_args = {"vocabulary_sizes", "n_dense", "output_dims"}
+    assert {f.name for f in fields(NetworkSpec)} == network_args - data_args
+
+
+def test_seed_none_draws_a_fresh_seed_per_read():
+    est = MMOEEstimator(seed=None)
+    seeds = {read_params(est).training.seed for _ in range(5)}
+    assert len(seeds) > 1
+
+
+@pytest.mark.parametrize(
+    "epochs, n, expected", [("auto", 100_000, 2), ("auto", 25_000, 6), (3, 10, 3)]
+)
+def test_epochs_for(epochs, n, expected):
+    assert read_params(MMOEEstimator(epochs=epochs)).training.epochs_for(n) == expected
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(dnn_use_bn=True, batch_size=1), "batch_size >= 2"),
+        (dict(precision="float16"), "float16"),
+        (dict(device="tpu"), "not a device"),
+        (dict(categorical_features=[0], preprocessor=None), None),
+    ],
+)
+def test_cross_parameter_rules(params, match):
+    est = MMOEEstimator(**params)
+    if match is None:
+        read_params(est)
+        return
+    with pytest.raises(ValueError, match=match):
+        read_params(est)
+
+
+def test_numeric_only_arrays():
+    assert FeatureSpec("auto", None, 8, "scaled", 16).numeric_only
+    assert not FeatureSpec([0], None, 8, "scaled", 16).numeric_only
+    est = MMOEEstimator(categorical_features=[0])
+    X = np.array([["a", 1.0], ["b", 2.0], ["a", 3.0]], dtype=object)
+    est.set_params(epochs=1).fit(X, [0, 1, 0])
+    assert not est._encoder.numeric_input
