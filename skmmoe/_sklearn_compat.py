@@ -7,19 +7,12 @@ an upgrade is fixed in one file.
 from numbers import Integral
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    Options,
-    StrOptions,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
-    "HasMethods",
     "Interval",
     "IntSequence",
-    "Options",
     "StrOptions",
     "_check_sample_weight",
     "_fit_context",
