@@ -89,13 +89,44 @@ class NetworkSpec:
 
     def build(self, *, vocabulary_sizes, n_dense: int, output_dims) -> MMOENetwork:
         """The network for these inputs and task outputs (initialised from torch's
-        global RNG: seed it first)."""
-        return MMOENetwork(
-            vocabulary_sizes=vocabulary_sizes,
-            n_dense=n_dense,
-            output_dims=output_dims,
-            **{f.name: getattr(self, f.name) for f in fields(self)},
+        global RNG: seed it first). A network too large to allocate raises a
+        ValueError with its size."""
+        try:
+            return MMOENetwork(
+                vocabulary_sizes=vocabulary_sizes,
+                n_dense=n_dense,
+                output_dims=output_dims,
+                **{f.name: getattr(self, f.name) for f in fields(self)},
+            )
+        except (MemoryError, RuntimeError) as exc:
+            if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+                raise
+            n_weights = self.weight_count(vocabulary_sizes, n_dense, output_dims)
+            raise ValueError(
+                f"The network does not fit in memory: about {n_weights:,} weights "
+                f"({n_weights * 4 / 2**30:,.1f} GiB in float32) for "
+                f"embedding_dim={self.embedding_dim}, num_experts="
+                f"{self.num_experts}, expert_dnn_hidden_units="
+                f"{self.expert_dnn_hidden_units} and {sum(vocabulary_sizes):,} "
+                "embedding rows; make them smaller."
+            ) from exc
+
+    def weight_count(self, vocabulary_sizes, n_dense: int, output_dims) -> int:
+        """The number of weights of the network (biases and norms aside)."""
+        n_in = len(vocabulary_sizes) * self.embedding_dim + n_dense
+        n_tasks = len(output_dims)
+
+        def mlp(widths, n_inputs):
+            sizes = [n_inputs, *widths]
+            return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+        experts = self.num_experts * mlp(self.expert_dnn_hidden_units, n_in)
+        gates = n_tasks * mlp([*self.gate_dnn_hidden_units, self.num_experts], n_in)
+        towers = sum(
+            mlp([*self.tower_dnn_hidden_units, d], self.expert_dnn_hidden_units[-1])
+            for d in output_dims
         )
+        return sum(vocabulary_sizes) * self.embedding_dim + experts + gates + towers
 
 
 @dataclass(frozen=True)
@@ -239,7 +270,7 @@ def resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
         return torch.device(f"cuda:{gpus[0]}"), gpus
     if name == "auto":
         return torch.device("cuda" if cuda else "cpu"), None
-    if name == "cpu":
+    if name == "cpu" or name.startswith("cpu:"):  # one CPU device, whatever index
         return torch.device("cpu"), None
     if name == "cuda" or name.startswith("cuda:"):
         if not cuda:

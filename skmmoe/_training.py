@@ -221,10 +221,36 @@ def train(
         network.load_state_dict(stopper.best_state)
         result.best_epoch = stopper.best_epoch
     network.eval()
+    _check_finite_result(run)
     if config.keep_optimizer_state:
         # On the CPU, so that pickles and model files load on any machine.
         result.optimizer_state = _to_cpu(copy.deepcopy(run.optimizer.state_dict()))
     return result
+
+
+def _check_finite_result(run: _Run) -> None:
+    """The epochs' losses are computed before each step's update, so they cannot
+    see what the last step did: check the weights it left, and the outputs they
+    give on a batch of the training rows (one forward pass, once per training)."""
+    network, config = run.network, run.config
+    with torch.no_grad():
+        bad = [n for n, p in network.named_parameters() if not p.isfinite().all()]
+        if not bad:
+            rows = slice(0, min(config.batch_size, len(run.data)))
+            logits = predict_logits(
+                network, run.data.sparse[rows], run.data.dense[rows]
+            )
+            bad = [
+                f"the output of task {task.name!r}"
+                for task, z in zip(run.tasks, logits)
+                if not z.isfinite().all()
+            ]
+    if bad:
+        raise FloatingPointError(
+            f"Training diverged: {bad[0]} became NaN or infinite in the last "
+            f"steps. Try a lower learning_rate (now {config.learning_rate:g}), "
+            "clip_grad_norm, or check the data for extreme values."
+        )
 
 
 class _EarlyStopping:

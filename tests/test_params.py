@@ -85,3 +85,37 @@ def test_numeric_only_arrays():
     X = np.array([["a", 1.0], ["b", 2.0], ["a", 3.0]], dtype=object)
     est.set_params(epochs=1).fit(X, [0, 1, 0])
     assert not est._encoder.numeric_input
+
+
+def test_weight_count_counts_the_networks_weights():
+    spec = read_params(
+        MMOEEstimator(
+            num_experts=3,
+            expert_dnn_hidden_units=(16, 8),
+            gate_dnn_hidden_units=(4,),
+            tower_dnn_hidden_units=(5,),
+            embedding_dim=6,
+        )
+    ).network
+    shapes = dict(vocabulary_sizes=[4, 7], n_dense=3, output_dims=[1, 3])
+    net = spec.build(**shapes)
+    weights = sum(p.numel() for n, p in net.named_parameters() if n.endswith("weight"))
+    assert spec.weight_count(**shapes) == weights
+
+
+@pytest.mark.parametrize(
+    "params", [dict(embedding_dim=2**40), dict(num_experts=2**30)], ids=str
+)
+def test_a_network_too_large_to_allocate_gives_its_size(params):
+    X = np.column_stack([np.arange(40) % 4, np.arange(40.0)])
+    est = MMOEClassifier(epochs=1, categorical_features=[0], **params)
+    with pytest.raises(ValueError, match=r"does not fit in memory: about [\d,]+ "):
+        est.fit(X, np.arange(40) % 2)
+    assert not hasattr(est, "network_")
+
+
+@pytest.mark.parametrize("device", ["cpu:0", torch.device("cpu", 0)], ids=str)
+def test_an_indexed_cpu_device_is_the_cpu(device):
+    assert read_params(MMOEEstimator(device=device)).training.device == torch.device(
+        "cpu"
+    )

@@ -601,3 +601,21 @@ def test_partial_fit_chunks_after_the_first_train_at_the_constant_rate(monkeypat
 def test_unknown_lr_schedule_is_rejected():
     with pytest.raises(ValueError, match="lr_schedule"):
         MMOEClassifier(lr_schedule="step").fit(np.zeros((4, 1)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_divergence_in_the_last_step_is_caught(streaming):
+    """The loss is summed before each step's update, so a step that blows the
+    weights up at the very end of training must be caught by the weights."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    Y = pd.DataFrame({"a": (X[:, 0] > 0).astype(int), "b": X[:, 1]})
+    est = MMOEEstimator(**small(epochs=1, batch_size=300)).fit(X, Y)
+    expected = est.predict(X)
+    est.set_params(learning_rate=1e20, lr_schedule="constant")
+    with pytest.raises(FloatingPointError, match="became NaN or infinite in the last"):
+        if streaming:
+            est.partial_fit(X, Y)  # one batch: its update is the last step
+        else:
+            est.fit(X, Y)
+    np.testing.assert_array_equal(est.predict(X), expected)
