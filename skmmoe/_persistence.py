@@ -124,7 +124,7 @@ def save(estimator, path) -> None:
         "format_version": FORMAT_VERSION,
         "skmmoe_version": __version__,
         "class": name,
-        "params": _jsonable(params),
+        "params": {k: _param_to_json(v) for k, v in params.items()},
         "param_is_tuple": [k for k, v in params.items() if isinstance(v, tuple)],
         "network": _jsonable(state.network.config),
         "features": state.encoder.to_json(),
@@ -149,6 +149,26 @@ def save(estimator, path) -> None:
         archive.writestr(_WEIGHTS, weights)
         if optimizer is not None:
             archive.writestr(_OPTIMIZER, optimizer)
+
+
+def _param_to_json(value):
+    """A parameter value as JSON, with dicts (``class_weight``) as lists of
+    [key, value] pairs, so that keys keep their type (1 stays 1, not "1")."""
+    if isinstance(value, dict):
+        return {"dict_items": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
+    if isinstance(value, list):
+        return [_param_to_json(v) for v in value]
+    return _jsonable(value)
+
+
+def _param_from_json(value):
+    if isinstance(value, dict):
+        return {
+            (tuple(k) if isinstance(k, list) else k): v for k, v in value["dict_items"]
+        }
+    if isinstance(value, list):
+        return [_param_from_json(v) for v in value]
+    return value
 
 
 def _tensor_bytes(value) -> bytes:
@@ -239,7 +259,7 @@ def load(path):
                 stacklevel=2,
             )
         cls = _ESTIMATORS[meta["class"]]
-        params = dict(meta["params"])
+        params = {k: _param_from_json(v) for k, v in meta["params"].items()}
         for key in meta["param_is_tuple"]:
             params[key] = tuple(params[key])
         estimator = cls(**params)

@@ -21,6 +21,7 @@ import pytest
 import torch
 from estimator_helpers import assert_same_proba, private_copy
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
 from small_network import small
@@ -586,3 +587,31 @@ def test_save_load_binned_numeric_encodings(
     far = unseen_rows.assign(age=unseen_rows["age"] * 100)  # outside the training range
     for frame in (X, unseen_rows, far):
         _assert_same_predictions(loaded, est, frame)
+
+
+@pytest.mark.parametrize(
+    "class_weight",
+    [{0: 1.0, 1: 2.5}, [{"no": 1.0, "yes": 3.0}, None], {True: 2.0, False: 1.0}],
+    ids=["int keys", "per task", "bool keys"],
+)
+def test_class_weight_keys_keep_their_type_through_save_load(class_weight, tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 2))
+    if isinstance(class_weight, list):
+        y = np.column_stack([np.where(X[:, 0] > 0, "yes", "no"), X[:, 1] > 0])
+    else:
+        labels = list(class_weight)
+        y = np.where(X[:, 0] > 0, labels[0], labels[1])
+    est = MMOEClassifier(**SMALL, class_weight=class_weight).fit(X, y)
+    skmmoe.save(est, tmp_path / "model.skmmoe")
+    loaded = skmmoe.load(tmp_path / "model.skmmoe")
+    assert loaded.class_weight == class_weight
+    assert [type(k) for k in _keys(loaded.class_weight)] == [
+        type(k) for k in _keys(class_weight)
+    ]
+    clone(loaded).fit(X, y)  # refit works with the restored keys
+
+
+def _keys(class_weight):
+    specs = class_weight if isinstance(class_weight, list) else [class_weight]
+    return [k for spec in specs if spec for k in spec]
