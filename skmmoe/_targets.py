@@ -82,6 +82,7 @@ def make_targets(
             _check_classes(classes, len(labels), ndim),
         )
     weights = _apply_class_weight(spec.class_weight, tasks, labels, weights)
+    _check_some_weight(weights, names, "class_weight")
     return Targets(
         names, ndim, labels, weights, tasks, _loss_weights(spec.loss_weights, names)
     )
@@ -176,12 +177,18 @@ def _sample_weights(sample_weight, X, labels, names) -> list[np.ndarray | None]:
         w = per_task[t]
         if missing.any():
             w = (np.ones(n) if w is None else w.copy()) * ~missing
+        weights.append(w)
+    _check_some_weight(weights, names, "sample_weight")
+    return weights
+
+
+def _check_some_weight(weights, names, source: str) -> None:
+    for name, w in zip(names, weights):
         if w is not None and not (w > 0).any():
             raise ValueError(
-                f"Task {names[t]!r} has no sample with a label and a positive weight."
+                f"Task {name!r} has no sample with a label and a positive weight "
+                f"(check {source} and the missing labels)."
             )
-        weights.append(w)
-    return weights
 
 
 def _check_classes(classes, n_tasks, ndim):

@@ -8,6 +8,7 @@ its kind is inferred from y.
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -184,9 +185,21 @@ class _ClassificationTask(Task):
                     f"class_weight for task {self.name!r} names labels not in y: "
                     f"{unknown}; the classes are {self.classes_.tolist()}."
                 )
-            per_class = np.array([float(spec.get(c, 1.0)) for c in self.classes_])
+            values = [spec.get(c, 1.0) for c in self.classes_]
+            if not all(
+                isinstance(v, (Real, np.number)) and not isinstance(v, bool)
+                for v in values
+            ):
+                raise ValueError(
+                    f"class_weight for task {self.name!r} must map labels to "
+                    f"numbers; got {spec!r}."
+                )
+            per_class = np.asarray(values, dtype=np.float64)
             if not np.isfinite(per_class).all() or (per_class < 0).any():
-                raise ValueError("class_weight values must be finite and >= 0.")
+                raise ValueError(
+                    f"class_weight values must be finite and >= 0; got {spec!r} for "
+                    f"task {self.name!r}."
+                )
         else:
             raise TypeError(
                 "class_weight entries must be 'balanced', a dict or None; got "
@@ -307,10 +320,14 @@ class RegressionTask(Task):
         if sample_weight is not None:
             keep = sample_weight > 0
             values, sample_weight = values[keep], sample_weight[keep]
-        self.mean_ = float(np.average(values, weights=sample_weight))
-        variance = np.average((values - self.mean_) ** 2, weights=sample_weight)
-        std = float(np.sqrt(variance))
-        self.scale_ = std if std > 0 else 1.0
+        # Computed on values divided by their largest magnitude, so that targets
+        # near the float64 limit (1e200) neither overflow the squares nor the sum.
+        magnitude = float(np.abs(values).max()) or 1.0
+        unit = values / magnitude
+        mean = np.average(unit, weights=sample_weight)
+        std = float(np.sqrt(np.average((unit - mean) ** 2, weights=sample_weight)))
+        self.mean_ = float(mean) * magnitude
+        self.scale_ = std * magnitude if std > 0 else 1.0
         return self
 
     def _fitted_json(self) -> dict:

@@ -457,3 +457,30 @@ def test_validation_split_leaving_fewer_than_two_training_rows_raises():
     targets = make_targets(np.array([0, 1, 0]), None, np.zeros((3, 1)), ANY)
     with pytest.raises(ValueError, match="fewer than 2 training samples"):
         validation_split(targets, 0.5, seed=0)
+
+
+def test_class_weight_that_zeroes_every_sample_is_refused():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = np.arange(40) % 2
+    est = MMOEClassifier(**small(epochs=1), class_weight={0: 0.0, 1: 0.0})
+    with pytest.raises(ValueError, match="no sample with a label.*class_weight"):
+        est.fit(X, y)
+
+
+@pytest.mark.parametrize("spec", [{0: "big"}, {0: None}, {0: True}], ids=str)
+def test_class_weight_values_that_are_not_numbers_name_class_weight(spec):
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    est = MMOEClassifier(**small(epochs=1), class_weight=spec)
+    with pytest.raises(ValueError, match="class_weight .* must map labels to numbers"):
+        est.fit(X, np.arange(40) % 2)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200, 1e300])
+def test_regression_targets_of_any_magnitude_train_and_predict(scale):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] + 0.5) * scale
+    est = MMOERegressor(**small(epochs=20)).fit(X, y)
+    pred = est.predict(X)
+    assert np.isfinite(pred).all()
+    assert np.corrcoef(pred / scale, y / scale)[0, 1] > 0.9
