@@ -22,7 +22,11 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+)
 
 from . import _docs, _training
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
@@ -36,7 +40,7 @@ from ._sklearn_compat import (
     _fit_context,
     validate_data,
 )
-from ._targets import make_targets, read_labels, validation_split
+from ._targets import align_to_tasks, make_targets, read_labels, validation_split
 from ._tasks import TASK_TYPES, Task
 from ._version import __version__
 
@@ -59,6 +63,9 @@ class FittedState:
     y_ndim: int
     n_features_in: int
     feature_names_in: np.ndarray | None
+    columns_in: list | None
+    """The column labels of a DataFrame X in fit (of any type: names or
+    numbers), by which predict matches columns; None for an array X."""
     history: list[dict]
     best_epoch: int | None
     seed: int
@@ -131,11 +138,11 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     ``numeric_only``."""
     min_samples = 2 if reset else 1
     if isinstance(X, pd.DataFrame):
-        names = getattr(estimator, "feature_names_in_", None)
-        if not reset and names is not None:
-            given = [str(c) for c in X.columns]
-            if given != list(names) and sorted(given) == sorted(names):
-                X = X[list(names)]  # columns are matched by name, not position
+        fitted = getattr(estimator, "_columns_in", None)
+        if not reset and fitted is not None:
+            given = list(X.columns)
+            if given != fitted and _same_labels(given, fitted):
+                X = X[fitted]  # columns are matched by name, not position
         validate_data(estimator, X, reset=reset, skip_check_array=True)
         if X.shape[1] == 0:
             raise ValueError(
@@ -164,6 +171,14 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
         ensure_all_finite="allow-nan",
         ensure_min_samples=min_samples,
     )
+
+
+def _same_labels(a: list, b: list) -> bool:
+    """Whether two lists of column labels hold the same labels in any order."""
+    try:
+        return len(a) == len(b) and set(a) == set(b)
+    except TypeError:  # unhashable labels
+        return False
 
 
 class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
@@ -353,6 +368,7 @@ default=None
         specs = read_params(self)
         training = specs.training
         X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
+        X_columns = X.columns if isinstance(X, pd.DataFrame) else None
         targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
         train_rows = valid_rows = None
         if training.early_stopping:
@@ -396,6 +412,7 @@ default=None
                 y_ndim=targets.ndim,
                 n_features_in=self.n_features_in_,
                 feature_names_in=getattr(self, "feature_names_in_", None),
+                columns_in=list(X_columns) if X_columns is not None else None,
                 history=result.history,
                 best_epoch=result.best_epoch,
                 seed=training.seed,
@@ -413,6 +430,11 @@ default=None
             raise ValueError(
                 f"partial_fit got tasks {targets.names} (y.ndim={targets.ndim}); "
                 f"earlier calls had {self.task_names_} (y.ndim={state.y_ndim})."
+            )
+        if specs.network.dnn_use_bn and len(X) < 2:
+            raise ValueError(
+                "partial_fit with dnn_use_bn=True needs chunks of at least 2 rows: "
+                f"batch norm cannot train on one row (got {len(X)})."
             )
         data = targets.train_data(*state.encoder.transform(X))
         del X
@@ -455,6 +477,7 @@ default=None
             self.feature_names_in_ = np.asarray(state.feature_names_in, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        self._columns_in = state.columns_in
         classes = [getattr(t, "classes_", None) for t in state.tasks]
         self.classes_ = classes[0] if state.y_ndim == 1 else classes
         self._encoder = state.encoder
@@ -474,6 +497,7 @@ default=None
             y_ndim=self._y_ndim,
             n_features_in=self.n_features_in_,
             feature_names_in=getattr(self, "feature_names_in_", None),
+            columns_in=self._columns_in,
             history=list(self.history_),
             best_epoch=self.best_epoch_,
             seed=self._seed_used,
@@ -521,11 +545,12 @@ default=None
             out[:, t] = p
         return out
 
-    def _score_labels(self, y):
-        """The labels of ``score``'s y per task, checked against the fitted
-        tasks."""
+    def _score_labels(self, X, y):
+        """The labels of ``score``'s y per task, checked against X and the fitted
+        tasks (columns of a y DataFrame matched to the tasks by name)."""
         check_is_fitted(self, "network_")
-        labels, _, _ = read_labels(y)
+        labels, _, _ = read_labels(align_to_tasks(y, self.task_names_))
+        check_consistent_length(X, labels[0].missing)
         if len(labels) != self.n_tasks_:
             raise ValueError(
                 f"y has {len(labels)} task(s); the estimator was fitted on "
@@ -620,7 +645,7 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
         -------
         score : float
         """
-        labels = self._score_labels(y)
+        labels = self._score_labels(X, y)
         logits = self._network_outputs(X)
         sw = None if sample_weight is None else np.asarray(sample_weight)
         scores = []
@@ -683,7 +708,7 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         -------
         score : float
         """
-        labels = self._score_labels(y)
+        labels = self._score_labels(X, y)
         y_pred = self.predict(X).reshape(len(labels[0].missing), -1)
         correct = np.ones(len(y_pred), dtype=bool)
         for t, (observed, missing) in enumerate(labels):

@@ -604,12 +604,12 @@ class FeatureEncoder:
         """
         n = X.shape[0]
         if n <= TRANSFORM_BLOCK_ROWS:
-            return self._split(self.preprocessor.transform(X))
+            return self._split(self._transform(X))
         sparse, dense = self._empty(n)
         for start in range(0, n, TRANSFORM_BLOCK_ROWS):
             rows = slice(start, start + TRANSFORM_BLOCK_ROWS)
             block = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-            self._split(self.preprocessor.transform(block), sparse[rows], dense[rows])
+            self._split(self._transform(block), sparse[rows], dense[rows])
         return sparse, dense
 
     def to_json(self) -> dict:
@@ -666,6 +666,28 @@ class FeatureEncoder:
             numeric_input=bool(spec["numeric_input"]),
         )
 
+    def _transform(self, X):
+        # An encoding that overflows float32 is reported by _split, naming the
+        # column, rather than by numpy's warning.
+        with np.errstate(over="ignore"):
+            return self.preprocessor.transform(X)
+
+    def _non_finite_error(self, dense: np.ndarray) -> ValueError:
+        """Which dense input is NaN (a missing value left unimputed) or infinite
+        (a value whose encoding overflows float32), by name."""
+        names = [c.name for c in self.feature_columns if c.kind == "dense"]
+        nan = np.isnan(dense).any(axis=0)
+        if nan.any():
+            return ValueError(
+                f"The preprocessor left NaN in the dense input {names[nan.argmax()]!r}"
+                "; impute missing values in the preprocessor."
+            )
+        column = names[(~np.isfinite(dense)).any(axis=0).argmax()]
+        return ValueError(
+            f"The dense input {column!r} overflows float32 once encoded (its values "
+            "are too large after scaling); rescale that column."
+        )
+
     def _empty(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return (
             np.empty((n, len(self.sparse_positions)), dtype=np.int32),
@@ -692,10 +714,7 @@ class FeatureEncoder:
             sparse[rows] = _reserved_index_codes(block[:, self.sparse_positions], sizes)
             dense[rows] = block[:, self.dense_positions]
             if not np.isfinite(dense[rows]).all():
-                raise ValueError(
-                    "The preprocessor produced NaN or infinite values in dense (non-"
-                    "embedded) columns; impute missing values in the preprocessor."
-                )
+                raise self._non_finite_error(dense[rows])
         return sparse, dense
 
 

@@ -133,6 +133,7 @@ def save(estimator, path) -> None:
             if state.feature_names_in is None
             else _jsonable(state.feature_names_in)
         ),
+        "columns_in": None if state.columns_in is None else _jsonable(state.columns_in),
         "tasks": [t.to_json() for t in state.tasks],
         "y_ndim": state.y_ndim,
         "history": _jsonable(state.history),
@@ -280,6 +281,7 @@ def load(path):
             y_ndim=meta["y_ndim"],
             n_features_in=meta["features"]["n_features"],
             feature_names_in=meta["feature_names_in"],
+            columns_in=meta["columns_in"],
             history=meta["history"],
             best_epoch=meta["best_epoch"],
             seed=meta["seed"],

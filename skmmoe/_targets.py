@@ -20,7 +20,13 @@ from ._sklearn_compat import _check_sample_weight
 from ._tasks import Labels, Task, make_tasks, split_label_column
 from ._training import TrainData
 
-__all__ = ["Targets", "make_targets", "read_labels", "validation_split"]
+__all__ = [
+    "Targets",
+    "align_to_tasks",
+    "make_targets",
+    "read_labels",
+    "validation_split",
+]
 
 
 @dataclass
@@ -132,6 +138,25 @@ def read_labels(y, task_names=None) -> tuple[list[Labels], list[str], int]:
         raise ValueError(f"Task names must be unique; got {names}.")
     labels = [split_label_column(frame.iloc[:, j]) for j in range(frame.shape[1])]
     return labels, names, ndim
+
+
+def align_to_tasks(y, task_names: list[str]):
+    """A y DataFrame whose columns are named (not numbered) with its columns in
+    the order of the tasks, matched by name; any other y as it is. Columns whose
+    names are not the tasks' are refused."""
+    if not isinstance(y, pd.DataFrame) or all(
+        isinstance(c, (int, np.integer)) for c in y.columns
+    ):
+        return y
+    names = [str(c) for c in y.columns]
+    if names == list(task_names):
+        return y
+    if sorted(names) != sorted(task_names):
+        raise ValueError(
+            f"y's columns {names} are not the estimator's tasks {list(task_names)}; "
+            "y's columns are matched to the tasks by name."
+        )
+    return y.iloc[:, [names.index(name) for name in task_names]]
 
 
 def _loss_weights(loss_weights, names) -> list[float]:

@@ -13,6 +13,8 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import Pipeline
 
+from ._targets import align_to_tasks
+
 __all__ = ["task_scorer"]
 
 # metric -> (function(y_true, prediction), what it needs, sign so greater is better)
@@ -56,6 +58,7 @@ class _TaskScorer:
         # task metadata from its final step.
         model = estimator[-1] if isinstance(estimator, Pipeline) else estimator
         t = self._task_index(model)
+        y = align_to_tasks(y, model.task_names_)
         if isinstance(y, pd.DataFrame):
             column = y.iloc[:, t]
         elif isinstance(y, pd.Series):

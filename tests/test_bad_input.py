@@ -296,3 +296,46 @@ def test_invalid_parameter_raises_at_fit_naming_it(random_label_frame, name, val
     with pytest.raises((ValueError, TypeError), match=name):
         est.fit(X, Y)
     assert not hasattr(est, "network_")
+
+
+# ------------------------------------------------- issue 14: odd inputs, clearly
+def test_a_value_whose_encoding_overflows_float32_is_named():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"small": rng.random(60), "other": rng.normal(size=60)})
+    est = MMOEClassifier(**small(epochs=1)).fit(X, np.arange(60) % 2)
+    huge = X.head(3).assign(small=np.float32(3e38))
+    with pytest.raises(ValueError, match="'small' overflows float32"):
+        est.predict(huge)
+
+
+@pytest.mark.parametrize("n_rows", [5, 70])
+def test_score_with_y_of_the_wrong_length(n_rows):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    Y = np.column_stack([np.arange(40) % 2, X[:, 0]])
+    est = MMOEEstimator(**small(epochs=1)).fit(X, Y)
+    wrong = np.column_stack([np.arange(n_rows) % 2, np.zeros(n_rows)])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.score(X, wrong)
+    clf = MMOEClassifier(**small(epochs=1)).fit(X, Y[:, 0].astype(int))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.score(X, wrong[:, 0].astype(int))
+
+
+def test_partial_fit_with_batch_norm_on_a_one_row_chunk():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.arange(40) % 2
+    est = MMOEClassifier(**small(epochs=1, dnn_use_bn=True)).partial_fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        est.partial_fit(X[:1], y[:1])
+    assert est.n_epochs_ == 1
+
+
+def test_integer_column_names_are_matched_by_name():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=[10, 20, 30])
+    y = (X[10] > 0).astype(int)
+    est = MMOEClassifier(**small(epochs=2)).fit(X, y)
+    reordered = X[[30, 10, 20]]
+    np.testing.assert_array_equal(est.predict_proba(reordered), est.predict_proba(X))

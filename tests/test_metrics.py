@@ -306,3 +306,20 @@ def test_numpy_integer_task_index(mixed, data):
 def test_repr():
     assert repr(task_scorer("income", "roc_auc")) == "task_scorer('income', 'roc_auc')"
     assert repr(task_scorer(-1, "mse")) == "task_scorer(-1, 'mse')"
+
+
+def test_score_and_task_scorer_match_y_columns_by_name():
+    """Y's columns reordered score each task against its own labels; other
+    names are refused."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    Y = pd.DataFrame({"flag": (X.a > 0).astype(int), "amount": 3.0 * X.b + X.a})
+    est = MMOEEstimator(expert_dnn_hidden_units=(16,), epochs=5).fit(X, Y)
+    swapped = Y[["amount", "flag"]]
+    assert est.score(X, swapped) == pytest.approx(est.score(X, Y))
+    scorer = task_scorer("amount", "r2")
+    assert scorer(est, X, swapped) == pytest.approx(scorer(est, X, Y))
+    with pytest.raises(ValueError, match="matched to the tasks by name"):
+        est.score(X, Y.rename(columns={"amount": "spend"}))
+    with pytest.raises(ValueError, match="matched to the tasks by name"):
+        scorer(est, X, Y.rename(columns={"amount": "spend"}))
