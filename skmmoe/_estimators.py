@@ -220,6 +220,11 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
         "precision": [StrOptions({"float32", "bfloat16", "float16"})],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
         "verbose": ["verbose"],
     }
 
@@ -259,6 +264,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         clip_grad_norm=None,
         class_weight=None,
         precision="float32",
+        n_jobs=None,
         verbose=0,
     ):
         self.num_experts = num_experts
@@ -294,6 +300,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         self.clip_grad_norm = clip_grad_norm
         self.class_weight = class_weight
         self.precision = precision
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     # ------------------------------------------------------------------ tags

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ._network import MMOENetwork
+from ._threads import max_threads
 from ._training import TrainConfig
 
 __all__ = [
@@ -147,6 +148,7 @@ class TrainingSpec:
     autocast_dtype: torch.dtype | None
     device: torch.device
     device_ids: list[int] | None
+    n_jobs: int | None
     verbose: int
     seed: int
     """The seed of this fit: ``seed``, or a fresh one drawn when it is None."""
@@ -178,6 +180,8 @@ class TrainingSpec:
             n_iter_no_change=self.n_iter_no_change,
             clip_grad_norm=self.clip_grad_norm,
             autocast_dtype=self.autocast_dtype,
+            threads=max_threads(self.n_jobs),
+            adapt_threads=self.n_jobs is None,
         )
         return TrainConfig(**{**values, **overrides})
 

@@ -24,6 +24,7 @@ from ._network import predict_logits
 from ._optim import OPTIMIZERS, lr_factor
 from ._progress import Progress
 from ._tasks import Task
+from ._threads import ThreadTuner, training_threads
 
 __all__ = [
     "TrainConfig",
@@ -96,6 +97,11 @@ class TrainConfig:
     clip_grad_norm: float | None
     autocast_dtype: torch.dtype | None
     """Mixed-precision training in this dtype; None trains in float32."""
+    threads: int
+    """CPU threads torch may use while training."""
+    adapt_threads: bool
+    """Whether to choose between ``threads`` and one thread by measurement
+    (:class:`~skmmoe._threads.ThreadTuner`)."""
     validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
     """Maps the validation logits per task to (metrics, objective to minimise)."""
     optimizer_state: dict | None = None
@@ -185,7 +191,10 @@ def train(
     FloatingPointError
         When a task's loss becomes NaN or infinite.
     """
-    with _denormals.flush_denormals(config.device):
+    with (
+        _denormals.flush_denormals(config.device),
+        training_threads(config.threads),
+    ):
         run = _Run.start(network, tasks, data, config)
         valid = valid.to(config.device) if valid is not None else None
         stopper = _EarlyStopping(config.n_iter_no_change)
@@ -290,6 +299,7 @@ class _Run:
     starts: list[int]
     progress: Progress
     dnn_weights: list[torch.Tensor]
+    tuner: ThreadTuner
     step_count: int = 0
 
     @classmethod
@@ -326,6 +336,10 @@ class _Run:
             starts=starts,
             progress=Progress(config.verbose > 0, config.epochs, len(starts)),
             dnn_weights=(list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []),
+            tuner=ThreadTuner(
+                config.threads,
+                adaptive=config.adapt_threads and device.type == "cpu",
+            ),
         )
 
     def epoch(self, epoch: int) -> dict:
@@ -339,7 +353,9 @@ class _Run:
         weight_sums = torch.zeros(len(self.tasks), device=device)
         names = [t.name for t in self.tasks]
         for b, (start, end) in enumerate(zip(self.starts, self.starts[1:] + [n])):
+            self.tuner.before_step()
             task_losses, task_totals = self.step(self.data.take(order[start:end]))
+            self.tuner.after_step()
             loss_sums += task_losses.detach() * task_totals
             weight_sums += task_totals
             self.progress.update(

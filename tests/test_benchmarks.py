@@ -21,7 +21,7 @@ TIMEOUT_S = 180
 
 TESTED = {"bench_vs_deepctr.py", "denormals.py", "numeric_encoding.py"}
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
-TESTED |= {"scaling.py", "vs_gbdt.py"}
+TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -187,3 +187,13 @@ def test_vs_gbdt_fast_is_smoke():
     rows = gbdt_gaps(out)
     assert {r["task"] for r in rows} == {"churn", "spend", "plan"}
     assert "mean (std) over 1 splits" in out
+
+
+def test_under_load():
+    out = run_benchmark("under_load.py")
+    rows = lines_matching(
+        rf"^  n_jobs=None \(default\)\s+alone: ({NUMBER}) s  1 busy: ({NUMBER}) s",
+        out,
+    )
+    assert len(rows) == 1 and all(float(v) > 0 for v in rows[0])
+    assert lines_matching(rf"GridSearchCV.*n_jobs=1 {NUMBER} s, n_jobs=2", out)

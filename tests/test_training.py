@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 from sklearn.metrics import log_loss, r2_score
 from small_network import small
 
-from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _optim
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _optim, _training
 from skmmoe._network import MMOENetwork, predict_logits
 from skmmoe._optim import OPTIMIZERS
 from skmmoe._tasks import BinaryTask, MulticlassTask, RegressionTask
@@ -79,6 +79,8 @@ def make_config(**overrides):
         n_iter_no_change=5,
         clip_grad_norm=None,
         autocast_dtype=None,
+        threads=torch.get_num_threads(),
+        adapt_threads=False,
     )
     config.update(overrides)
     return TrainConfig(**config)
@@ -619,3 +621,76 @@ def test_divergence_in_the_last_step_is_caught(streaming):
         else:
             est.fit(X, Y)
     np.testing.assert_array_equal(est.predict(X), expected)
+
+
+# ---------------------------------------------------------------- threads
+def test_thread_tuner_falls_back_to_one_thread_when_it_is_faster(monkeypatch):
+    from skmmoe import _threads
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(_threads.torch, "set_num_threads", lambda n: None)
+    tuner = _threads.ThreadTuner(2, adaptive=True, probe=3, run=10)
+    used = []
+    for _ in range(40):
+        tuner.before_step()
+        used.append(tuner._current)
+        clock["now"] += 0.01 if tuner._current == 1 else 0.2  # two threads: slow
+        tuner.after_step()
+    # 3 one-thread probe steps, one slow two-thread step cuts the probe short,
+    # then one thread for the run of 10 steps, and the next probe.
+    assert used[:4] == [1, 1, 1, 2]
+    assert set(used[4:14]) == {1}
+    assert used.count(2) <= 3
+
+
+def test_thread_tuner_keeps_the_threads_when_they_are_faster(monkeypatch):
+    from skmmoe import _threads
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(_threads.torch, "set_num_threads", lambda n: None)
+    tuner = _threads.ThreadTuner(2, adaptive=True, probe=3, run=10)
+    used = []
+    for _ in range(200):
+        tuner.before_step()
+        used.append(tuner._current)
+        clock["now"] += 0.01 if tuner._current == 2 else 0.015
+        tuner.after_step()
+    # Each time two threads win again, the next probe comes about twice as late.
+    starts = [i for i in range(len(used)) if used[i] == 1 and used[i - 1] != 1]
+    gaps = np.diff(starts)
+    assert len(starts) >= 3 and all(b > 1.5 * a for a, b in zip(gaps, gaps[1:]))
+    assert used.count(1) == 3 * len(starts)
+
+
+@pytest.mark.parametrize("n_jobs, expected", [(1, 1), (3, 3), (-1, None)])
+def test_n_jobs_sets_the_training_threads_and_restores_them(
+    n_jobs, expected, monkeypatch
+):
+    from skmmoe import _threads
+
+    seen = []
+    real_epoch = _training._Run.epoch
+
+    def spy(self, epoch):
+        seen.append(torch.get_num_threads())
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(_training._Run, "epoch", spy)
+    before = torch.get_num_threads()
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    MMOEClassifier(**small(epochs=2, n_jobs=n_jobs)).fit(X, (X[:, 0] > 0) * 1)
+    assert seen == [expected or _threads.max_threads(-1)] * 2
+    assert torch.get_num_threads() == before
+
+
+def test_threadpool_limits_are_respected():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    est = MMOEClassifier(**small(epochs=1))
+    with threadpoolctl.threadpool_limits(1):
+        from skmmoe._threads import max_threads
+
+        assert max_threads(None) == 1
+        est.fit(X, (X[:, 0] > 0) * 1)
