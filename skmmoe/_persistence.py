@@ -1,6 +1,6 @@
 """The model file: save/load without pickle.
 
-A model file is a zip archive of two members, three after ``partial_fit``:
+A model file is a zip archive of these members:
 
 - ``model.json``: format version, skmmoe version, the estimator's class and
   parameters, and its fitted state: the feature encoder's and the tasks' own JSON
@@ -9,11 +9,14 @@ A model file is a zip archive of two members, three after ``partial_fit``:
 - ``weights.pt``: the network's state dict, written by ``torch.save`` and read back
   with ``torch.load(weights_only=True)``, which loads tensors only;
 - ``optimizer.pt``: the optimizer's state, kept by ``partial_fit`` so that a loaded
-  model continues a stream as the saved one would; read the same way.
+  model continues a stream as the saved one would; read the same way;
+- ``checksums.json``: the SHA-256 of every other member, so that a modified or
+  truncated file is refused.
 
-Nothing in the file is executed on load, and ``model.json`` records the SHA-256 of
-the tensor members so a modified or truncated file is rejected. This module owns the
-container, the checksum and the format version only.
+Nothing in the file is executed on load; each member is read a block at a time up
+to a bound (``MAX_JSON_BYTES``, and for the tensors the size of the network that
+``model.json`` describes), so a crafted file cannot make load inflate more than
+that. This module owns the container, the checksums and the format version only.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ FORMAT_VERSION = 2
 _JSON = "model.json"
 _WEIGHTS = "weights.pt"
 _OPTIMIZER = "optimizer.pt"  # only after partial_fit: the optimizer's state
+_CHECKSUMS = "checksums.json"  # the SHA-256 of every other member
+MAX_JSON_BYTES = 64 * 2**20
+"""Largest model.json that load reads (categories of about a million values)."""
+MAX_TENSOR_BYTES = 16 * 2**30
+"""Largest tensor member that load reads; each is also bounded by the size the
+network described in model.json implies."""
+_TENSOR_SLACK_BYTES = 2**20  # torch.save's framing around the tensors
 _ESTIMATORS = {
     cls.__name__: cls for cls in (MMOEEstimator, MMOEClassifier, MMOERegressor)
 }
@@ -140,16 +150,17 @@ def save(estimator, path) -> None:
         "best_epoch": state.best_epoch,
         "seed": state.seed,
         "n_chunks": state.n_chunks,
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
-        "optimizer_sha256": (
-            None if optimizer is None else hashlib.sha256(optimizer).hexdigest()
-        ),
     }
+    members = {_JSON: json.dumps(meta, allow_nan=True).encode(), _WEIGHTS: weights}
+    if optimizer is not None:
+        members[_OPTIMIZER] = optimizer
+    checksums = {
+        name: hashlib.sha256(data).hexdigest() for name, data in members.items()
+    }
+    members[_CHECKSUMS] = json.dumps(checksums).encode()
     with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_JSON, json.dumps(meta, allow_nan=True))
-        archive.writestr(_WEIGHTS, weights)
-        if optimizer is not None:
-            archive.writestr(_OPTIMIZER, optimizer)
+        for name, data in members.items():
+            archive.writestr(name, data)
 
 
 def _param_to_json(value):
@@ -179,21 +190,34 @@ def _tensor_bytes(value) -> bytes:
 
 
 def _read(path) -> tuple[dict, bytes, bytes | None]:
+    """model.json, the weights and the optimizer state (or None), each read a
+    block at a time up to its bound and checked against checksums.json."""
     try:
         with zipfile.ZipFile(os.fspath(path)) as archive:
             names = set(archive.namelist())
-            if not {_JSON, _WEIGHTS} <= names:
+            if not {_JSON, _WEIGHTS, _CHECKSUMS} <= names:
                 raise ModelFileError(
-                    f"{path} is not a skmmoe model file (it lacks {_JSON} or "
-                    f"{_WEIGHTS})."
+                    f"{path} is not a skmmoe model file (it lacks {_JSON}, "
+                    f"{_WEIGHTS} or {_CHECKSUMS})."
                 )
-            meta = json.loads(archive.read(_JSON))
-            weights = archive.read(_WEIGHTS)
-            optimizer = archive.read(_OPTIMIZER) if _OPTIMIZER in names else None
+            checksums = json.loads(_read_member(archive, _CHECKSUMS, 2**20, path))
+            text = _read_member(archive, _JSON, MAX_JSON_BYTES, path)
+            _check_digest(path, _JSON, text, checksums)
+            meta = json.loads(text)
+            _check_format(path, meta)
+            bound = _weights_bound(path, meta)
+            weights = _read_member(archive, _WEIGHTS, bound, path)
+            _check_digest(path, _WEIGHTS, weights, checksums)
+            optimizer = None
+            if _OPTIMIZER in names or _OPTIMIZER in checksums:
+                # Adam keeps two moments per weight.
+                optimizer = _read_member(archive, _OPTIMIZER, 2 * bound, path)
+                _check_digest(path, _OPTIMIZER, optimizer, checksums)
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
         EOFError,
+        KeyError,  # a member named in checksums.json is missing
         zlib.error,  # damaged compressed data
         NotImplementedError,  # damaged compression method or version fields
         RuntimeError,  # damaged flags, e.g. "encrypted"
@@ -202,13 +226,50 @@ def _read(path) -> tuple[dict, bytes, bytes | None]:
             f"{path} is not a skmmoe model file, or it is truncated or damaged ({exc})."
         ) from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: {_JSON} is damaged ({exc}).") from exc
+        raise ModelFileError(f"{path}: a JSON member is damaged ({exc}).") from exc
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise ModelFileError(
             f"{path} could not be read as a model file ({exc})."
         ) from exc
+    return meta, weights, optimizer
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int, path) -> bytes:
+    """A member's bytes, refused as soon as it would exceed ``limit`` bytes: its
+    declared size is checked first, and the bytes as they inflate, a block at a
+    time, so a member that inflates far beyond its size (a zip bomb) costs at most
+    ``limit`` bytes of memory."""
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise ModelFileError(
+            f"{path}: {name} declares {info.file_size:,} bytes, more than the "
+            f"{limit:,} a model file's {name} may hold."
+        )
+    chunks, size = [], 0
+    with archive.open(info) as member:
+        while block := member.read(2**20):
+            size += len(block)
+            if size > limit:
+                raise ModelFileError(
+                    f"{path}: {name} inflates beyond {limit:,} bytes; refused."
+                )
+            chunks.append(block)
+    return b"".join(chunks)
+
+
+def _check_digest(path, name: str, data: bytes, checksums: dict) -> None:
+    if not isinstance(checksums, dict) or checksums.get(name) != (
+        hashlib.sha256(data).hexdigest()
+    ):
+        raise ModelFileError(
+            f"{path}: {name} does not match its checksum; the file was modified "
+            "or damaged."
+        )
+
+
+def _check_format(path, meta) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a skmmoe model file.")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -216,17 +277,27 @@ def _read(path) -> tuple[dict, bytes, bytes | None]:
             f"{path} has model format version {meta.get('format_version')}; this "
             f"skmmoe reads version {FORMAT_VERSION}."
         )
-    for member, content, key in (
-        (_WEIGHTS, weights, "weights_sha256"),
-        (_OPTIMIZER, optimizer, "optimizer_sha256"),
-    ):
-        digest = None if content is None else hashlib.sha256(content).hexdigest()
-        if digest != meta.get(key):
-            raise ModelFileError(
-                f"{path}: {member} does not match its checksum; the file was "
-                "modified or damaged."
-            )
-    return meta, weights, optimizer
+
+
+def _weights_bound(path, meta: dict) -> int:
+    """The most bytes weights.pt may hold: the float32 weights of the network
+    that model.json describes (built on the meta device, which allocates
+    nothing), plus framing; never more than MAX_TENSOR_BYTES."""
+    try:
+        with torch.device("meta"):
+            network = MMOENetwork(**meta["network"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"{path} describes no valid network ({_describe(exc)})."
+        ) from exc
+    n_weights = sum(p.numel() for p in network.state_dict().values())
+    return min(4 * n_weights + _TENSOR_SLACK_BYTES, MAX_TENSOR_BYTES)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"it lacks the entry {exc.args[0]!r}"
+    return str(exc)
 
 
 def load(path):
@@ -305,7 +376,7 @@ def load(path):
         pickle.UnpicklingError,  # torch.load(weights_only=True) refused the weights
     ) as exc:
         raise ModelFileError(
-            f"{path} holds an invalid model description ({exc})."
+            f"{path} holds an invalid model description ({_describe(exc)})."
         ) from exc
     estimator._set_fitted(state)
     return estimator

@@ -69,11 +69,25 @@ def _round_trip(est, tmp_path):
     return skmmoe.load(path)
 
 
-def _rewrite(src, dst, **members):
-    """Copy the zip at src to dst, replacing the named members' bytes."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            zout.writestr(info, members.get(info.filename, zin.read(info.filename)))
+def _rewrite(src, dst, resign=True, **members):
+    """Copy the zip at src to dst, replacing the named members' bytes; with
+    ``resign``, checksums.json is rewritten to match, as a deliberately crafted
+    file would be (so the test reaches the checks after the checksums)."""
+    with zipfile.ZipFile(src) as zin:
+        content = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    for name, data in members.items():
+        content[name] = data.encode() if isinstance(data, str) else data
+    if resign and "checksums.json" not in members:
+        content["checksums.json"] = json.dumps(
+            {
+                name: hashlib.sha256(data).hexdigest()
+                for name, data in content.items()
+                if name != "checksums.json"
+            }
+        ).encode()
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in content.items():
+            zout.writestr(name, data)
 
 
 def _meta(path):
@@ -361,8 +375,8 @@ def test_modified_weights_fail_the_checksum(saved_file, tmp_path):
         weights = bytearray(archive.read("weights.pt"))
     weights[len(weights) // 2] ^= 0x01
     damaged = tmp_path / "damaged.skmmoe"
-    # zipfile recomputes the CRC, so only the SHA-256 in model.json can tell.
-    _rewrite(path, damaged, **{"weights.pt": bytes(weights)})
+    # zipfile recomputes the CRC, so only the SHA-256 in checksums.json can tell.
+    _rewrite(path, damaged, resign=False, **{"weights.pt": bytes(weights)})
     with pytest.raises(ValueError, match="checksum"):
         skmmoe.load(damaged)
 
@@ -497,9 +511,7 @@ def _evil_weights(marker):
 
 def _file_with_weights(saved_path, dst, weights):
     """A model file whose weights.pt is `weights`, with a matching checksum."""
-    meta = _meta(saved_path)
-    meta["weights_sha256"] = hashlib.sha256(weights).hexdigest()
-    _rewrite(saved_path, dst, **{"weights.pt": weights, "model.json": json.dumps(meta)})
+    _rewrite(saved_path, dst, **{"weights.pt": weights})
 
 
 @pytest.mark.parametrize("kind", ["torch.save", "plain pickle"])
@@ -615,3 +627,44 @@ def test_class_weight_keys_keep_their_type_through_save_load(class_weight, tmp_p
 def _keys(class_weight):
     specs = class_weight if isinstance(class_weight, list) else [class_weight]
     return [k for spec in specs if spec for k in spec]
+
+
+# ------------------------------------------------ hostile files (issue 14, C1-C2)
+def test_an_edited_model_json_fails_its_checksum(saved_file, tmp_path):
+    meta = _meta(saved_file[0])
+    meta["tasks"][0]["type"] = "binary"
+    meta["history"][0]["train_loss"] = {"task_0": 0.0}
+    path = tmp_path / "edited.skmmoe"
+    _rewrite(saved_file[0], path, resign=False, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="model.json does not match its checksum"):
+        skmmoe.load(path)
+
+
+def test_a_missing_key_is_named(saved_file, tmp_path):
+    meta = _meta(saved_file[0])
+    del meta["tasks"][0]["classes"]
+    path = tmp_path / "missing.skmmoe"
+    _rewrite(saved_file[0], path, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="lacks the entry 'classes'"):
+        skmmoe.load(path)
+
+
+@pytest.mark.parametrize("member", ["model.json", "weights.pt"])
+def test_a_member_that_inflates_past_its_bound_is_refused_early(
+    saved_file, tmp_path, member, monkeypatch
+):
+    """A zip bomb: 200 MiB of zeros deflate to about 200 KiB."""
+    from skmmoe import _persistence
+
+    monkeypatch.setattr(_persistence, "MAX_JSON_BYTES", 2**20)
+    bomb = b"\0" * (200 * 2**20)
+    path = tmp_path / "bomb.skmmoe"
+    with zipfile.ZipFile(saved_file[0]) as zin:
+        content = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    content[member] = bomb
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in content.items():
+            zout.writestr(name, data)
+    assert path.stat().st_size < 2**20
+    with pytest.raises(ValueError, match=f"{member} declares .* more than"):
+        skmmoe.load(path)
