@@ -134,9 +134,13 @@ class _PortablePickleMixin:
 
 def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     """Check X, set or check the estimator's n_features_in_ / feature_names_in_;
-    return X as a DataFrame (kept as given) or an ndarray, of numbers if
-    ``numeric_only``."""
+    return X as a DataFrame (kept as given; polars and pyarrow tables converted)
+    or an ndarray, of numbers if ``numeric_only``."""
     min_samples = 2 if reset else 1
+    if type(X).__module__.partition(".")[0] in ("polars", "pyarrow"):
+        # polars DataFrames and pyarrow Tables as pandas ones: string columns
+        # become categorical as in pandas.
+        X = X.to_pandas()
     if isinstance(X, pd.DataFrame):
         fitted = getattr(estimator, "_columns_in", None)
         if not reset and fitted is not None:

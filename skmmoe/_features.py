@@ -9,6 +9,7 @@ form the dense input.
 from __future__ import annotations
 
 import copy
+import datetime
 from dataclasses import asdict, dataclass
 from numbers import Integral
 from typing import TYPE_CHECKING
@@ -166,6 +167,19 @@ def _format_numbers(values: np.ndarray) -> np.ndarray:
     return out
 
 
+_SCALAR_CATEGORIES = (
+    pd.Interval,
+    pd.Timestamp,
+    pd.Timedelta,
+    pd.Period,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    np.datetime64,
+    np.timedelta64,
+)
+
+
 def _element_as_string(value, column) -> str:
     if isinstance(value, str):
         return value
@@ -173,6 +187,9 @@ def _element_as_string(value, column) -> str:
         return str(bool(value))
     if isinstance(value, (Integral, float, np.floating)):
         return str(_format_numbers(np.array([value]))[0])
+    if isinstance(value, _SCALAR_CATEGORIES):
+        # pd.cut's intervals, timestamps, periods: their text is exact and stable.
+        return str(value)
     raise TypeError(
         f"Categorical column {column!r} holds a value of type "
         f"{type(value).__name__} ({value!r}); categorical values must be strings, "
@@ -829,10 +846,12 @@ def fit_feature_encoder(
 
     sparse_positions: list[int] = []
     vocabulary_sizes: list[int] = []
+    sparse_from_categories = False
     for name, fitted, _ in transformer.transformers_:
         final = _final_step(fitted)
         if not isinstance(final, (OrdinalEncoder, CategoryEncoder, QuantileBinner)):
             continue
+        sparse_from_categories |= not isinstance(final, QuantileBinner)
         positions = range(n_out)[transformer.output_indices_[name]]
         for pos, categories in zip(positions, final.categories_):
             sparse_positions.append(pos)
@@ -849,7 +868,9 @@ def fit_feature_encoder(
         sparse_positions=np.asarray(sparse_positions, dtype=np.intp),
         dense_positions=np.asarray(dense_positions, dtype=np.intp),
         feature_columns=feature_columns,
-        numeric_input=spec.numeric_only,
+        # An array X at predict must be all numbers only if no column of the fit
+        # was categorical.
+        numeric_input=spec.numeric_only and not sparse_from_categories,
     )
     sparse, dense = encoder._split(out)
     return encoder, sparse, dense

@@ -672,3 +672,60 @@ def test_categorical_features_none_and_bad_names(mixed_frame_xy):
         MMOEEstimator(**small(epochs=1, categorical_features=["a"])).fit(
             np.zeros((10, 2)), np.arange(10) % 2
         )
+
+
+# ------------------------------------------- other tables and category values
+def _city_frame(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"city": rng.choice(["a", "b", "c"], n), "x": rng.normal(size=n)})
+    X.loc[3, "city"] = None
+    return X, (X["city"] == "a").astype(int)
+
+
+@pytest.mark.parametrize("library", ["polars", "pyarrow"])
+def test_polars_and_pyarrow_tables_are_read_as_pandas(library):
+    module = pytest.importorskip(library)
+    X, y = _city_frame()
+    table = module.from_pandas(X) if library == "polars" else module.table(X)
+    est = MMOEClassifier(**small(epochs=2)).fit(table, y)
+    assert est.feature_columns_[0].name == "city"
+    assert est.feature_columns_[0].kind == "sparse"
+    reference = MMOEClassifier(**small(epochs=2)).fit(X, y)
+    assert_allclose(est.predict_proba(table), reference.predict_proba(X), atol=1e-6)
+
+
+def test_an_array_at_predict_after_a_frame_fit_is_read_by_position():
+    X, y = _city_frame()
+    est = MMOEClassifier(**small(epochs=2)).fit(X, y)
+    with pytest.warns(UserWarning, match="feature names"):
+        proba = est.predict_proba(X.to_numpy(dtype=object))
+    assert_allclose(proba, est.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.cut(np.linspace(0, 1, 60), 4),
+        pd.Categorical(
+            pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(60) % 3, "D")
+        ),
+        pd.Categorical(
+            pd.period_range("2024-01", periods=3, freq="M")[np.arange(60) % 3]
+        ),
+    ],
+    ids=["intervals", "timestamps", "periods"],
+)
+def test_categories_of_intervals_timestamps_and_periods(values, tmp_path):
+    import skmmoe
+
+    X = pd.DataFrame({"c": values, "x": np.arange(60.0)})
+    y = np.arange(60) % 2
+    est = MMOEClassifier(**small(epochs=1)).fit(X, y)
+    column = est.feature_columns_[0]
+    assert (
+        column.kind == "sparse"
+        and column.vocabulary_size == len(pd.unique(np.asarray(values))) + 1
+    )
+    skmmoe.save(est, tmp_path / "model.skmmoe")
+    loaded = skmmoe.load(tmp_path / "model.skmmoe")
+    assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
