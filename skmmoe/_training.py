@@ -186,10 +186,14 @@ def train(
     and keeps the weights (the best ones when validating). Training on the CPU runs
     with denormal floats flushed to zero (:func:`skmmoe._denormals.flush_denormals`).
 
+    Threads: ``config.threads``, or one thread where measurement finds it faster
+    (:class:`~skmmoe._threads.ThreadTuner`); the caller's count is restored.
+
     Raises
     ------
     FloatingPointError
-        When a task's loss becomes NaN or infinite.
+        When a task's loss, or after the last step the weights or outputs, become
+        NaN or infinite.
     """
     with (
         _denormals.flush_denormals(config.device),

@@ -624,7 +624,9 @@ def test_divergence_in_the_last_step_is_caught(streaming):
 
 
 # ---------------------------------------------------------------- threads
-def test_thread_tuner_falls_back_to_one_thread_when_it_is_faster(monkeypatch):
+def _threads_used(monkeypatch, step_seconds, n_steps):
+    """The thread count a ThreadTuner (2 threads, probes of 3, runs of 10) uses
+    at each step when a step takes ``step_seconds[threads]`` (a fake clock)."""
     from skmmoe import _threads
 
     clock = {"now": 0.0}
@@ -632,11 +634,16 @@ def test_thread_tuner_falls_back_to_one_thread_when_it_is_faster(monkeypatch):
     monkeypatch.setattr(_threads.torch, "set_num_threads", lambda n: None)
     tuner = _threads.ThreadTuner(2, adaptive=True, probe=3, run=10)
     used = []
-    for _ in range(40):
+    for _ in range(n_steps):
         tuner.before_step()
         used.append(tuner._current)
-        clock["now"] += 0.01 if tuner._current == 1 else 0.2  # two threads: slow
+        clock["now"] += step_seconds[tuner._current]
         tuner.after_step()
+    return used
+
+
+def test_thread_tuner_falls_back_to_one_thread_when_it_is_faster(monkeypatch):
+    used = _threads_used(monkeypatch, {1: 0.01, 2: 0.2}, 40)  # two threads: slow
     # 3 one-thread probe steps, one slow two-thread step cuts the probe short,
     # then one thread for the run of 10 steps, and the next probe.
     assert used[:4] == [1, 1, 1, 2]
@@ -645,18 +652,7 @@ def test_thread_tuner_falls_back_to_one_thread_when_it_is_faster(monkeypatch):
 
 
 def test_thread_tuner_keeps_the_threads_when_they_are_faster(monkeypatch):
-    from skmmoe import _threads
-
-    clock = {"now": 0.0}
-    monkeypatch.setattr(_threads.time, "perf_counter", lambda: clock["now"])
-    monkeypatch.setattr(_threads.torch, "set_num_threads", lambda n: None)
-    tuner = _threads.ThreadTuner(2, adaptive=True, probe=3, run=10)
-    used = []
-    for _ in range(200):
-        tuner.before_step()
-        used.append(tuner._current)
-        clock["now"] += 0.01 if tuner._current == 2 else 0.015
-        tuner.after_step()
+    used = _threads_used(monkeypatch, {1: 0.015, 2: 0.01}, 200)
     # Each time two threads win again, the next probe comes about twice as late.
     starts = [i for i in range(len(used)) if used[i] == 1 and used[i - 1] != 1]
     gaps = np.diff(starts)
