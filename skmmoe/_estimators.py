@@ -396,25 +396,29 @@ default=None
             encoded = encoder.transform(_take_rows(X, valid_rows))
             valid = targets.train_data(*encoded, valid_rows)
         del X, sparse, dense  # only the encoded tensors are held during training
-        with _training.seeded(training.device, training.seed):
-            network = specs.network.build(
+        network, dropout_rng = _training.initialise(
+            training.device,
+            training.seed,
+            lambda: specs.network.build(
                 vocabulary_sizes=encoder.vocabulary_sizes,
                 n_dense=data.dense.shape[1],
                 output_dims=[t.output_dim for t in targets.tasks],
-            )
-            config = training.config(
-                epochs=training.epochs_for(len(data)),
-                loss_weights=targets.loss_weights,
-                validate=(
-                    None
-                    if valid is None
-                    else _training.make_validator(
-                        targets.tasks, valid, targets.loss_weights
-                    )
-                ),
-                keep_optimizer_state=streaming,
-            )
-            result = _training.train(network, targets.tasks, data, config, valid)
+            ),
+        )
+        config = training.config(
+            epochs=training.epochs_for(len(data)),
+            loss_weights=targets.loss_weights,
+            validate=(
+                None
+                if valid is None
+                else _training.make_validator(
+                    targets.tasks, valid, targets.loss_weights
+                )
+            ),
+            keep_optimizer_state=streaming,
+            dropout_generator=dropout_rng,
+        )
+        result = _training.train(network, targets.tasks, data, config, valid)
         self._set_fitted(
             FittedState(
                 network=network,
@@ -451,17 +455,17 @@ default=None
         del X
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
-        with _training.seeded(specs.training.device, seed):
-            config = specs.training.config(
-                epochs=1,
-                loss_weights=targets.loss_weights,
-                seed=seed,
-                # A chunk's epoch has no end of training to decay towards.
-                lr_schedule="constant",
-                optimizer_state=state.optimizer_state,
-                keep_optimizer_state=True,
-            )
-            result = _training.train(network, state.tasks, data, config)
+        config = specs.training.config(
+            epochs=1,
+            loss_weights=targets.loss_weights,
+            seed=seed,
+            # A chunk's epoch has no end of training to decay towards.
+            lr_schedule="constant",
+            optimizer_state=state.optimizer_state,
+            keep_optimizer_state=True,
+            dropout_generator=_training.dropout_generator(specs.training.device, seed),
+        )
+        result = _training.train(network, state.tasks, data, config)
         epochs_before = len(state.history)
         state.history = state.history + [
             {**record, "epoch": epochs_before + i + 1}

@@ -130,6 +130,23 @@ class GroupedLinear(nn.Module):
         return torch.bmm(x, self.weight)
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that draws its masks from ``generator`` when one is set
+    (training sets the fit's own, so that fits in several threads do not share
+    torch's global RNG), else from the global RNG. The masks are drawn as
+    torch's CPU dropout draws them, so both give the same masks for the same
+    generator state."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.generator is None or self.p == 0:
+            return super().forward(x)
+        keep = 1.0 - self.p
+        noise = torch.empty_like(x).bernoulli_(keep, generator=self.generator)
+        return x * noise.div_(keep)
+
+
 class GroupedDNN(nn.Module):
     """G MLPs of the same widths: Linear -> BatchNorm (optional) -> activation ->
     dropout per layer, as DeepCTR's DNN.
@@ -167,7 +184,7 @@ class GroupedDNN(nn.Module):
         self.activations = nn.ModuleList(
             _make_activation(activation, n_groups) for _ in hidden_units
         )
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
         self.use_bn = use_bn
         self.out_features = widths[-1]
 

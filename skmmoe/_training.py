@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from . import _denormals
-from ._network import predict_logits
+from ._network import Dropout, predict_logits
 from ._optim import OPTIMIZERS, lr_factor
 from ._progress import Progress
 from ._tasks import Task
@@ -30,8 +31,9 @@ __all__ = [
     "TrainConfig",
     "TrainData",
     "TrainResult",
+    "dropout_generator",
+    "initialise",
     "make_validator",
-    "seeded",
     "train",
 ]
 
@@ -108,6 +110,8 @@ class TrainConfig:
     """The optimizer's state to resume from (partial_fit)."""
     keep_optimizer_state: bool = False
     """Return the optimizer's final state in the result (partial_fit)."""
+    dropout_generator: torch.Generator | None = None
+    """Where dropout masks come from; None: torch's global RNG."""
 
 
 @dataclass
@@ -128,15 +132,33 @@ def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.
     return (losses * weight).sum() / total.clamp_min(1e-12), total
 
 
-@contextlib.contextmanager
-def seeded(device: torch.device, seed: int):
-    """Seed torch's global RNG (which initialises the network's layers and draws
-    dropout masks) inside, and restore the caller's RNG state, and the CUDA
-    device's, on exit."""
+# torch's global RNG initialises layers; fits in several threads take turns.
+_GLOBAL_RNG = threading.Lock()
+
+
+def initialise(
+    device: torch.device, seed: int, build
+) -> tuple[nn.Module, torch.Generator]:
+    """``build()``'s network, initialised from torch's global RNG seeded with
+    ``seed`` (under a lock, and the caller's RNG state restored after), and a
+    generator on ``device`` holding the RNG state that initialisation left, for
+    the fit's dropout masks: the same draws as if training had gone on with the
+    global RNG, without touching it."""
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        yield
+        network = build()
+        generator = torch.Generator(device=device)
+        if device.type == "cuda":
+            generator.set_state(torch.cuda.get_rng_state(device))
+        else:
+            generator.set_state(torch.get_rng_state())
+    return network, generator
+
+
+def dropout_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator for dropout masks seeded with ``seed`` (partial_fit)."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
@@ -198,6 +220,7 @@ def train(
     with (
         _denormals.flush_denormals(config.device),
         training_threads(config.threads),
+        _dropout_from(network, config.dropout_generator),
     ):
         run = _Run.start(network, tasks, data, config)
         valid = valid.to(config.device) if valid is not None else None
@@ -239,6 +262,19 @@ def train(
         # On the CPU, so that pickles and model files load on any machine.
         result.optimizer_state = _to_cpu(copy.deepcopy(run.optimizer.state_dict()))
     return result
+
+
+@contextlib.contextmanager
+def _dropout_from(network: nn.Module, generator: torch.Generator | None):
+    """The network's dropout layers draw from ``generator`` inside."""
+    layers = [m for m in network.modules() if isinstance(m, Dropout)]
+    for layer in layers:
+        layer.generator = generator
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.generator = None
 
 
 def _check_finite_result(run: _Run) -> None:

@@ -411,3 +411,25 @@ def test_predict_from_threads(mixed_frame_xy):
     for per_thread in results:
         for proba in per_thread:
             assert_array_equal(proba, expected)
+
+
+def test_fits_with_one_seed_in_several_threads_give_one_model(mixed_frame_xy):
+    """Each fit draws its dropout masks from its own generator, and layers are
+    initialised under a lock: no fit sees another's RNG."""
+    import threading
+
+    X, Y = mixed_frame_xy
+    params = small(epochs=3, dnn_dropout=0.3)
+    expected = MMOEEstimator(**params).fit(X, Y).predict_proba(X)[0]
+    results = [None] * 4
+
+    def fit(i):
+        results[i] = MMOEEstimator(**params).fit(X, Y).predict_proba(X)[0]
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for proba in results:
+        assert_array_equal(proba, expected)
