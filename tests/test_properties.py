@@ -31,6 +31,8 @@ KINDS = (
     "all_missing_float",
     "all_missing_str",
     "mixed_object",
+    "interval_category",
+    "timestamp_category",
 )
 # The ValueErrors skmmoe documents for data it cannot learn from.
 DOCUMENTED = ("only one class", "no observed", "no sample with a label")
@@ -67,6 +69,11 @@ def make_column(kind, n, rng, pool):
         return np.full(n, None, dtype=object)
     if kind == "mixed_object":
         return rng.choice(np.array(["a", 1, 2.5, True, None], dtype=object), n)
+    if kind == "interval_category":
+        return pd.cut(rng.normal(size=n), 3)
+    if kind == "timestamp_category":
+        days = pd.to_timedelta(rng.integers(0, 4, n), "D")
+        return pd.Categorical(pd.Timestamp("2024-01-01") + days)
     raise AssertionError(kind)
 
 
@@ -85,7 +92,7 @@ def datasets(draw):
             for j, k in enumerate(kinds)
         }
     )
-    task = draw(st.sampled_from(["binary", "regression", "both"]))
+    task = draw(st.sampled_from(["binary", "regression", "both", "huge"]))
     y_binary = rng.choice(["yes", "no"], n).astype(object)
     y_binary[rng.random(n) < 0.2] = None
     y_regression = rng.normal(size=n)
@@ -94,6 +101,7 @@ def datasets(draw):
         "binary": pd.Series(y_binary),
         "regression": pd.Series(y_regression),
         "both": pd.DataFrame({"b": y_binary, "r": y_regression}),
+        "huge": pd.Series(y_regression * 1e200),  # near the float64 limit
     }[task]
     return X, Y, X_new
 
@@ -171,3 +179,62 @@ def test_bin_edges_keep_every_point_mass_and_value(seed, n, n_bins, n_atoms, int
     heavy = values[counts * n_bins > observed.size]
     for value in heavy:
         assert set(codes[observed == value]).isdisjoint(codes[observed != value])
+
+
+@st.composite
+def labelled_frames(draw):
+    """A small numeric and string frame with int or str column labels, a
+    permutation of its columns, and two tasks."""
+    n_columns = draw(st.integers(2, 5))
+    as_ints = draw(st.booleans())
+    labels = [10 * j + 7 if as_ints else f"col{j}" for j in range(n_columns)]
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({label: rng.normal(size=40) for label in labels})
+    if draw(st.booleans()):
+        X[labels[0]] = rng.choice(["a", "b", "c"], 40)
+    order = draw(st.permutations(labels))
+    Y = pd.DataFrame(
+        {"t_bin": (rng.random(40) < 0.5).astype(int), "t_reg": rng.normal(size=40)}
+    )
+    return X, Y, list(order)
+
+
+@settings(max_examples=15, deadline=None)
+@given(labelled_frames())
+def test_columns_and_tasks_are_matched_by_name_in_any_order(data):
+    """Reordered X columns (int or str labels) predict as the original order;
+    reordered y columns score as the original order."""
+    X, Y, order = data
+    est = MMOEEstimator(**SMALL).fit(X, Y)
+    np.testing.assert_array_equal(
+        est.predict_proba(X[order])[0], est.predict_proba(X)[0]
+    )
+    assert est.score(X, Y[["t_reg", "t_bin"]]) == est.score(X, Y)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    keys=st.sampled_from([(0, 1), (True, False), ("no", "yes"), (2, 7)]),
+    weights=st.tuples(
+        st.floats(0.1, 10, allow_nan=False), st.floats(0.1, 10, allow_nan=False)
+    ),
+)
+def test_class_weight_survives_save_and_load_whatever_its_keys(keys, weights):
+    import tempfile
+    from pathlib import Path
+
+    import skmmoe
+    from skmmoe import MMOEClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] > 0, keys[0], keys[1])
+    class_weight = dict(zip(keys, weights))
+    est = MMOEClassifier(**SMALL, class_weight=class_weight).fit(X, y)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.skmmoe"
+        skmmoe.save(est, path)
+        loaded = skmmoe.load(path)
+    assert loaded.class_weight == class_weight
+    assert [type(k) for k in loaded.class_weight] == [type(k) for k in keys]
