@@ -148,7 +148,7 @@ class TrainingSpec:
     autocast_dtype: torch.dtype | None
     device: torch.device
     device_ids: list[int] | None
-    n_jobs: int | None
+    n_jobs: int | str | None
     verbose: int
     seed: int
     """The seed of this fit: ``seed``, or a fresh one drawn when it is None."""
@@ -181,7 +181,7 @@ class TrainingSpec:
             clip_grad_norm=self.clip_grad_norm,
             autocast_dtype=self.autocast_dtype,
             threads=max_threads(self.n_jobs),
-            adapt_threads=self.n_jobs is None,
+            adapt_threads=self.n_jobs == "auto",
         )
         return TrainConfig(**{**values, **overrides})
 

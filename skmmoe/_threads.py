@@ -4,10 +4,13 @@ torch's intra-op thread pool (GNU OpenMP) has its workers spin while they wait. 
 another process keeps a core busy, every parallel region then waits for a worker
 that the OS has put aside, and a fit with two threads on two cores ran 5.4x slower
 than alone, where one thread ran as fast as alone (``benchmarks/under_load.py``).
-So with ``n_jobs=None`` training measures: every so often it times a few steps with
-one thread against a few with the threads it may use, and keeps the faster until
-the next probe (:class:`ThreadTuner`). Alone the probes cost a few percent; beside
-a busy process training falls back to one thread within a probe.
+So with ``n_jobs="auto"`` training measures: every so often it times a few steps
+with one thread against a few with the threads it may use, and keeps the faster
+until the next probe (:class:`ThreadTuner`). Alone the probes cost nothing
+measurable; beside a busy process training falls back to one thread within a probe.
+It is not the default because the thread count changes the rounding of torch's
+reductions, and choices made from timings would make two fits with one seed differ
+in their last digits.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import torch
 __all__ = ["ThreadTuner", "max_threads", "training_threads"]
 
 
-def max_threads(n_jobs: int | None) -> int:
-    """The threads a fit may use: for None, the threads torch has now, which
-    follow OMP_NUM_THREADS, threadpoolctl's limits and joblib's limits in its
-    workers; else ``n_jobs`` (negative: the usable cores + 1 + n_jobs, as in
-    joblib), at least 1."""
-    if n_jobs is None:
+def max_threads(n_jobs: int | str | None) -> int:
+    """The threads a fit may use: for None and "auto", the threads torch has
+    now, which follow OMP_NUM_THREADS, threadpoolctl's limits and joblib's limits
+    in its workers; else ``n_jobs`` (negative: the usable cores + 1 + n_jobs, as
+    in joblib), at least 1."""
+    if n_jobs is None or n_jobs == "auto":
         return max(torch.get_num_threads(), 1)
     if n_jobs < 0:
         cores = (

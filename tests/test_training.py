@@ -690,3 +690,22 @@ def test_threadpool_limits_are_respected():
 
         assert max_threads(None) == 1
         est.fit(X, (X[:, 0] > 0) * 1)
+
+
+@pytest.mark.parametrize(
+    "n_jobs, adaptive", [(None, False), (2, False), ("auto", True)]
+)
+def test_only_n_jobs_auto_measures_the_thread_count(n_jobs, adaptive, monkeypatch):
+    """The default keeps one thread count, so fits with one seed stay identical."""
+    seen = []
+    real_start = _training._Run.start
+
+    def spy(*args, **kwargs):
+        run = real_start(*args, **kwargs)
+        seen.append(run.tuner.adaptive)
+        return run
+
+    monkeypatch.setattr(_training._Run, "start", spy)
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    MMOEClassifier(**small(epochs=1, n_jobs=n_jobs)).fit(X, (X[:, 0] > 0) * 1)
+    assert seen == [adaptive and torch.get_num_threads() > 1]
