@@ -3,7 +3,8 @@
 1. A default ``MMOEEstimator()`` fit on the census example's training split, each
    in a fresh process, alone and beside 1 and 3 processes running ``while True:
    pass``; with ``n_jobs="auto"`` (threads chosen by measurement) and with the
-   default ``n_jobs=None`` (torch's threads throughout: two on a 2-core machine).
+   default ``n_jobs=None`` (torch's threads throughout: two on a 2-core machine),
+   and with ``n_jobs=1``.
    Rounds alternate the settings; medians are reported with the ratio to the fit
    alone. On a 2-core machine a fair share of the CPU beside one busy process gives
    1.5x.
@@ -27,7 +28,7 @@ from pathlib import Path
 from _child_process import report, run_child
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"n_jobs='auto'": "auto", "n_jobs=None (default)": None}
+SETTINGS = {"n_jobs='auto'": "auto", "n_jobs=None (default)": None, "n_jobs=1": 1}
 
 
 def child_fit(n_jobs: int | str | None, n_rows: int) -> dict:

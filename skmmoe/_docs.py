@@ -145,8 +145,8 @@ default="auto"
         joblib sets in its workers. An int: that many (negative counts from the
         usable cores, as in joblib: -1 is all). "auto": torch's threads, but
         training measures every so often whether one thread is faster and uses
-        the faster: beside a busy process on two cores a census fit took 3.7 s
-        instead of 47 s (``benchmarks/under_load.py``); the choice depends on
+        the faster: beside a busy process on two cores a census fit took 3.8 s
+        instead of 31 s (``benchmarks/under_load.py``); the choice depends on
         timings, so two fits with one seed may then differ in the last digits.
     verbose : int, default=0
         0 prints nothing (warnings aside); 1 a progress bar per epoch with the

@@ -2,12 +2,12 @@
 
 torch's intra-op thread pool (GNU OpenMP) has its workers spin while they wait. When
 another process keeps a core busy, every parallel region then waits for a worker
-that the OS has put aside, and a fit with two threads on two cores ran 5.4x slower
+that the OS has put aside, and a fit with two threads on two cores ran 12.7x slower
 than alone, where one thread ran as fast as alone (``benchmarks/under_load.py``).
 So with ``n_jobs="auto"`` training measures: every so often it times a few steps
 with one thread against a few with the threads it may use, and keeps the faster
-until the next probe (:class:`ThreadTuner`). Alone the probes cost nothing
-measurable; beside a busy process training falls back to one thread within a probe.
+until the next probe (:class:`ThreadTuner`). Alone the probes cost about 2%;
+beside a busy process training falls back to one thread within a probe.
 It is not the default because the thread count changes the rounding of torch's
 reductions, and choices made from timings would make two fits with one seed differ
 in their last digits.
