@@ -138,16 +138,18 @@ default="auto"
         losses in float32): faster on CPUs with bfloat16 instructions and on GPUs;
         "float16" is for CUDA only (with loss scaling). Prediction always runs in
         float32. Measured effect on speed and AUC: BENCHMARKS.md.
-    n_jobs : int, "auto" or None, default=None
+    n_jobs : int or None, default=None
         CPU threads used while training (torch's intra-op threads; prediction
         uses torch's setting). None: the threads torch has, which follow
         ``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits`` and the limits
-        joblib sets in its workers. An int: that many (negative counts from the
-        usable cores, as in joblib: -1 is all). "auto": torch's threads, but
-        training measures every so often whether one thread is faster and uses
-        the faster: beside a busy process on two cores a census fit took 3.8 s
-        instead of 31 s (``benchmarks/under_load.py``); the choice depends on
-        timings, so two fits with one seed may then differ in the last digits.
+        joblib sets in its workers; training checks every so often whether one
+        thread is clearly faster, as it is beside a busy process (torch's
+        threads spin while they wait), and then uses one: beside a busy process
+        on two cores a census fit took 1.8x its time alone, against 3.3x with two
+        threads throughout (``benchmarks/under_load.py``; 12.7x on another
+        machine). An int: exactly that many throughout
+        (negative counts from the usable cores, as in joblib: -1 is all), for fits
+        that are bit-identical whatever the load.
     verbose : int, default=0
         0 prints nothing (warnings aside); 1 a progress bar per epoch with the
         per-task loss on stderr (tqdm's when tqdm is installed).

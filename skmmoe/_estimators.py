@@ -227,7 +227,6 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "n_jobs": [
             Interval(Integral, 1, None, closed="left"),
             Interval(Integral, None, -1, closed="right"),
-            StrOptions({"auto"}),
             None,
         ],
         "verbose": ["verbose"],

@@ -148,7 +148,7 @@ class TrainingSpec:
     autocast_dtype: torch.dtype | None
     device: torch.device
     device_ids: list[int] | None
-    n_jobs: int | str | None
+    n_jobs: int | None
     verbose: int
     seed: int
     """The seed of this fit: ``seed``, or a fresh one drawn when it is None."""
@@ -181,7 +181,7 @@ class TrainingSpec:
             clip_grad_norm=self.clip_grad_norm,
             autocast_dtype=self.autocast_dtype,
             threads=max_threads(self.n_jobs),
-            adapt_threads=self.n_jobs == "auto",
+            adapt_threads=self.n_jobs is None,
         )
         return TrainConfig(**{**values, **overrides})
 
@@ -274,9 +274,16 @@ def resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
         return torch.device(f"cuda:{gpus[0]}"), gpus
     if name == "auto":
         return torch.device("cuda" if cuda else "cpu"), None
-    if name == "cpu" or name.startswith("cpu:"):  # one CPU device, whatever index
+    try:
+        parsed = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(
+            f"device={name!r} is not a device skmmoe knows; use 'cpu', 'cuda', "
+            "'cuda:N' or 'auto'."
+        ) from None
+    if parsed.type == "cpu":  # one CPU device, whatever index
         return torch.device("cpu"), None
-    if name == "cuda" or name.startswith("cuda:"):
+    if parsed.type == "cuda":
         if not cuda:
             raise ValueError(
                 f"device={name!r} was requested but CUDA is not available on this "
@@ -289,7 +296,7 @@ def resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
                 f"{torch.cuda.device_count()} CUDA device(s)."
             )
         return dev, None
-    if name == "mps":
+    if parsed.type == "mps":
         if not torch.backends.mps.is_available():
             raise ValueError("device='mps' was requested but MPS is not available.")
         return torch.device("mps"), None

@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import os
-import pickle  # for its error class only: nothing is unpickled with it
 import warnings
 import zipfile
 import zlib
@@ -294,6 +293,35 @@ def _weights_bound(path, meta: dict) -> int:
     return min(4 * n_weights + _TENSOR_SLACK_BYTES, MAX_TENSOR_BYTES)
 
 
+def _load_tensors(path, name: str, data: bytes):
+    """``torch.load(weights_only=True)`` of a member's bytes, on the CPU. Bytes that
+    match their checksum can still be anything (the checksums are for damage, not
+    for authorship): whatever torch's reader raises on them becomes a
+    ModelFileError."""
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch's unpickler raises many kinds on bad bytes
+        raise ModelFileError(
+            f"{path}: {name} holds no readable tensors ({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _check_consistent(network: dict, encoder: FeatureEncoder, tasks) -> None:
+    """The network takes what the encoder gives and gives what the tasks read (a
+    description edited with its checksums rewritten may disagree with itself)."""
+    expected = {
+        "vocabulary_sizes": list(encoder.vocabulary_sizes),
+        "n_dense": len(encoder.dense_positions),
+        "output_dims": [task.output_dim for task in tasks],
+    }
+    for key, value in expected.items():
+        if list(np.atleast_1d(network[key])) != list(np.atleast_1d(value)):
+            raise ValueError(
+                f"the network's {key} is {network[key]}, but the features and "
+                f"tasks need {value}"
+            )
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return f"it lacks the entry {exc.args[0]!r}"
@@ -335,7 +363,7 @@ def load(path):
         for key in meta["param_is_tuple"]:
             params[key] = tuple(params[key])
         estimator = cls(**params)
-        tensors = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+        tensors = _load_tensors(path, _WEIGHTS, weights)
         network = MMOENetwork(**meta["network"])
         network.load_state_dict(tensors)
         network.eval()
@@ -345,10 +373,12 @@ def load(path):
             numeric_encoding=params["numeric_encoding"],
             n_bins=params["n_bins"],
         )
+        tasks = [task_from_json(t) for t in meta["tasks"]]
+        _check_consistent(meta["network"], encoder, tasks)
         state = FittedState(
             network=network,
             encoder=encoder,
-            tasks=[task_from_json(t) for t in meta["tasks"]],
+            tasks=tasks,
             y_ndim=meta["y_ndim"],
             n_features_in=meta["features"]["n_features"],
             feature_names_in=meta["feature_names_in"],
@@ -360,23 +390,14 @@ def load(path):
             optimizer_state=(
                 None
                 if optimizer is None
-                else torch.load(
-                    io.BytesIO(optimizer), weights_only=True, map_location="cpu"
-                )
+                else _load_tensors(path, _OPTIMIZER, optimizer)
             ),
         )
+        estimator._set_fitted(state)
     except ModelFileError:
         raise
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        RuntimeError,
-        IndexError,
-        pickle.UnpicklingError,  # torch.load(weights_only=True) refused the weights
-    ) as exc:
+    except Exception as exc:  # whatever an edited description makes the readers raise
         raise ModelFileError(
             f"{path} holds an invalid model description ({_describe(exc)})."
         ) from exc
-    estimator._set_fitted(state)
     return estimator

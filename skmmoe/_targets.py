@@ -58,11 +58,18 @@ class Targets:
                 torch.from_numpy(pick(task.encode(*labels)))
                 for task, labels in zip(self.tasks, self.labels)
             ],
-            [
-                None if w is None else torch.from_numpy(pick(w).astype(np.float32))
-                for w in self.weights
-            ],
+            [None if w is None else _as_float32(pick(w)) for w in self.weights],
         )
+
+
+def _as_float32(weights: np.ndarray) -> torch.Tensor:
+    """A task's sample weights relative to the largest, in float32: the losses are
+    weighted means, which the scale does not change, and any finite float64
+    weights (1e300 included) then fit float32."""
+    largest = weights.max(initial=0.0)
+    if largest > 0:
+        weights = weights / largest
+    return torch.from_numpy(weights.astype(np.float32))
 
 
 def make_targets(

@@ -192,7 +192,7 @@ def test_vs_gbdt_fast_is_smoke():
 def test_under_load():
     out = run_benchmark("under_load.py")
     rows = lines_matching(
-        rf"^  n_jobs='auto'\s+alone: ({NUMBER}) s  1 busy: ({NUMBER}) s",
+        rf"^  n_jobs=None \(default\)\s+alone: ({NUMBER}) s  1 busy: ({NUMBER}) s",
         out,
     )
     assert len(rows) == 1 and all(float(v) > 0 for v in rows[0])

@@ -1,10 +1,24 @@
-"""Property-based tests: on random mixed DataFrames (random dtypes, missing values,
-constant and single-category columns, unseen categories at predict), fit and predict
-either work, with the right shapes and finite outputs, or raise a documented
-ValueError; never anything else."""
+"""Property-based tests, one generator per class of hostile or odd input: random
+mixed DataFrames (random dtypes, missing values, constant and single-category
+columns, unseen categories at predict); columns and tasks in any order; model
+files damaged or edited at random; any device and class_weight value; finite
+values of any magnitude; learning rates that diverge. Each either works, with the
+right shapes and finite outputs, or raises a clear error naming what is wrong;
+never anything else, and never silently different results."""
+
+import functools
+import hashlib
+import io
+import json
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -221,9 +235,6 @@ def test_columns_and_tasks_are_matched_by_name_in_any_order(data):
     ),
 )
 def test_class_weight_survives_save_and_load_whatever_its_keys(keys, weights):
-    import tempfile
-    from pathlib import Path
-
     import skmmoe
     from skmmoe import MMOEClassifier
 
@@ -238,3 +249,306 @@ def test_class_weight_survives_save_and_load_whatever_its_keys(keys, weights):
         loaded = skmmoe.load(path)
     assert loaded.class_weight == class_weight
     assert [type(k) for k in loaded.class_weight] == [type(k) for k in keys]
+
+
+# ------------------------------------------------ hostile and damaged model files
+@functools.cache
+def _saved_model() -> tuple[bytes, pd.DataFrame, np.ndarray]:
+    """A small two-task model's file, rows to predict, and their predictions."""
+    import skmmoe
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "s": rng.choice(["u", "v"], 60)})
+    Y = pd.DataFrame({"b": rng.random(60) < 0.5, "r": rng.normal(size=60)})
+    est = MMOEEstimator(**SMALL).fit(X, Y)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.skmmoe"
+        skmmoe.save(est, path)
+        return path.read_bytes(), X, est.predict_proba(X)[1]
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip(members: dict[str, bytes], *, checksums: bool) -> bytes:
+    """An archive of ``members``; with ``checksums``, checksums.json rewritten to
+    match them, as someone who edits a file on purpose would."""
+    members = dict(members)
+    if checksums:
+        members["checksums.json"] = json.dumps(
+            {
+                name: hashlib.sha256(data).hexdigest()
+                for name, data in members.items()
+                if name != "checksums.json"
+            }
+        ).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _edit_json(value, path: list, action: str, replacement):
+    """``value`` with the entry at ``path`` (indices into nested dicts and lists,
+    taken modulo their sizes) deleted or replaced."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return replacement if action == "replace" else value
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[path[0] % len(keys)]
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    if len(path) == 1 and action == "delete":
+        del copy[key]
+    else:
+        copy[key] = _edit_json(value[key], path[1:], action, replacement)
+    return copy
+
+
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+class _File(bytes):
+    """A model file's bytes, shown by its damage rather than its contents."""
+
+    kind = ""
+
+    def __repr__(self):
+        return f"<{self.kind}: {len(self)} bytes>"
+
+
+def _file(kind: str, data: bytes) -> _File:
+    file = _File(data)
+    file.kind = kind
+    return file
+
+
+@st.composite
+def damaged_files(draw):
+    """A saved model file damaged at random: truncated, bytes overwritten, a member
+    missing or replaced by garbage, model.json edited (checksums kept, or
+    rewritten to match as on purpose), or a member padded beyond its bound."""
+    data, _, _ = _saved_model()
+    kind = draw(
+        st.sampled_from(
+            ["truncate", "overwrite", "drop", "garbage", "edit", "edit+checksum", "pad"]
+        )
+    )
+    if kind == "truncate":
+        return _file(kind, data[: draw(st.integers(0, len(data) - 1))])
+    if kind == "overwrite":
+        damaged = bytearray(data)
+        for _ in range(draw(st.integers(1, 8))):
+            damaged[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        return _file(kind, bytes(damaged))
+    members = _members(data)
+    name = draw(st.sampled_from(sorted(members)))
+    if kind == "drop":
+        del members[name]
+        return _file(f"drop {name}", _zip(members, checksums=False))
+    if kind == "garbage":
+        members[name] = draw(st.binary(max_size=200))
+        rewrite = name != "checksums.json" and draw(st.booleans())
+        return _file(f"garbage {name}", _zip(members, checksums=rewrite))
+    if kind == "pad":  # valid JSON or tensors followed by megabytes of padding
+        members[name] = members[name] + b" " * (3 * 2**20)
+        rewrite = name != "checksums.json"
+        return _file(f"pad {name}", _zip(members, checksums=rewrite))
+    meta = json.loads(members["model.json"])
+    path = draw(st.lists(st.integers(0, 50), min_size=1, max_size=6))
+    action = draw(st.sampled_from(["delete", "replace"]))
+    edited = _edit_json(meta, path, action, draw(JSON_VALUES))
+    members["model.json"] = json.dumps(edited).encode()
+    return _file(kind, _zip(members, checksums=kind == "edit+checksum"))
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(damaged_files())
+def test_a_damaged_model_file_is_refused_or_predicts_as_saved(case):
+    """Whatever the damage, load raises a ValueError or gives a model that predicts
+    exactly as the saved one; a file whose checksums were rewritten to match an
+    edit may load, but then predicts or raises a ValueError (never another
+    error). Members are bounded (model.json at 1 MiB here, so padding it by 3 MiB
+    is refused)."""
+    import skmmoe
+    from skmmoe import _persistence
+
+    kind, data = case.kind, case
+    _, X, expected = _saved_model()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.object(_persistence, "MAX_JSON_BYTES", 2**20),
+        warnings.catch_warnings(),  # an edited version number warns
+    ):
+        warnings.simplefilter("ignore", skmmoe.InconsistentVersionWarning)
+        path = Path(folder) / "model.skmmoe"
+        path.write_bytes(data)
+        try:
+            loaded = skmmoe.load(path)
+        except ValueError:
+            return
+    assert kind.split()[0] not in ("drop", "pad")
+    if kind == "edit+checksum":
+        try:
+            assert len(loaded.predict(X)) == len(X)
+        except ValueError:
+            return
+    else:
+        np.testing.assert_array_equal(loaded.predict_proba(X)[1], expected)
+
+
+# ------------------------------------------------------------- parameter values
+DEVICE_SPECS = st.one_of(
+    st.sampled_from(
+        [
+            "cpu",
+            "cpu:0",
+            "cpu:1",
+            "CPU",
+            "cpu:",
+            "cpu:-1",
+            " cpu",
+            "cpu:x",
+            "cuda",
+            "cuda:0",
+            "cuda:7",
+            "cuda:x",
+            "mps",
+            "meta",
+            "xla",
+            "auto",
+            "",
+            "gpu",
+        ]
+    ),
+    st.text(max_size=8),
+    st.builds(torch.device, st.sampled_from(["cpu", "meta"])),
+    st.integers(-2, 3),
+    st.none(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(device=DEVICE_SPECS)
+def test_any_device_value_trains_on_a_real_device_or_is_refused_by_name(device):
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    est = MMOEEstimator(**SMALL, device=device)
+    try:
+        est.fit(X, X[:, 0])
+    except (ValueError, TypeError) as exc:
+        assert "device" in str(exc), str(exc)
+        assert not hasattr(est, "network_")
+        return
+    device_type = next(est.network_.parameters()).device.type
+    assert device_type in ("cpu", "cuda", "mps")
+    assert np.isfinite(est.predict(X)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    class_weight=st.dictionaries(
+        st.sampled_from([0, 1, 2, "0", True]),
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-3, 3),
+            st.text(max_size=3),
+            st.none(),
+        ),
+        max_size=3,
+    )
+)
+def test_any_class_weight_trains_or_is_refused_by_name(class_weight):
+    """Zero, negative, infinite, NaN and non-number weights, and keys that are not
+    classes: a ValueError/TypeError naming class_weight, or a model with finite
+    probabilities."""
+    from skmmoe import MMOEClassifier
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    est = MMOEClassifier(**SMALL, class_weight=class_weight)
+    try:
+        est.fit(X, (X[:, 0] > 0).astype(int))
+    except (ValueError, TypeError) as exc:
+        assert "class_weight" in str(exc), str(exc)
+        assert not hasattr(est, "network_")
+        return
+    proba = est.predict_proba(X)
+    assert np.isfinite(proba).all()
+
+
+# ------------------------------------------------ extreme magnitudes and divergence
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    x_exponent=st.integers(-320, 308),
+    y_exponent=st.integers(-320, 307),
+    dtype=st.sampled_from(["float64", "float32"]),
+    encoding=st.sampled_from(
+        ["scaled+embedding", "scaled", "piecewise_linear", "quantile_embedding"]
+    ),
+)
+def test_finite_values_of_any_magnitude_train_or_are_refused_by_name(
+    seed, x_exponent, y_exponent, dtype, encoding
+):
+    """Features and regression targets scaled to any finite magnitude (subnormal
+    to near float64's or float32's limit): finite predictions, or a ValueError that
+    names the column or the target."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):  # values past the limit become 0 below
+        x = rng.normal(size=40) * 10.0**x_exponent
+        x = x.astype(dtype)
+    x = np.where(np.isfinite(x), x, 0.0)
+    X = pd.DataFrame({"big": x, "plain": rng.normal(size=40)})
+    y = rng.normal(size=40) * 10.0**y_exponent
+    est = MMOEEstimator(**SMALL, numeric_encoding=encoding)
+    try:
+        est.fit(X, pd.Series(y, name="target"))
+    except ValueError as exc:
+        assert "'big'" in str(exc) or "target" in str(exc), str(exc)
+        assert not hasattr(est, "network_")
+        return
+    assert np.isfinite(est.predict(X).astype(float)).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    log_lr=st.floats(0, 30),
+    optimizer=st.sampled_from(["adam", "adamw", "sgd", "adagrad", "rmsprop"]),
+    chunks=st.integers(1, 3),
+)
+def test_divergence_is_caught_and_keeps_the_previous_model(log_lr, optimizer, chunks):
+    """With a learning rate of 1 to 1e30, fit ends with finite outputs or raises
+    FloatingPointError and stays unfitted; partial_fit with one batch per call
+    ends finite or raises and keeps the model of the previous call."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    params = dict(SMALL, optimizer=optimizer, batch_size=32, epochs=1)
+    est = MMOEEstimator(**params, learning_rate=10.0**log_lr)
+    try:
+        est.fit(X, y)
+        assert np.isfinite(est.predict(X).astype(float)).all()
+    except FloatingPointError:
+        assert not hasattr(est, "network_")
+    stream = MMOEEstimator(**params).partial_fit(X, y)
+    stream.set_params(learning_rate=10.0**log_lr)
+    for _ in range(chunks):
+        before = stream.predict(X).astype(float)
+        try:
+            stream.partial_fit(X, y)
+        except FloatingPointError:
+            np.testing.assert_array_equal(stream.predict(X).astype(float), before)
+            return
+        assert np.isfinite(stream.predict(X).astype(float)).all()
