@@ -18,6 +18,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -552,3 +553,94 @@ def test_divergence_is_caught_and_keeps_the_previous_model(log_lr, optimizer, ch
             np.testing.assert_array_equal(stream.predict(X).astype(float), before)
             return
         assert np.isfinite(stream.predict(X).astype(float)).all()
+
+
+# ------------------------------------------------------- other frame libraries
+def _as_library(frame: pd.DataFrame, library: str):
+    if library == "polars":
+        import polars
+
+        return polars.from_pandas(frame)
+    if library == "pyarrow":
+        import pyarrow
+
+        return pyarrow.Table.from_pandas(frame, preserve_index=False)
+    return frame
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    data=labelled_frames(),
+    fit_with=st.sampled_from(["pandas", "polars", "pyarrow"]),
+    predict_with=st.sampled_from(["pandas", "polars", "pyarrow"]),
+)
+def test_polars_and_pyarrow_tables_work_as_pandas_frames(data, fit_with, predict_with):
+    """A fit on any of the three libraries' tables (int column labels are pandas'
+    only) predicts on any of them, columns in any order, as the pandas fit does."""
+    X, Y, order = data
+    if not isinstance(X.columns[0], str) and "pandas" not in (fit_with, predict_with):
+        X = X.rename(columns=str)
+        order = [str(c) for c in order]
+    if not isinstance(X.columns[0], str):
+        fit_with = predict_with = "pandas"
+    pytest.importorskip(fit_with if fit_with != "pandas" else "pandas")
+    pytest.importorskip(predict_with if predict_with != "pandas" else "pandas")
+    expected = MMOEEstimator(**SMALL).fit(X, Y).predict_proba(X)[0]
+    est = MMOEEstimator(**SMALL).fit(_as_library(X, fit_with), Y)
+    got = est.predict_proba(_as_library(X[order], predict_with))[0]
+    np.testing.assert_array_equal(got, expected)
+
+
+# --------------------------------------------------- lengths, chunks, reloading
+@functools.cache
+def _fitted_for_scoring() -> tuple[MMOEEstimator, pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=50), "s": rng.choice(["u", "v"], 50)})
+    Y = pd.DataFrame({"b": rng.random(50) < 0.5, "r": rng.normal(size=50)})
+    return MMOEEstimator(**SMALL).fit(X, Y), X, Y
+
+
+@settings(max_examples=20, deadline=None)
+@given(n_rows=st.integers(0, 120).filter(lambda n: n != 50))
+def test_score_with_y_of_any_other_length_names_the_lengths(n_rows):
+    est, X, Y = _fitted_for_scoring()
+    Y_other = pd.concat([Y] * 3, ignore_index=True).iloc[:n_rows]
+    with pytest.raises(ValueError, match="50"):
+        est.score(X, Y_other)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    chunks=st.lists(st.integers(1, 9), min_size=1, max_size=4),
+    use_bn=st.booleans(),
+    reload=st.booleans(),
+)
+def test_partial_fit_on_any_chunks_continues_or_refuses_a_one_row_chunk(
+    chunks, use_bn, reload
+):
+    """partial_fit over chunks of any size, with or without batch norm, before
+    and after a save/load round trip: a one-row chunk with batch norm is refused
+    by a ValueError that keeps the model; every other chunk trains on."""
+    import skmmoe
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0] - X[:, 2]
+    est = MMOEEstimator(**SMALL, dnn_use_bn=use_bn).partial_fit(X, y)
+    if reload:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.skmmoe"
+            skmmoe.save(est, path)
+            est = skmmoe.load(path)
+    start = 0
+    for size in chunks:
+        rows = slice(start, start + size)
+        start += size
+        before = est.predict(X).astype(float)
+        if use_bn and size == 1:
+            with pytest.raises(ValueError, match="one row"):
+                est.partial_fit(X[rows], y[rows])
+            np.testing.assert_array_equal(est.predict(X).astype(float), before)
+            continue
+        est.partial_fit(X[rows], y[rows])
+        assert np.isfinite(est.predict(X).astype(float)).all()
