@@ -745,6 +745,7 @@ def _numeric_to_json(pipe: Pipeline) -> dict:
     if IMPUTE in steps:
         imputer = steps[IMPUTE]
         out["statistics"] = imputer.statistics_.tolist()
+        out["statistics_dtype"] = str(imputer.statistics_.dtype)
         out["indicator_features"] = (
             imputer.indicator_.features_.tolist()
             if imputer.indicator_ is not None
@@ -756,6 +757,8 @@ def _numeric_to_json(pipe: Pipeline) -> dict:
         out["scale"] = scaler.scale_.tolist()
         out["var"] = scaler.var_.tolist()
         out["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
+        # float32 or float64 by scikit-learn's version: transform computes in it.
+        out["scale_dtype"] = str(scaler.mean_.dtype)
     return out
 
 
@@ -799,12 +802,14 @@ def _preprocessor_from_json(spec, feature_names, numeric_encoding, n_bins):
             continue
         steps = pipe.named_steps
         if IMPUTE in steps:
-            steps[IMPUTE].statistics_ = np.asarray(num["statistics"], dtype=np.float32)
+            dtype = num.get("statistics_dtype", "float32")
+            steps[IMPUTE].statistics_ = np.asarray(num["statistics"], dtype=dtype)
         if SCALE in steps:
             scaler = steps[SCALE]
-            scaler.mean_ = np.asarray(num["mean"], dtype=np.float32)
-            scaler.scale_ = np.asarray(num["scale"], dtype=np.float32)
-            scaler.var_ = np.asarray(num["var"], dtype=np.float32)
+            dtype = num.get("scale_dtype", "float32")
+            scaler.mean_ = np.asarray(num["mean"], dtype=dtype)
+            scaler.scale_ = np.asarray(num["scale"], dtype=dtype)
+            scaler.var_ = np.asarray(num["var"], dtype=dtype)
             scaler.n_samples_seen_ = num["n_samples_seen"]
         for key in (BINS, PLE):
             if key in steps:

@@ -405,7 +405,10 @@ def test_user_column_transformer_ordinal_outputs_become_sparse(user_frame):
             ),
         ]
     )
-    encoder, sparse, dense = fit(user_frame, preprocessor=preprocessor, embedding_dim=3)
+    # b's missing value as NaN: SimpleImputer of scikit-learn 1.6 does not treat
+    # None as missing (recent releases do).
+    frame = user_frame.assign(b=user_frame.b.where(user_frame.b.notna(), np.nan))
+    encoder, sparse, dense = fit(frame, preprocessor=preprocessor, embedding_dim=3)
     # The user's transformer is copied, and the copy fitted.
     assert encoder.preprocessor is not preprocessor
     assert not hasattr(preprocessor, "transformers_")
