@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 import warnings
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import sklearn.exceptions
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_array,
@@ -47,9 +50,50 @@ from ._version import __version__
 __all__ = ["FittedState", "MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 
 
-class InconsistentVersionWarning(UserWarning):
+class InconsistentVersionWarning(sklearn.exceptions.InconsistentVersionWarning):
     """A model saved (pickled or with skmmoe.save) by one version of skmmoe is loaded
-    by another."""
+    by another.
+
+    A subclass of scikit-learn's warning of the same name, so that a filter for
+    scikit-learn's (``warnings.simplefilter("error", InconsistentVersionWarning)``
+    with scikit-learn's class) catches skmmoe's too. Its attributes name the
+    skmmoe versions: ``original_skmmoe_version`` and ``current_skmmoe_version``;
+    scikit-learn's ``original_sklearn_version`` and ``current_sklearn_version`` are
+    set to the same values.
+
+    Parameters
+    ----------
+    estimator_name : str
+        The class of the loaded estimator.
+    current_skmmoe_version, original_skmmoe_version : str
+        The skmmoe loading the model, and the one that saved it.
+    action : str, default="Loading"
+        What is being done: "Loading" (skmmoe.load) or "Unpickling".
+    """
+
+    def __init__(
+        self,
+        *,
+        estimator_name: str,
+        current_skmmoe_version: str,
+        original_skmmoe_version: str,
+        action: str = "Loading",
+    ):
+        super().__init__(
+            estimator_name=estimator_name,
+            current_sklearn_version=current_skmmoe_version,
+            original_sklearn_version=original_skmmoe_version,
+        )
+        self.current_skmmoe_version = current_skmmoe_version
+        self.original_skmmoe_version = original_skmmoe_version
+        self.action = action
+
+    def __str__(self) -> str:
+        return (
+            f"{self.action} a {self.estimator_name} made by skmmoe "
+            f"{self.original_skmmoe_version} with skmmoe "
+            f"{self.current_skmmoe_version}; it may not behave the same."
+        )
 
 
 @dataclass
@@ -118,9 +162,12 @@ class _PortablePickleMixin:
         version = state.pop("_skmmoe_version", None)
         if version != __version__:
             warnings.warn(
-                f"Unpickling a {type(self).__name__} made by skmmoe {version} with "
-                f"skmmoe {__version__}; it may not behave the same.",
-                InconsistentVersionWarning,
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_skmmoe_version=__version__,
+                    original_skmmoe_version=str(version),
+                    action="Unpickling",
+                ),
                 stacklevel=2,
             )
         fit_device = state.pop("_fit_device", None)
@@ -312,6 +359,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
+        tags.input_tags.string = True  # string columns are categorical features
         tags.target_tags.required = True
         tags.target_tags.multi_output = True
         return tags
@@ -534,6 +582,38 @@ default=None
         )
         return [o.double().cpu().numpy() for o in outs]
 
+    def _refuse_single_output_scorers(self) -> None:
+        """A clear error where one of scikit-learn's scorers (``scoring="r2"``
+        in GridSearchCV, say) would score a model whose tasks mix classification
+        and regression: those scorers compare one kind of output and failed deep
+        inside scikit-learn ("could not convert string to float"). skmmoe's own
+        task scorers call through skmmoe.metrics and pass."""
+        tasks = getattr(self, "_tasks", ())
+        if len({t.task_type == "regression" for t in tasks}) < 2:
+            return
+        frame = sys._getframe(2)
+        for _ in range(16):
+            if frame is None:
+                return
+            module = frame.f_globals.get("__name__", "")
+            if module == "skmmoe.metrics":
+                return
+            if module == "sklearn.metrics._scorer":
+                names = [t.name for t in tasks]
+                scorer = "A scikit-learn scorer"
+                while frame is not None and "self" not in frame.f_locals:
+                    frame = frame.f_back
+                if frame is not None:
+                    scorer = f"scikit-learn's scorer {frame.f_locals['self']!r}"
+                raise ValueError(
+                    f"{scorer} scores one kind of output, but this model's tasks "
+                    f"{names} mix classification and regression. Score each task "
+                    "with skmmoe.metrics.task_scorer, e.g. scoring={"
+                    f"{names[0]!r}: task_scorer({names[0]!r}, 'roc_auc'), ...}}, or "
+                    "leave scoring=None for the estimator's own score."
+                )
+            frame = frame.f_back
+
     def predict(self, X):
         """Predict every task.
 
@@ -548,6 +628,7 @@ default=None
             (strings, bools, ints); regression values as floats. With several tasks
             whose predictions differ in dtype, an object array.
         """
+        self._refuse_single_output_scorers()
         logits = self._network_outputs(X)
         preds = [task.decode(z) for task, z in zip(self._tasks, logits)]
         if self._y_ndim == 1:
@@ -609,6 +690,7 @@ class _ProbaMixin:
             list with one entry per task: an (n_samples, n_classes) array for a
             classification task, None for a regression task.
         """
+        self._refuse_single_output_scorers()
         logits = self._network_outputs(X)
         probas = [task.predict_proba(z) for task, z in zip(self._tasks, logits)]
         return probas[0] if self._y_ndim == 1 else probas
@@ -645,6 +727,37 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
     (2, 2)
 """
     )
+
+    def __sklearn_tags__(self):
+        # A classifier or a regressor to scikit-learn when every task is one (from
+        # task_types, or once fitted from the tasks), so that tools that need one
+        # (CalibratedClassifierCV, StratifiedKFold by default) treat it as such.
+        tags = super().__sklearn_tags__()
+        kind = self._estimator_kind()
+        if kind == "classifier":
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_label=True)
+        elif kind == "regressor":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    def _estimator_kind(self) -> str | None:
+        """ "classifier" when every task classifies, "regressor" when every task
+        regresses, else None; from the fitted tasks, or task_types before fit."""
+        types = getattr(self, "task_types_", None)
+        if types is None:
+            spec = self.task_types
+            if spec is None:
+                return None
+            types = [spec] if isinstance(spec, str) else list(spec)
+        if not types or not all(isinstance(t, str) for t in types):
+            return None
+        if set(types) <= {"binary", "multiclass"}:
+            return "classifier"
+        if set(types) == {"regression"}:
+            return "regressor"
+        return None
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of ROC AUC (binary), accuracy (multiclass) and R^2

@@ -353,9 +353,11 @@ def load(path):
     try:
         if meta["skmmoe_version"] != __version__:
             warnings.warn(
-                f"Loading a model saved by skmmoe {meta['skmmoe_version']} with "
-                f"skmmoe {__version__}; it may not behave the same.",
-                InconsistentVersionWarning,
+                InconsistentVersionWarning(
+                    estimator_name=str(meta["class"]),
+                    current_skmmoe_version=__version__,
+                    original_skmmoe_version=str(meta["skmmoe_version"]),
+                ),
                 stacklevel=2,
             )
         cls = _ESTIMATORS[meta["class"]]

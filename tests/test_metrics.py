@@ -259,6 +259,7 @@ def test_grid_search_with_a_scoring_dict_and_refit(data):
 
 # ------------------------------------------------------------------ errors
 def test_unknown_metric():
+    """Names outside scikit-learn's scorers are refused at once."""
     with pytest.raises(ValueError, match="Unknown metric 'auc'"):
         task_scorer("click", "auc")
 
@@ -323,3 +324,118 @@ def test_score_and_task_scorer_match_y_columns_by_name():
         est.score(X, Y.rename(columns={"amount": "spend"}))
     with pytest.raises(ValueError, match="matched to the tasks by name"):
         scorer(est, X, Y.rename(columns={"amount": "spend"}))
+
+
+# --------------------------------------------- scikit-learn's scorers, routing
+def test_any_scikit_learn_scorer_name_scores_one_task(mixed, data):
+    from sklearn.metrics import (
+        average_precision_score,
+        balanced_accuracy_score,
+        f1_score,
+        mean_absolute_error,
+    )
+
+    X, Y = data
+    proba = mixed.predict_proba(X)[0]
+    labels = mixed.predict(X)[:, 0].astype(np.int64)
+    pred = mixed.predict(X)[:, 1].astype(np.float64)
+    expected = {
+        ("click", "f1"): f1_score(Y["click"], labels),
+        ("click", "balanced_accuracy"): balanced_accuracy_score(Y["click"], labels),
+        ("click", "average_precision"): average_precision_score(
+            Y["click"], proba[:, 1]
+        ),
+        ("spend", "neg_mean_absolute_error"): -mean_absolute_error(Y["spend"], pred),
+        ("spend", "mae"): -mean_absolute_error(Y["spend"], pred),
+    }
+    for (task, name), value in expected.items():
+        assert_allclose(task_scorer(task, name)(mixed, X, Y), value, err_msg=name)
+
+
+def test_a_make_scorer_object_scores_one_task(classifier, data):
+    from sklearn.metrics import fbeta_score, make_scorer
+
+    clf, Y = classifier
+    X, _ = data
+    # pos_label=None: scikit-learn 1.6 checks the default pos_label=1 against the
+    # classes even for a macro average.
+    f2 = make_scorer(fbeta_score, beta=2, average="macro", pos_label=None)
+    scorer = task_scorer("kind", f2)
+    expected = fbeta_score(Y["kind"], clf.predict(X)[:, 1], beta=2, average="macro")
+    assert_allclose(scorer(clf, X, Y), expected)
+    assert repr(scorer).startswith("task_scorer('kind', make_scorer(fbeta_score")
+
+
+def test_per_task_sample_weight_uses_the_task_column(mixed, data):
+    X, Y = data
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.1, 2.0, size=(len(X), 2))
+    proba = mixed.predict_proba(X)[0]
+    pred = mixed.predict(X)[:, 1].astype(np.float64)
+    assert_allclose(
+        task_scorer("click", "roc_auc")(mixed, X, Y, sample_weight=w),
+        roc_auc_score(Y["click"], proba[:, 1], sample_weight=w[:, 0]),
+    )
+    assert_allclose(
+        task_scorer("spend", "r2")(mixed, X, Y, sample_weight=w),
+        r2_score(Y["spend"], pred, sample_weight=w[:, 1]),
+    )
+
+
+def test_sample_weight_is_routed_to_the_scorer_when_requested(data):
+    """With metadata routing on, cross_validate routes sample_weight to the fit
+    and to each task scorer that requests it: fold scores equal the weighted
+    metric of each fold's model (an unrequested weight is refused)."""
+    import sklearn
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold, cross_validate
+
+    X, Y = data
+    w = np.random.default_rng(3).uniform(0.1, 2.0, len(X))
+    cv = KFold(2)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = MMOEEstimator(**SMALL).set_fit_request(sample_weight=True)
+        scorer = task_scorer("spend", "r2").set_score_request(sample_weight=True)
+        scores = cross_validate(
+            est, X, Y, cv=cv, scoring={"r2": scorer}, params={"sample_weight": w}
+        )["test_r2"]
+        with pytest.raises(ValueError, match="sample_weight"):
+            cross_validate(
+                est,
+                X,
+                Y,
+                cv=cv,
+                scoring={"r2": task_scorer("spend", "r2")},
+                params={"sample_weight": w},
+            )
+        for score, (train, test) in zip(scores, cv.split(X)):
+            model = clone(est).fit(X[train], Y.iloc[train], sample_weight=w[train])
+            pred = model.predict(X[test])[:, 1].astype(np.float64)
+            expected = r2_score(Y["spend"].iloc[test], pred, sample_weight=w[test])
+            assert_allclose(score, expected)
+
+
+def test_permutation_importance_of_one_task(data):
+    from sklearn.inspection import permutation_importance
+
+    X, Y = data
+    est = MMOEEstimator(**small(epochs=8)).fit(X, Y)
+    result = permutation_importance(
+        est, X, Y, scoring=task_scorer("spend", "r2"), n_repeats=3, random_state=0
+    )
+    assert result.importances_mean.shape == (3,)
+    # spend is 2 * column 1 plus noise: that column matters most.
+    assert int(np.argmax(result.importances_mean)) == 1
+
+
+@pytest.mark.parametrize("scoring", ["r2", "roc_auc", "accuracy"])
+def test_a_built_in_scorer_on_mixed_tasks_points_to_task_scorer(mixed, data, scoring):
+    from sklearn.model_selection import cross_validate
+
+    X, Y = data
+    # scikit-learn 1.6 refuses probability scorers on any non-classifier itself,
+    # before asking the estimator; later releases ask it, and skmmoe points to
+    # task_scorer.
+    match = "task_scorer|should either be a classifier"
+    with pytest.raises(ValueError, match=match):
+        cross_validate(mixed, X, Y, scoring=scoring, cv=2, error_score="raise")

@@ -179,6 +179,29 @@ def test_unpickling_another_version_warns(fitted_mixed_estimator):
     assert_array_equal(restored.predict(X), est.predict(X))
 
 
+def test_the_version_warning_is_scikit_learns(fitted_mixed_estimator):
+    """A filter for scikit-learn's InconsistentVersionWarning catches skmmoe's,
+    which names the skmmoe versions."""
+    import warnings
+
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    est, _, _ = fitted_mixed_estimator
+    state = dict(private_copy(est).__getstate__())
+    state["_skmmoe_version"] = "0.0.1.dev-other"
+    restored = type(est).__new__(type(est))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        with pytest.raises(InconsistentVersionWarning) as caught:
+            restored.__setstate__(state)
+    warning = caught.value
+    assert isinstance(warning, skmmoe.InconsistentVersionWarning)
+    assert warning.original_skmmoe_version == "0.0.1.dev-other"
+    assert warning.current_skmmoe_version == skmmoe.__version__
+    assert warning.estimator_name == type(est).__name__
+    assert str(warning).startswith(f"Unpickling a {type(est).__name__} made by")
+
+
 def test_unpickling_a_state_without_version_warns(fitted_mixed_estimator):
     state = dict(private_copy(fitted_mixed_estimator[0]).__getstate__())
     del state["_skmmoe_version"]

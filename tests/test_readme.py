@@ -1,5 +1,7 @@
-"""The README's Python examples run as written, in order."""
+"""The README's Python examples run as written, in order; its ``pycon`` blocks are
+doctests, so the outputs they show are a run's."""
 
+import doctest
 import re
 from pathlib import Path
 
@@ -9,12 +11,21 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 3
+    blocks = re.findall(r"```(python|pycon)\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 4 and "pycon" in {kind for kind, _ in blocks}
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for kind, block in blocks:
+        if kind == "python":
+            exec(compile(block, str(README), "exec"), namespace)
+            continue
+        test = doctest.DocTestParser().get_doctest(
+            block, namespace, "README.md", str(README), 0
+        )
+        assert test.examples
+        runner.run(test, clear_globs=False)
+    assert runner.failures == 0, "a README doctest failed (see the output above)"
     model, X, Y = namespace["model"], namespace["X"], namespace["Y"]
     pred = model.predict(X.head(3))
     assert pred.shape == (3, 2)

@@ -9,7 +9,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from small_network import SMALL
+from small_network import SMALL, small
 
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 from skmmoe.metrics import task_scorer
@@ -140,3 +140,52 @@ def test_single_task_classifier_and_regressor_in_sklearn_tools(churn_spend_frame
     assert (clf_scores > 0.7).all()
     reg_scores = cross_validate(MMOERegressor(**SMALL), X, Y["spend"], cv=2)
     assert np.isfinite(reg_scores["test_score"]).all()
+
+
+# ------------------------------------------------------- estimator type and tags
+@pytest.mark.parametrize(
+    "task_types, kind",
+    [
+        ("binary", "classifier"),
+        (["binary", "multiclass"], "classifier"),
+        ("regression", "regressor"),
+        (["regression", "regression"], "regressor"),
+        (["binary", "regression"], None),
+        (None, None),
+    ],
+)
+def test_mmoe_estimator_is_a_classifier_or_regressor_when_its_tasks_are(
+    task_types, kind
+):
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.utils import get_tags
+
+    est = MMOEEstimator(task_types=task_types)
+    assert is_classifier(est) == (kind == "classifier")
+    assert is_regressor(est) == (kind == "regressor")
+    assert get_tags(est).input_tags.string
+
+
+def test_a_fitted_mmoe_estimator_takes_its_type_from_its_tasks():
+    from sklearn.base import is_classifier, is_regressor
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    binary = MMOEEstimator(**small(epochs=1)).fit(X, X[:, 0] > 0)
+    assert is_classifier(binary) and not is_classifier(clone(binary))
+    both = np.column_stack([X[:, 0] > 0, X[:, 1]])
+    mixed = MMOEEstimator(**small(epochs=1), task_types=["binary", "regression"])
+    assert not is_classifier(mixed.fit(X, both)) and not is_regressor(mixed)
+
+
+def test_calibrated_classifier_cv_wraps_a_single_binary_task():
+    """CalibratedClassifierCV reads the positive class's probability from a
+    classifier; as an untyped estimator it got both columns (IndexError)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X = np.random.default_rng(0).normal(size=(150, 3))
+    y = (X[:, 0] > 0).astype(int)
+    calibrated = CalibratedClassifierCV(MMOEEstimator(**small(epochs=2)), cv=3)
+    proba = calibrated.fit(X, y).predict_proba(X)
+    assert proba.shape == (150, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert ((proba[:, 1] > 0.5) == y).mean() > 0.8
