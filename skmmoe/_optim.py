@@ -2,7 +2,8 @@
 
 The default Adam runs torch's functional (fused) Adam without
 ``torch.optim.Optimizer``, whose methods import ``torch._dynamo``; the other
-optimizers are torch.optim's, fused where torch supports it.
+optimizers are torch.optim's, fused where torch supports it. The schedules are
+``torch.optim.lr_scheduler``'s: LambdaLR for the decays, ReduceLROnPlateau.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import math
 import torch
 from torch.optim.adam import adam
 
-__all__ = ["LR_SCHEDULES", "OPTIMIZERS", "Adam", "lr_factor"]
+__all__ = [
+    "LR_SCHEDULES",
+    "OPTIMIZERS",
+    "PLATEAU_FACTOR",
+    "Adam",
+    "Schedule",
+    "lr_factor",
+    "make_schedule",
+]
 
 
 def _fused(optimizer_class, **defaults):
@@ -142,7 +151,9 @@ OPTIMIZERS = {
 }
 
 
-LR_SCHEDULES = ("constant", "linear", "cosine")
+LR_SCHEDULES = ("constant", "linear", "cosine", "plateau")
+PLATEAU_FACTOR = 0.5
+""""plateau" halves the learning rate when the monitored loss stalls."""
 
 
 def lr_factor(schedule: str, step: int, total_steps: int) -> float:
@@ -156,3 +167,65 @@ def lr_factor(schedule: str, step: int, total_steps: int) -> float:
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0
+
+
+class _ParamGroups(torch.optim.Optimizer):
+    """The param_groups of skmmoe's Adam (not a ``torch.optim.Optimizer``), for
+    torch's schedulers, which read and write the groups' "lr" only. Optimizer's
+    ``__init__`` is deliberately not called: it imports ``torch._dynamo`` (about
+    1.5 s), which skmmoe's Adam exists to avoid."""
+
+    def __init__(self, optimizer):  # noqa: D107 - no super().__init__, see above
+        self.param_groups = optimizer.param_groups
+        self.defaults = {}
+        self.state = {}
+
+    def step(self, closure=None):
+        """The optimizer's own step did the work; this marks it for the
+        scheduler."""
+        return None
+
+
+class Schedule:
+    """A learning-rate schedule of torch.optim.lr_scheduler driving an
+    optimizer: ``after_step()`` after every optimizer step, ``after_epoch(loss)``
+    after every epoch with the monitored loss."""
+
+    def __init__(self, optimizer, schedule: str, total_steps: int, patience: int):
+        self._groups = (
+            optimizer
+            if isinstance(optimizer, torch.optim.Optimizer)
+            else _ParamGroups(optimizer)
+        )
+        self._own_groups = self._groups is not optimizer
+        lr_scheduler = torch.optim.lr_scheduler
+        self.per_step: lr_scheduler.LambdaLR | None = None
+        self.per_epoch: lr_scheduler.ReduceLROnPlateau | None = None
+        if schedule == "plateau":
+            self.per_epoch = lr_scheduler.ReduceLROnPlateau(
+                self._groups, mode="min", factor=PLATEAU_FACTOR, patience=patience
+            )
+        else:
+            self.per_step = lr_scheduler.LambdaLR(
+                self._groups, lambda step: lr_factor(schedule, step, total_steps)
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self._groups.param_groups[0]["lr"])
+
+    def after_step(self) -> None:
+        if self._own_groups:
+            self._groups.step()  # tells the scheduler the optimizer has stepped
+        if self.per_step is not None:
+            self.per_step.step()
+
+    def after_epoch(self, loss: float) -> None:
+        if self.per_epoch is not None:
+            self.per_epoch.step(loss)
+
+
+def make_schedule(optimizer, schedule: str, total_steps: int, patience: int):
+    """The :class:`Schedule` of ``schedule`` over ``total_steps`` optimizer steps
+    ("plateau": ReduceLROnPlateau with ``patience`` epochs)."""
+    return Schedule(optimizer, schedule, total_steps, patience)

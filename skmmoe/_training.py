@@ -16,13 +16,14 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from . import _denormals
-from ._network import Dropout, predict_logits
-from ._optim import OPTIMIZERS, lr_factor
+from ._network import Dropout, MMOENetwork, predict_logits
+from ._optim import OPTIMIZERS, Schedule, make_schedule
 from ._progress import Progress
 from ._tasks import Task
 from ._threads import ThreadTuner, training_threads
@@ -87,7 +88,9 @@ class TrainConfig:
     learning_rate: float
     lr_schedule: str
     """How the learning rate moves over the planned ``epochs``: see
-    :func:`lr_factor`."""
+    :func:`~skmmoe._optim.lr_factor`; "plateau" halves it after
+    ``max(1, n_iter_no_change // 2)`` epochs without improvement of the
+    validation objective (the training loss without validation)."""
     loss_weights: Sequence[float]
     l2_reg_embedding: float
     l2_reg_dnn: float
@@ -161,6 +164,12 @@ def dropout_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _weighted_loss(task_losses: dict, config: TrainConfig) -> float:
+    """The loss-weighted mean of the tasks' training losses."""
+    weights = list(config.loss_weights)
+    return sum(w * v for w, v in zip(weights, task_losses.values())) / sum(weights)
+
+
 def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
     """``TrainConfig.validate`` for early stopping: validation metrics per task and
     the loss-weighted mean validation loss."""
@@ -194,7 +203,7 @@ def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train(
-    network: nn.Module,
+    network: MMOENetwork,
     tasks: Sequence[Task],
     data: TrainData,
     config: TrainConfig,
@@ -228,7 +237,9 @@ def train(
         result = TrainResult()
         try:
             for epoch in range(1, config.epochs + 1):
+                learning_rate = run.schedule.learning_rate
                 record = run.epoch(epoch)
+                record["learning_rate"] = learning_rate
                 if valid is not None and config.validate is not None:
                     metrics, objective = config.validate(
                         predict_logits(network, valid.sparse, valid.dense)
@@ -236,7 +247,9 @@ def train(
                     record["valid"], record["valid_objective"] = metrics, objective
                     stop = stopper.update(objective, network, epoch)
                 else:
+                    objective = _weighted_loss(record["train_loss"], config)
                     stop = False
+                run.schedule.after_epoch(objective)
                 result.history.append(record)
                 run.progress.update(epoch, len(run.starts), record["train_loss"], True)
                 if stop:
@@ -328,18 +341,19 @@ class _Run:
     """One training run: the data on the device, the optimizer, the batches and
     the step count, set up once by :meth:`start`."""
 
-    network: nn.Module
+    network: MMOENetwork
     model: nn.Module  # the network, or a DataParallel wrapper of it
     tasks: Sequence[Task]
     data: TrainData
     config: TrainConfig
-    optimizer: object
+    optimizer: Any  # skmmoe's Adam or a torch.optim optimizer
     scaler: torch.amp.GradScaler
     generator: torch.Generator
     starts: list[int]
     progress: Progress
     dnn_weights: list[torch.Tensor]
     tuner: ThreadTuner
+    schedule: Schedule
     step_count: int = 0
 
     @classmethod
@@ -379,6 +393,12 @@ class _Run:
             tuner=ThreadTuner(
                 config.threads,
                 adaptive=config.adapt_threads and device.type == "cpu",
+            ),
+            schedule=make_schedule(
+                optimizer,
+                config.lr_schedule,
+                total_steps=config.epochs * len(starts),
+                patience=max(1, config.n_iter_no_change // 2),
             ),
         )
 
@@ -427,17 +447,12 @@ class _Run:
         task_losses, task_totals, loss = self._loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        total_steps = config.epochs * len(self.starts)
-        rate = config.learning_rate * lr_factor(
-            config.lr_schedule, self.step_count, total_steps
-        )
-        for group in self.optimizer.param_groups:
-            group["lr"] = rate
         if config.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.network.parameters(), config.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.schedule.after_step()
         self.step_count += 1
         return task_losses, task_totals
 
@@ -462,14 +477,16 @@ class _Run:
                 logits = self.model(batch.sparse, batch.dense)
                 if config.l2_reg_embedding > 0:
                     penalty = self.network.embedding_penalty(batch.sparse)
-            task_losses, task_totals = zip(
+            losses, totals = zip(
                 *(
                     _task_loss(task, logits[t], batch.targets[t], batch.weights[t])
                     for t, task in enumerate(self.tasks)
                 )
             )
-            task_losses = torch.stack(task_losses)
-            loss = sum(w * task_losses[t] for t, w in enumerate(config.loss_weights))
+            task_losses, task_totals = torch.stack(losses), totals
+            loss: torch.Tensor = sum(  # type: ignore[assignment]  # a tensor sum
+                w * task_losses[t] for t, w in enumerate(config.loss_weights)
+            )
             if penalty is not None:
                 loss = loss + config.l2_reg_embedding * penalty
             if self.dnn_weights:

@@ -19,7 +19,12 @@ NUMBER = r"-?[\d,]+(?:\.\d+)?(?:e[-+]\d+)?"
 AUC = r"[01]\.\d{4}"
 TIMEOUT_S = 180
 
-TESTED = {"bench_vs_deepctr.py", "denormals.py", "numeric_encoding.py"}
+TESTED = {
+    "bench_vs_deepctr.py",
+    "denormals.py",
+    "lr_schedule.py",
+    "numeric_encoding.py",
+}
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 
@@ -123,6 +128,17 @@ def test_numeric_encoding():
         # One summary row per data set: medians, minimum and maximum, fit seconds.
         row = rf"^(?:census|synthetic)? +{re.escape(encoding)}(?: +{NUMBER}){{7}}$"
         assert len(lines_matching(row, out)) == 2, encoding
+
+
+def test_lr_schedule():
+    out = run_benchmark("lr_schedule.py")
+    rows = lines_matching(
+        rf"^(constant|linear \(default\)|cosine|plateau, early stopping, <= 3 "
+        rf"epochs|linear, early stopping, 3 epochs)\s+({NUMBER}) \(",
+        out,
+    )
+    assert len(rows) == 5
+    assert all(0.0 <= float(auc) <= 1.0 for _, auc in rows)
 
 
 def test_bench_vs_deepctr():

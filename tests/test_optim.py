@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from small_network import small
 from torch import nn
 
 from skmmoe import _optim
@@ -80,13 +81,15 @@ def test_adam_under_a_grad_scaler_takes_the_unscaled_step():
 
 def test_fit_does_not_import_torch_dynamo():
     # torch.optim.Optimizer's methods import torch._dynamo (about 1 s and 57 MiB
-    # per process); the default optimizer avoids them. A fresh process shows it.
+    # per process); the default optimizer avoids them, and so do the schedules
+    # (torch's, over Adam's param groups). A fresh process shows it.
     code = (
         "import sys, numpy as np, pandas as pd\n"
         "from skmmoe import MMOEEstimator\n"
         "X = np.random.default_rng(0).normal(size=(64, 3))\n"
         "Y = pd.DataFrame({'a': (X[:, 0] > 0).astype(int), 'b': X[:, 1]})\n"
-        "MMOEEstimator(epochs=1).fit(X, Y).predict(X)\n"
+        "for schedule in ('linear', 'cosine', 'constant', 'plateau'):\n"
+        "    MMOEEstimator(epochs=2, lr_schedule=schedule).fit(X, Y).predict(X)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     out = subprocess.run(
@@ -102,3 +105,59 @@ def test_lr_factor_schedules():
     assert_allclose(linear, [1, 0.75, 0.5, 0.25])
     cosine = [_optim.lr_factor("cosine", s, 4) for s in range(4)]
     assert_allclose(cosine, 0.5 * (1 + np.cos(np.pi * np.arange(4) / 4)))
+
+
+def _adam(lr=0.01):
+    return _optim.Adam([torch.nn.Parameter(torch.zeros(3))], lr=lr)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
+def test_torch_schedulers_set_each_steps_rate_as_lr_factor(schedule):
+    """torch's LambdaLR over skmmoe's Adam: the rate of step k is
+    learning_rate * lr_factor(schedule, k, total), as before the schedules were
+    torch's (so results did not move)."""
+    adam = _adam(0.01)
+    run = _optim.make_schedule(adam, schedule, total_steps=6, patience=1)
+    rates = []
+    for _ in range(6):
+        rates.append(adam.param_groups[0]["lr"])
+        run.after_step()
+        run.after_epoch(1.0)  # no effect on the step schedules
+    expected = [0.01 * _optim.lr_factor(schedule, k, 6) for k in range(6)]
+    assert rates == expected
+
+
+def test_plateau_halves_the_rate_after_patience_epochs_without_improvement():
+    adam = _adam(0.01)
+    run = _optim.make_schedule(adam, "plateau", total_steps=100, patience=1)
+    rates = []
+    for loss in [1.0, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5, 0.5]:
+        for _ in range(3):
+            run.after_step()  # steps leave the rate alone
+        run.after_epoch(loss)
+        rates.append(run.learning_rate)
+    # Two epochs without improvement (more than patience=1) halve the rate.
+    assert rates == pytest.approx(
+        [0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.0025, 0.0025]
+    )
+
+
+def test_plateau_with_early_stopping_in_a_fit():
+    """history_ records each epoch's starting rate, which "plateau" halves when
+    the validation loss stalls."""
+    from skmmoe import MMOERegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = rng.normal(size=300)  # noise: the validation loss soon stalls
+    est = MMOERegressor(
+        **small(epochs=12, learning_rate=0.01),
+        lr_schedule="plateau",
+        early_stopping=True,
+        n_iter_no_change=4,
+    ).fit(X, y)
+    # The validation loss is best after epoch 1 (by 0.02 or more): epochs 2-4
+    # fail to improve it, so epoch 5 starts at half the rate (patience 4 // 2),
+    # and early stopping (4 epochs without improvement) ends the fit after it.
+    rates = [record["learning_rate"] for record in est.history_]
+    assert rates == [0.01, 0.01, 0.01, 0.01, 0.005]
