@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
+import types
 import warnings
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.utils import ClassifierTags, RegressorTags
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -41,13 +42,17 @@ from ._sklearn_compat import (
     IntSequence,
     StrOptions,
     _fit_context,
+    available_if,
     validate_data,
 )
 from ._targets import align_to_tasks, make_targets, read_labels, validation_split
 from ._tasks import TASK_TYPES, Task
+from ._typing import FeaturesLike, SampleWeightLike, TargetsLike, TaskProba
 from ._version import __version__
 
 __all__ = ["FittedState", "MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
+
+_E = TypeVar("_E", bound="_BaseMMOE")
 
 
 class InconsistentVersionWarning(sklearn.exceptions.InconsistentVersionWarning):
@@ -366,7 +371,12 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self: _E,
+        X: FeaturesLike,
+        y: TargetsLike,
+        sample_weight: SampleWeightLike = None,
+    ) -> _E:
         """Fit the preprocessing and the MMoE network.
 
         Parameters
@@ -390,7 +400,13 @@ default=None
             return self._fit(X, y, sample_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self: _E,
+        X: FeaturesLike,
+        y: TargetsLike,
+        sample_weight: SampleWeightLike = None,
+        classes: Any = None,
+    ) -> _E:
         """Fit on one chunk of data at a time, for data larger than memory.
 
         The first call fits the preprocessing and the network as :meth:`fit` does.
@@ -591,7 +607,7 @@ default=None
         tasks = getattr(self, "_tasks", ())
         if len({t.task_type == "regression" for t in tasks}) < 2:
             return
-        frame = sys._getframe(2)
+        frame: types.FrameType | None = sys._getframe(2)
         for _ in range(16):
             if frame is None:
                 return
@@ -614,7 +630,7 @@ default=None
                 )
             frame = frame.f_back
 
-    def predict(self, X):
+    def predict(self, X: FeaturesLike) -> np.ndarray:
         """Predict every task.
 
         Parameters
@@ -659,7 +675,7 @@ default=None
             return True  # let predict_proba raise NotFittedError
         return any(t.is_classification for t in self._tasks)
 
-    def gate_weights(self, X):
+    def gate_weights(self, X: FeaturesLike) -> np.ndarray:
         """Mean share of each expert in each task's mixture, per sample.
 
         Parameters
@@ -676,7 +692,7 @@ default=None
 
 class _ProbaMixin:
     @available_if(_BaseMMOE._has_classification_task)
-    def predict_proba(self, X):
+    def predict_proba(self, X: FeaturesLike) -> TaskProba:
         """Class probabilities of the classification tasks.
 
         Parameters
@@ -690,10 +706,13 @@ class _ProbaMixin:
             list with one entry per task: an (n_samples, n_classes) array for a
             classification task, None for a regression task.
         """
-        self._refuse_single_output_scorers()
-        logits = self._network_outputs(X)
-        probas = [task.predict_proba(z) for task, z in zip(self._tasks, logits)]
-        return probas[0] if self._y_ndim == 1 else probas
+        model = cast(_BaseMMOE, self)  # a mixin of the estimators
+        model._refuse_single_output_scorers()
+        logits = model._network_outputs(X)
+        probas = [task.predict_proba(z) for task, z in zip(model._tasks, logits)]
+        if model._y_ndim == 1:  # its one task classifies (available_if)
+            return cast(np.ndarray, probas[0])
+        return probas
 
 
 class MMOEEstimator(_ProbaMixin, _BaseMMOE):
@@ -759,7 +778,12 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
             return "regressor"
         return None
 
-    def score(self, X, y, sample_weight=None):
+    def score(
+        self,
+        X: FeaturesLike,
+        y: TargetsLike,
+        sample_weight: SampleWeightLike = None,
+    ) -> float:
         """Mean over tasks of ROC AUC (binary), accuracy (multiclass) and R^2
         (regression); samples whose label is missing are left out of their task.
 
@@ -822,7 +846,12 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         tags.classifier_tags.multi_label = True
         return tags
 
-    def score(self, X, y, sample_weight=None):
+    def score(
+        self,
+        X: FeaturesLike,
+        y: TargetsLike,
+        sample_weight: SampleWeightLike = None,
+    ) -> float:
         """Accuracy, or subset accuracy (every task right) for a 2-D y; a missing
         label (NaN, None) does not count against its sample.
 

@@ -482,13 +482,13 @@ def bin_edges(
         middles = (values[:-1] + values[1:]) / 2.0
         return np.unique(np.concatenate([values[:1], middles, values[-1:]]))
     atoms = _point_masses(counts, n_bins)
-    around = []  # edges halfway from each point mass to its neighbours
+    halfway = []  # edges halfway from each point mass to its neighbours
     for i in np.flatnonzero(atoms):
         if i > 0:
-            around.append((values[i - 1] + values[i]) / 2.0)
+            halfway.append((values[i - 1] + values[i]) / 2.0)
         if i < len(values) - 1:
-            around.append((values[i] + values[i + 1]) / 2.0)
-    around = np.unique(np.asarray(around, dtype=np.float64))
+            halfway.append((values[i] + values[i + 1]) / 2.0)
+    around = np.unique(np.asarray(halfway, dtype=np.float64))
     rest = np.repeat(values[~atoms], counts[~atoms])
     n_rest_bins = max(n_bins - len(around), 1)
     # Observed values as quantiles, so that no edge falls into a point mass's bin.
@@ -608,7 +608,11 @@ class FeatureEncoder:
 
     @property
     def vocabulary_sizes(self) -> list[int]:
-        return [c.vocabulary_size for c in self.feature_columns if c.kind == "sparse"]
+        return [
+            int(c.vocabulary_size)
+            for c in self.feature_columns
+            if c.kind == "sparse" and c.vocabulary_size is not None
+        ]
 
     def transform(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Encode X, a block of rows at a time (so the preprocessor's float output
@@ -646,7 +650,7 @@ class FeatureEncoder:
                 numeric = {"positions": positions, **_numeric_to_json(pipe)}
             if name in _BIN_EDGES_KEYS:
                 for key in (BINS, PLE):
-                    if key in pipe.named_steps:
+                    if key in pipe.named_steps and numeric is not None:
                         edges = pipe.named_steps[key].bin_edges_
                         numeric[_BIN_EDGES_KEYS[name]] = [e.tolist() for e in edges]
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -207,6 +208,8 @@ class GroupedDNN(nn.Module):
             else:
                 x = activation(x)
             x = self.dropout(x)
+        if x is None:
+            raise ValueError("GroupedDNN needs an input: x or first.")
         return x
 
 
@@ -272,7 +275,9 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         if input_dim == 0:
             raise ValueError("The network has no inputs: X yields no features.")
 
-        common = dict(activation=dnn_activation, dropout=dnn_dropout, use_bn=dnn_use_bn)
+        common: dict[str, Any] = dict(
+            activation=dnn_activation, dropout=dnn_dropout, use_bn=dnn_use_bn
+        )
         self.experts = GroupedDNN(
             n_groups=num_experts,
             in_features=input_dim,
@@ -309,16 +314,18 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, mean=0.0, std=self.init_std)
         for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
+            reset = getattr(module, "reset_parameters", None)
+            if module is not self and callable(reset):
                 if not isinstance(module, nn.Embedding):
-                    module.reset_parameters()
+                    reset()
 
     def embed(self, sparse: torch.Tensor) -> torch.Tensor:
         """Embeddings of shape (B, n_sparse, embedding_dim) of integer ids (B,
         n_sparse)."""
         # index_select's backward (a scatter-add) is about twice as fast on the CPU as
         # nn.Embedding's, which sorts the ids.
-        ids = (sparse + self.offsets).reshape(-1)
+        offsets = cast(torch.Tensor, self.offsets)  # a buffer
+        ids = (sparse + offsets).reshape(-1)
         looked_up = self.embedding.weight.index_select(0, ids)
         return looked_up.view(sparse.shape[0], self.n_sparse, self.embedding_dim)
 
@@ -338,7 +345,7 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         return x, embedded
 
     def _gates(
-        self, x: torch.Tensor, first: torch.Tensor | None = None
+        self, x: torch.Tensor | None, first: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Gate weights of shape (T, B, E); each row sums to 1."""
         hidden = self.gates(x, first) if len(self.gates.linears) else x
@@ -352,12 +359,13 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         """
         if not len(self.gates.linears):
             return self.experts(x), self._gates(x)
-        expert_first = self.experts.linears[0]
-        gate_first = self.gates.linears[0]
+        expert_first = cast(GroupedLinear, self.experts.linears[0])
+        gate_first = cast(GroupedLinear, self.gates.linears[0])
         weight = torch.cat([expert_first.weight, gate_first.weight], dim=1)
-        bias = torch.cat(
-            [expert_first.bias.reshape(1, -1), gate_first.bias.reshape(1, -1)], dim=1
-        )
+        # The first layers of experts and gates always have biases.
+        expert_bias = cast(torch.Tensor, expert_first.bias)
+        gate_bias = cast(torch.Tensor, gate_first.bias)
+        bias = torch.cat([expert_bias.reshape(1, -1), gate_bias.reshape(1, -1)], dim=1)
         b = x.shape[0]
         # split(), not slicing: its backward concatenates the two gradients, where
         # slicing's would zero-fill a full-size gradient per slice.

@@ -87,7 +87,10 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} value {value!r} cannot be saved.")
 
 
-def save(estimator, path) -> None:
+def save(
+    estimator: MMOEEstimator | MMOEClassifier | MMOERegressor,
+    path: str | os.PathLike[str],
+) -> None:
     """Save a fitted skmmoe estimator to ``path`` in a format that runs no code on
     load (unlike pickle).
 
@@ -315,11 +318,15 @@ def _check_consistent(network: dict, encoder: FeatureEncoder, tasks) -> None:
         "output_dims": [task.output_dim for task in tasks],
     }
     for key, value in expected.items():
-        if list(np.atleast_1d(network[key])) != list(np.atleast_1d(value)):
+        if _as_list(network[key]) != _as_list(value):
             raise ValueError(
                 f"the network's {key} is {network[key]}, but the features and "
                 f"tasks need {value}"
             )
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _describe(exc: BaseException) -> str:
@@ -328,7 +335,9 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def load(path):
+def load(
+    path: str | os.PathLike[str],
+) -> MMOEEstimator | MMOEClassifier | MMOERegressor:
     """Load an estimator saved by :func:`save`.
 
     Only JSON and tensors are read (``torch.load(weights_only=True)``); no code from

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 __all__ = ["Progress"]
 
@@ -17,7 +18,7 @@ class Progress:
         self.epochs = epochs
         self.n_batches = n_batches
         self._last = 0.0
-        self._bar = None
+        self._bar: Any = None  # a tqdm bar while an epoch runs
         try:
             import tqdm
         except ImportError:

@@ -4,11 +4,31 @@ scikit-learn's private API moves between releases; keeping every such import her
 an upgrade is fixed in one file.
 """
 
+from collections.abc import Callable
 from numbers import Integral
+from typing import Any, TypeVar
 
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context as _sklearn_fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if as _sklearn_available_if
 from sklearn.utils.validation import _check_sample_weight, validate_data
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]:
+    """scikit-learn's ``_fit_context`` decorator (parameter validation and the
+    nested-validation switch), typed so that a decorated method keeps its
+    signature for type checkers (scikit-learn ships no type hints)."""
+    return _sklearn_fit_context(
+        prefer_skip_nested_validation=prefer_skip_nested_validation
+    )
+
+
+def available_if(check: Callable[[Any], bool]) -> Callable[[_F], _F]:
+    """scikit-learn's ``available_if``, typed like :func:`_fit_context`."""
+    return _sklearn_available_if(check)
+
 
 __all__ = [
     "Interval",
@@ -16,6 +36,7 @@ __all__ = [
     "StrOptions",
     "_check_sample_weight",
     "_fit_context",
+    "available_if",
     "validate_data",
 ]
 
@@ -41,7 +62,9 @@ class IntSequence(HasMethods):
         except TypeError:
             return False
         return (self.allow_empty or len(items) > 0) and all(
-            isinstance(u, Integral) and not isinstance(u, bool) and u >= self.minimum
+            isinstance(u, Integral)
+            and not isinstance(u, bool)
+            and int(u) >= self.minimum
             for u in items
         )
 

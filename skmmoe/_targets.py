@@ -292,8 +292,9 @@ def validation_split(
     for t, task in enumerate(targets.tasks):
         if task.is_classification:
             strata = task.encode(*targets.labels[t]).astype(np.int64)
-            if targets.weights[t] is not None:
-                strata = np.where(targets.weights[t] > 0, strata, -1)
+            weight = targets.weights[t]
+            if weight is not None:
+                strata = np.where(weight > 0, strata, -1)
             try:
                 split = next(
                     StratifiedShuffleSplit(

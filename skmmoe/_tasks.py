@@ -84,10 +84,15 @@ class Task:
     def is_classification(self) -> bool:
         return self.task_type != "regression"
 
-    def fit(self, observed: np.ndarray, sample_weight=None) -> Task:
+    def fit(self, observed: np.ndarray, sample_weight=None, classes=None) -> Task:
         """Learn the label encoding from the observed (non-missing) labels.
 
-        ``sample_weight``, of the observed labels, is used by regression only."""
+        ``sample_weight``, of the observed labels, is used by regression only;
+        ``classes``, the classes to expect, by classification only."""
+        raise NotImplementedError
+
+    def _set_fitted_json(self, spec: dict) -> None:
+        """Restore the fitted state from :meth:`to_json`'s output."""
         raise NotImplementedError
 
     def encode(self, observed: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -34,7 +34,9 @@ _NUMERIC = (
 _CODES = ("det_ind_code", "det_occ_code", "own_or_self", "vet_benefits", "year")
 
 
-def load_census_income(*, drop_education=False, return_sample_weight=False):
+def load_census_income(
+    *, drop_education: bool = False, return_sample_weight: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame] | tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Load the UCI Census-Income (KDD) test split shipped with skmmoe.
 
     99,762 rows of the 1994-1995 US Current Population Survey, as used by the MMoE
@@ -105,17 +107,17 @@ def load_census_income(*, drop_education=False, return_sample_weight=False):
 
 
 def make_multitask_regression(
-    n_samples=10000,
-    n_features=100,
+    n_samples: int = 10000,
+    n_features: int = 100,
     *,
-    correlation=0.5,
-    scale=1.0,
-    n_sin=10,
-    alpha_scale=1.0,
-    beta_scale=1.0,
-    noise=0.01,
-    random_state=None,
-):
+    correlation: float = 0.5,
+    scale: float = 1.0,
+    n_sin: int = 10,
+    alpha_scale: float = 1.0,
+    beta_scale: float = 1.0,
+    noise: float = 0.01,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Two regression tasks of a chosen correlation (Ma et al., KDD 2018, sec. 3.2).
 
     Following the paper: two orthogonal unit vectors u1, u2 give the task weights
@@ -185,7 +187,12 @@ def make_multitask_regression(
     return X, Y
 
 
-def make_mixed_multitask(n_samples=30000, *, missing_rate=0.05, random_state=None):
+def make_mixed_multitask(
+    n_samples: int = 30000,
+    *,
+    missing_rate: float = 0.05,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A mixed-type table with three related tasks of three kinds.
 
     The columns are the awkward kinds that real tables hold and gradient-boosted

@@ -78,7 +78,9 @@ class TaskScorer:
         self._sample_weight_request: bool | str | None = None
 
     # -- metadata routing (scikit-learn's set_score_request convention) --------
-    def set_score_request(self, *, sample_weight: bool | str | None = None):
+    def set_score_request(
+        self, *, sample_weight: bool | str | None = None
+    ) -> TaskScorer:
         """Request ``sample_weight`` when metadata routing is enabled
         (``sklearn.set_config(enable_metadata_routing=True)``), as scikit-learn's
         scorers do: True routes it, False refuses it, a string routes the

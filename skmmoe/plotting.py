@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = ["plot_history"]
 
 
-def plot_history(estimator_or_history, *, axes=None, label=None):
+def plot_history(
+    estimator_or_history: Any,
+    *,
+    axes: Sequence[Any] | None = None,
+    label: str | None = None,
+) -> list[Any]:
     """Draw each task's training loss (and validation metrics, when recorded) per
     epoch.
 
@@ -45,10 +53,10 @@ def plot_history(estimator_or_history, *, axes=None, label=None):
         raise ValueError("The history is empty: fit the estimator first.")
     tasks = list(history[0]["train_loss"])
     if axes is None:
-        _, axes = plt.subplots(
+        _, grid = plt.subplots(
             1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False
         )
-        axes = list(axes[0])
+        axes = list(grid[0])
     epochs = [h["epoch"] for h in history]
     prefix = f"{label} " if label else ""
     for ax, task in zip(axes, tasks):
