@@ -764,17 +764,17 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
     def _estimator_kind(self) -> str | None:
         """ "classifier" when every task classifies, "regressor" when every task
         regresses, else None; from the fitted tasks, or task_types before fit."""
-        types = getattr(self, "task_types_", None)
-        if types is None:
+        kinds = getattr(self, "task_types_", None)
+        if kinds is None:
             spec = self.task_types
             if spec is None:
                 return None
-            types = [spec] if isinstance(spec, str) else list(spec)
-        if not types or not all(isinstance(t, str) for t in types):
+            kinds = [spec] if isinstance(spec, str) else list(spec)
+        if not kinds or not all(isinstance(t, str) for t in kinds):
             return None
-        if set(types) <= {"binary", "multiclass"}:
+        if set(kinds) <= {"binary", "multiclass"}:
             return "classifier"
-        if set(types) == {"regression"}:
+        if set(kinds) == {"regression"}:
             return "regressor"
         return None
 

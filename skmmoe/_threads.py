@@ -7,7 +7,7 @@ cores ran 2.9x (one machine) to 12.7x (another) slower than alone, where one
 thread ran as fast as alone (``benchmarks/under_load.py``).
 So training measures (unless ``n_jobs`` fixes the count): every so often it times
 a few steps with one thread against a few with the threads it may use
-(:class:`ThreadTuner`). Alone the probes cost about 2%; beside a busy process
+(:class:`ThreadTuner`). Alone the probes cost 2-5%; beside a busy process
 training falls back to one thread within a probe.
 
 The thread count can change the rounding of some of torch's reductions (batch
