@@ -1,11 +1,15 @@
-"""Training curves; matplotlib is an optional dependency (extra ``examples``)."""
+"""Training curves, per-task evaluation on scikit-learn's Display classes, and
+the gates' mixing of the experts; matplotlib is an optional dependency (extra
+``examples``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["plot_history"]
+import numpy as np
+
+__all__ = ["plot_gates", "plot_history", "plot_tasks"]
 
 
 def plot_history(
@@ -42,12 +46,7 @@ def plot_history(
     >>> len(plot_history(reg))
     1
     """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "plot_history needs matplotlib: pip install matplotlib"
-        ) from exc
+    plt = _pyplot("plot_history")
     history = getattr(estimator_or_history, "history_", estimator_or_history)
     if not history:
         raise ValueError("The history is empty: fit the estimator first.")
@@ -78,3 +77,192 @@ def plot_history(
         ax.set_xlabel("epoch")
         ax.legend(fontsize="small")
     return list(axes)
+
+
+def _pyplot(caller: str):
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{caller} needs matplotlib: pip install matplotlib") from exc
+    return plt
+
+
+def _model(estimator):
+    """The skmmoe estimator of ``estimator`` or of a Pipeline ending in one."""
+    from sklearn.pipeline import Pipeline
+
+    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
+
+
+def plot_tasks(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    *,
+    axes: Sequence[Any] | None = None,
+) -> dict[str, list[Any]]:
+    """Evaluate every task in one call, with scikit-learn's Display classes.
+
+    A binary task gets its ROC curve (``RocCurveDisplay``) and its precision-
+    recall curve (``PrecisionRecallDisplay``), a multiclass task its confusion
+    matrix (``ConfusionMatrixDisplay``), a regression task predicted against
+    actual values (``PredictionErrorDisplay``). Rows whose label for a task is
+    missing are left out of that task. scikit-learn's ``from_estimator`` methods
+    expect one output and fail on a multi-task model; this feeds each display the
+    task's own predictions.
+
+    Parameters
+    ----------
+    estimator : fitted MMOEEstimator, MMOEClassifier, MMOERegressor or Pipeline
+    X : {DataFrame, array-like} of shape (n_samples, n_features)
+    y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
+        The labels of every task, as in ``fit`` (columns matched by name).
+    axes : sequence of matplotlib Axes or None, default=None
+        One Axes per display (two for a binary task, one for the others), in task
+        order; None makes a new figure with one row of panels.
+
+    Returns
+    -------
+    displays : dict
+        Task name -> the list of its scikit-learn Display objects.
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmmoe import MMOEEstimator
+    >>> from skmmoe.plotting import plot_tasks
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> Y = np.column_stack([X[:, 0] > 0, X @ [1.0, 2.0, 3.0]])
+    >>> est = MMOEEstimator(epochs=4).fit(X, Y)
+    >>> displays = plot_tasks(est, X, Y)
+    >>> [type(d).__name__ for d in displays["task_0"]]
+    ['RocCurveDisplay', 'PrecisionRecallDisplay']
+    >>> [type(d).__name__ for d in displays["task_1"]]
+    ['PredictionErrorDisplay']
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        PredictionErrorDisplay,
+        RocCurveDisplay,
+    )
+
+    from ._targets import align_to_tasks
+
+    plt = _pyplot("plot_tasks")
+    model = _model(estimator)
+    names, kinds = list(model.task_names_), list(model.task_types_)
+    n_panels = sum(2 if kind == "binary" else 1 for kind in kinds)
+    if axes is None:
+        _, grid = plt.subplots(
+            1, n_panels, figsize=(4.2 * n_panels, 3.8), squeeze=False
+        )
+        axes = list(grid[0])
+    if len(axes) < n_panels:
+        raise ValueError(
+            f"plot_tasks needs {n_panels} Axes for tasks {names} (two for a binary "
+            f"task); got {len(axes)}."
+        )
+    y = align_to_tasks(y, names)
+    columns = (
+        y
+        if isinstance(y, pd.DataFrame)
+        else pd.DataFrame(np.asarray(y, dtype=object).reshape(len(X), -1))
+    )
+    pred = np.asarray(estimator.predict(X)).reshape(len(X), -1)
+    proba = estimator.predict_proba(X) if "binary" in kinds else []
+    probas: list[Any] = [proba] if isinstance(proba, np.ndarray) else list(proba)
+    panels = iter(axes)
+    displays: dict[str, list[Any]] = {}
+    for t, (name, kind) in enumerate(zip(names, kinds)):
+        column = pd.Series(np.asarray(columns.iloc[:, t]))
+        keep = ~column.isna().to_numpy()
+        y_true = column[keep].infer_objects().to_numpy()
+        y_pred = pd.Series(pred[keep, t]).infer_objects().to_numpy()
+        if kind == "binary":
+            classes = model.classes_ if model._y_ndim == 1 else model.classes_[t]
+            scores = probas[t][keep, 1]
+            shown = [
+                RocCurveDisplay.from_predictions(
+                    y_true, scores, pos_label=classes[1], name=name, ax=next(panels)
+                ),
+                PrecisionRecallDisplay.from_predictions(
+                    y_true, scores, pos_label=classes[1], name=name, ax=next(panels)
+                ),
+            ]
+        elif kind == "multiclass":
+            shown = [
+                ConfusionMatrixDisplay.from_predictions(
+                    y_true, y_pred, ax=next(panels), colorbar=False
+                )
+            ]
+        else:
+            shown = [
+                PredictionErrorDisplay.from_predictions(
+                    y_true.astype(float),
+                    y_pred.astype(float),
+                    kind="actual_vs_predicted",
+                    ax=next(panels),
+                )
+            ]
+        for display in shown:
+            display.ax_.set_title(name)
+        displays[name] = shown
+    return displays
+
+
+def plot_gates(estimator: Any, X: Any, *, ax: Any = None) -> Any:
+    """How each task's gate mixes the experts: the mean gate weight of every
+    (task, expert) pair over the rows of X, as a heat map.
+
+    Parameters
+    ----------
+    estimator : fitted MMOEEstimator, MMOEClassifier, MMOERegressor or Pipeline
+    X : {DataFrame, array-like} of shape (n_samples, n_features)
+    ax : matplotlib Axes or None, default=None
+        Where to draw; None makes a new figure.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmmoe import MMOERegressor
+    >>> from skmmoe.plotting import plot_gates
+    >>> X = np.random.default_rng(0).normal(size=(200, 3))
+    >>> reg = MMOERegressor(epochs=2).fit(X, np.column_stack([X[:, 0], X[:, 1]]))
+    >>> plot_gates(reg, X).get_title()
+    'Mean gate weight per task and expert'
+    """
+    plt = _pyplot("plot_gates")
+    model = _model(estimator)
+    if X is not None and model is not estimator:  # a Pipeline: its steps first
+        X = estimator[:-1].transform(X)
+    weights = model.gate_weights(X).mean(axis=0)  # (n_tasks, num_experts)
+    if ax is None:
+        _, ax = plt.subplots(
+            figsize=(1.2 * weights.shape[1] + 2.5, 0.6 * len(weights) + 1.8)
+        )
+    image = ax.imshow(weights, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(
+        range(weights.shape[1]), [f"expert {e}" for e in range(weights.shape[1])]
+    )
+    ax.set_yticks(range(len(weights)), list(model.task_names_))
+    for (t, e), value in np.ndenumerate(weights):
+        ax.text(
+            e,
+            t,
+            f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="w" if value < 0.6 else "k",
+        )
+    ax.figure.colorbar(image, ax=ax)
+    ax.set_title("Mean gate weight per task and expert")
+    return ax

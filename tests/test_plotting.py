@@ -1,7 +1,8 @@
-"""skmmoe.plotting.plot_history draws history_ per task."""
+"""skmmoe.plotting: history_ per task, per-task evaluation displays, gates."""
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from skmmoe import MMOEEstimator
@@ -49,3 +50,77 @@ def test_given_axes_and_label(fitted_with_early_stopping):
 def test_empty_history_raises():
     with pytest.raises(ValueError, match="empty"):
         plot_history([])
+
+
+# ------------------------------------------------- per-task evaluation, gates
+def test_plot_tasks_draws_scikit_learn_displays_per_task():
+    """One call evaluates every task of a multi-task model with scikit-learn's
+    Display classes (whose from_estimator fails on it), on the rows labelled for
+    each task; the displays hold the task's own metric."""
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        PredictionErrorDisplay,
+        RocCurveDisplay,
+        roc_auc_score,
+    )
+
+    from skmmoe.plotting import plot_tasks
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    Y = pd.DataFrame(
+        {
+            "buy": np.where(X.a > 0, "yes", "no").astype(object),
+            "kind": np.array(["p", "q", "r"])[np.argmax(X.to_numpy(), axis=1)],
+            "spend": X.a + 2 * X.b,
+        }
+    )
+    Y.loc[:49, "buy"] = None  # missing labels: left out of that task
+    est = MMOEEstimator(expert_dnn_hidden_units=(8,), epochs=5).fit(X, Y)
+    displays = plot_tasks(est, X, Y)
+    assert [type(d) for d in displays["buy"]] == [
+        RocCurveDisplay,
+        PrecisionRecallDisplay,
+    ]
+    assert [type(d) for d in displays["kind"]] == [ConfusionMatrixDisplay]
+    assert [type(d) for d in displays["spend"]] == [PredictionErrorDisplay]
+    proba = est.predict_proba(X)[0][50:, 1]
+    expected = roc_auc_score(Y["buy"][50:] == "yes", proba)
+    np.testing.assert_allclose(displays["buy"][0].roc_auc, expected)
+    assert displays["kind"][0].confusion_matrix.sum() == 300
+    assert [d.ax_.get_title() for d in displays["buy"]] == ["buy", "buy"]
+
+
+def test_plot_tasks_on_given_axes_and_too_few():
+    import matplotlib.pyplot as plt
+
+    from skmmoe.plotting import plot_tasks
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 2))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1]])
+    est = MMOEEstimator(expert_dnn_hidden_units=(8,), epochs=3).fit(X, Y)
+    _, axes = plt.subplots(1, 3)
+    displays = plot_tasks(est, X, Y, axes=axes)
+    assert [d.ax_ for ds in displays.values() for d in ds] == list(axes)
+    with pytest.raises(ValueError, match="needs 3 Axes"):
+        plot_tasks(est, X, Y, axes=axes[:2])
+
+
+def test_plot_gates_on_a_given_ax():
+    import matplotlib.pyplot as plt
+
+    from skmmoe.plotting import plot_gates
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(100, 3))
+    est = MMOEEstimator(expert_dnn_hidden_units=(8,), epochs=2, num_experts=4).fit(
+        X, np.column_stack([X[:, 0], X[:, 1]])
+    )
+    _, ax = plt.subplots()
+    assert plot_gates(est, X, ax=ax) is ax
+    (image,) = ax.get_images()
+    means = est.gate_weights(X).mean(axis=0)
+    np.testing.assert_allclose(image.get_array(), means)
+    assert image.get_array().shape == (2, 4)

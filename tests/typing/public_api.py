@@ -4,7 +4,7 @@ the checks are in a function that is never called."""
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Any, assert_type
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ import skmmoe
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 from skmmoe.datasets import load_census_income, make_mixed_multitask
 from skmmoe.metrics import TaskScorer, task_scorer
-from skmmoe.plotting import plot_history
+from skmmoe.plotting import plot_gates, plot_history, plot_tasks
 
 
 def _check(X: pd.DataFrame, Y: pd.DataFrame) -> None:  # pragma: no cover
@@ -38,3 +38,5 @@ def _check(X: pd.DataFrame, Y: pd.DataFrame) -> None:  # pragma: no cover
     data = load_census_income()
     assert len(data) in (2, 3)
     assert_type(plot_history(est), list)
+    assert_type(plot_tasks(est, X, Y), dict[str, list[Any]])
+    plot_gates(est, X, ax=None)
