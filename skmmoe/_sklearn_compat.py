@@ -9,6 +9,7 @@ from numbers import Integral
 from typing import Any, TypeVar
 
 from sklearn.base import _fit_context as _sklearn_fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if as _sklearn_available_if
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -35,6 +36,7 @@ __all__ = [
     "IntSequence",
     "StrOptions",
     "_check_sample_weight",
+    "_safe_indexing",
     "_fit_context",
     "available_if",
     "validate_data",

@@ -11,9 +11,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from ._sklearn_compat import _safe_indexing
 from ._targets import align_to_tasks
 
 __all__ = ["TaskScorer", "task_scorer"]
