@@ -20,7 +20,6 @@ __all__ = [
     "Adam",
     "Schedule",
     "lr_factor",
-    "make_schedule",
 ]
 
 
@@ -188,8 +187,9 @@ class _ParamGroups(torch.optim.Optimizer):
 
 class Schedule:
     """A learning-rate schedule of torch.optim.lr_scheduler driving an
-    optimizer: ``after_step()`` after every optimizer step, ``after_epoch(loss)``
-    after every epoch with the monitored loss."""
+    optimizer over ``total_steps`` steps ("plateau": ReduceLROnPlateau with
+    ``patience`` epochs): ``after_step()`` after every optimizer step,
+    ``after_epoch(loss)`` after every epoch with the monitored loss."""
 
     def __init__(self, optimizer, schedule: str, total_steps: int, patience: int):
         self._groups = (
@@ -223,9 +223,3 @@ class Schedule:
     def after_epoch(self, loss: float) -> None:
         if self.per_epoch is not None:
             self.per_epoch.step(loss)
-
-
-def make_schedule(optimizer, schedule: str, total_steps: int, patience: int):
-    """The :class:`Schedule` of ``schedule`` over ``total_steps`` optimizer steps
-    ("plateau": ReduceLROnPlateau with ``patience`` epochs)."""
-    return Schedule(optimizer, schedule, total_steps, patience)

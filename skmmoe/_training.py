@@ -23,7 +23,7 @@ from torch import nn
 
 from . import _denormals
 from ._network import Dropout, MMOENetwork, predict_logits
-from ._optim import OPTIMIZERS, Schedule, make_schedule
+from ._optim import OPTIMIZERS, Schedule
 from ._progress import Progress
 from ._tasks import Task
 from ._threads import ThreadTuner, training_threads
@@ -394,7 +394,7 @@ class _Run:
                 config.threads,
                 adaptive=config.adapt_threads and device.type == "cpu",
             ),
-            schedule=make_schedule(
+            schedule=Schedule(
                 optimizer,
                 config.lr_schedule,
                 total_steps=config.epochs * len(starts),

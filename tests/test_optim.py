@@ -117,7 +117,7 @@ def test_torch_schedulers_set_each_steps_rate_as_lr_factor(schedule):
     learning_rate * lr_factor(schedule, k, total), as before the schedules were
     torch's (so results did not move)."""
     adam = _adam(0.01)
-    run = _optim.make_schedule(adam, schedule, total_steps=6, patience=1)
+    run = _optim.Schedule(adam, schedule, total_steps=6, patience=1)
     rates = []
     for _ in range(6):
         rates.append(adam.param_groups[0]["lr"])
@@ -129,7 +129,7 @@ def test_torch_schedulers_set_each_steps_rate_as_lr_factor(schedule):
 
 def test_plateau_halves_the_rate_after_patience_epochs_without_improvement():
     adam = _adam(0.01)
-    run = _optim.make_schedule(adam, "plateau", total_steps=100, patience=1)
+    run = _optim.Schedule(adam, "plateau", total_steps=100, patience=1)
     rates = []
     for loss in [1.0, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5, 0.5]:
         for _ in range(3):
