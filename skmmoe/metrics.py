@@ -124,11 +124,9 @@ class TaskScorer:
         one) on ``X``; ``y`` holds every task as in ``fit`` (its columns matched
         to the tasks by name when it has names); ``sample_weight`` is 1-D, or 2-D
         with one column per task."""
-        model = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        model = _final_step(estimator)
         t = self._task_index(model)
-        column = _task_column(align_to_tasks(y, model.task_names_), t)
-        keep = ~column.isna().to_numpy()
-        y_true = column[keep].infer_objects().to_numpy()
+        y_true, keep = _labelled(align_to_tasks(y, model.task_names_), t)
         task_type = model.task_types_[t]
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
@@ -147,8 +145,7 @@ class TaskScorer:
             view = _TaskRegressorView(estimator, t)
             y_true = y_true.astype(np.float64)
         else:
-            classes = model.classes_
-            classes = classes if getattr(model, "_y_ndim", 2) == 1 else classes[t]
+            classes = _task_classes(model, t)
             if self._name == "roc_auc" and len(classes) != 2:
                 raise ValueError(
                     f"task_scorer: 'roc_auc' is for binary tasks; task {name!r} has "
@@ -174,7 +171,20 @@ def _uses_predict(scorer) -> bool:
     return "predict" in methods
 
 
-def _task_column(y, t: int) -> pd.Series:
+def _final_step(estimator):
+    """The skmmoe estimator of ``estimator``, or of a Pipeline ending in one."""
+    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _task_classes(model, t: int):
+    """The classes of classification task ``t`` of a fitted model."""
+    return model.classes_ if getattr(model, "_y_ndim", 2) == 1 else model.classes_[t]
+
+
+def _labelled(y, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Task ``t``'s labels from ``y`` (already aligned to the tasks): the present
+    ones, each column with its own dtype, and the mask of the rows that hold
+    them."""
     if isinstance(y, pd.DataFrame):
         column = y.iloc[:, t]
     elif isinstance(y, pd.Series):
@@ -182,7 +192,9 @@ def _task_column(y, t: int) -> pd.Series:
     else:
         arr = np.asarray(y, dtype=object if isinstance(y, list) else None)
         column = arr if arr.ndim == 1 else arr[:, t]
-    return pd.Series(np.asarray(column))
+    labels = pd.Series(np.asarray(column))
+    keep = ~labels.isna().to_numpy()
+    return labels[keep].infer_objects().to_numpy(), keep
 
 
 def task_scorer(task: str | int, scoring: str | Callable[..., Any]) -> TaskScorer:

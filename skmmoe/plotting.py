@@ -87,13 +87,6 @@ def _pyplot(caller: str):
     return plt
 
 
-def _model(estimator):
-    """The skmmoe estimator of ``estimator`` or of a Pipeline ending in one."""
-    from sklearn.pipeline import Pipeline
-
-    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
-
-
 def plot_tasks(
     estimator: Any,
     X: Any,
@@ -141,7 +134,6 @@ def plot_tasks(
     >>> [type(d).__name__ for d in displays["task_1"]]
     ['PredictionErrorDisplay']
     """
-    import numpy as np
     import pandas as pd
     from sklearn.metrics import (
         ConfusionMatrixDisplay,
@@ -151,9 +143,10 @@ def plot_tasks(
     )
 
     from ._targets import align_to_tasks
+    from .metrics import _final_step, _labelled, _task_classes
 
     plt = _pyplot("plot_tasks")
-    model = _model(estimator)
+    model = _final_step(estimator)
     names, kinds = list(model.task_names_), list(model.task_types_)
     n_panels = sum(2 if kind == "binary" else 1 for kind in kinds)
     if axes is None:
@@ -167,23 +160,16 @@ def plot_tasks(
             f"task); got {len(axes)}."
         )
     y = align_to_tasks(y, names)
-    columns = (
-        y
-        if isinstance(y, pd.DataFrame)
-        else pd.DataFrame(np.asarray(y, dtype=object).reshape(len(X), -1))
-    )
     pred = np.asarray(estimator.predict(X)).reshape(len(X), -1)
     proba = estimator.predict_proba(X) if "binary" in kinds else []
     probas: list[Any] = [proba] if isinstance(proba, np.ndarray) else list(proba)
     panels = iter(axes)
     displays: dict[str, list[Any]] = {}
     for t, (name, kind) in enumerate(zip(names, kinds)):
-        column = pd.Series(np.asarray(columns.iloc[:, t]))
-        keep = ~column.isna().to_numpy()
-        y_true = column[keep].infer_objects().to_numpy()
+        y_true, keep = _labelled(y, t)
         y_pred = pd.Series(pred[keep, t]).infer_objects().to_numpy()
         if kind == "binary":
-            classes = model.classes_ if model._y_ndim == 1 else model.classes_[t]
+            classes = _task_classes(model, t)
             scores = probas[t][keep, 1]
             shown = [
                 RocCurveDisplay.from_predictions(
@@ -240,9 +226,11 @@ def plot_gates(estimator: Any, X: Any, *, ax: Any = None) -> Any:
     >>> plot_gates(reg, X).get_title()
     'Mean gate weight per task and expert'
     """
+    from .metrics import _final_step
+
     plt = _pyplot("plot_gates")
-    model = _model(estimator)
-    if X is not None and model is not estimator:  # a Pipeline: its steps first
+    model = _final_step(estimator)
+    if model is not estimator:  # a Pipeline: its steps first
         X = estimator[:-1].transform(X)
     weights = model.gate_weights(X).mean(axis=0)  # (n_tasks, num_experts)
     if ax is None:
