@@ -3,7 +3,6 @@ skmmoe.save / skmmoe.load, a format that never runs code on load. Pickles of a
 network trained off the CPU are tested in test_device.py; partial_fit after a load
 in test_partial_fit.py."""
 
-import hashlib
 import io
 import json
 import os
@@ -13,6 +12,7 @@ import sys
 import textwrap
 import warnings
 import zipfile
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 from estimator_helpers import assert_same_proba, private_copy
+from model_files import archive, read_members
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -73,21 +74,11 @@ def _rewrite(src, dst, resign=True, **members):
     """Copy the zip at src to dst, replacing the named members' bytes; with
     ``resign``, checksums.json is rewritten to match, as a deliberately crafted
     file would be (so the test reaches the checks after the checksums)."""
-    with zipfile.ZipFile(src) as zin:
-        content = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    content = read_members(src)
     for name, data in members.items():
         content[name] = data.encode() if isinstance(data, str) else data
-    if resign and "checksums.json" not in members:
-        content["checksums.json"] = json.dumps(
-            {
-                name: hashlib.sha256(data).hexdigest()
-                for name, data in content.items()
-                if name != "checksums.json"
-            }
-        ).encode()
-    with zipfile.ZipFile(dst, "w") as zout:
-        for name, data in content.items():
-            zout.writestr(name, data)
+    resign = resign and "checksums.json" not in members
+    Path(dst).write_bytes(archive(content, resign=resign))
 
 
 def _meta(path):

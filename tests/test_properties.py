@@ -7,8 +7,6 @@ right shapes and finite outputs, or raises a clear error naming what is wrong;
 never anything else, and never silently different results."""
 
 import functools
-import hashlib
-import io
 import json
 import tempfile
 import warnings
@@ -22,6 +20,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from model_files import archive, read_members
 
 from skmmoe import MMOEEstimator
 
@@ -268,28 +267,8 @@ def _saved_model() -> tuple[bytes, pd.DataFrame, np.ndarray]:
         return path.read_bytes(), X, est.predict_proba(X)[1]
 
 
-def _members(data: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def _zip(members: dict[str, bytes], *, checksums: bool) -> bytes:
-    """An archive of ``members``; with ``checksums``, checksums.json rewritten to
-    match them, as someone who edits a file on purpose would."""
-    members = dict(members)
-    if checksums:
-        members["checksums.json"] = json.dumps(
-            {
-                name: hashlib.sha256(data).hexdigest()
-                for name, data in members.items()
-                if name != "checksums.json"
-            }
-        ).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+# Compressed, so that a padded member is small in the file and large inflated.
+_deflated = functools.partial(archive, compression=zipfile.ZIP_DEFLATED)
 
 
 def _edit_json(value, path: list, action: str, replacement):
@@ -351,25 +330,39 @@ def damaged_files(draw):
         for _ in range(draw(st.integers(1, 8))):
             damaged[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
         return _file(kind, bytes(damaged))
-    members = _members(data)
+    members = read_members(data)
     name = draw(st.sampled_from(sorted(members)))
     if kind == "drop":
         del members[name]
-        return _file(f"drop {name}", _zip(members, checksums=False))
+        return _file(
+            f"drop {name}",
+            _deflated(members, resign=False),
+        )
     if kind == "garbage":
         members[name] = draw(st.binary(max_size=200))
         rewrite = name != "checksums.json" and draw(st.booleans())
-        return _file(f"garbage {name}", _zip(members, checksums=rewrite))
+        return _file(
+            f"garbage {name}",
+            _deflated(members, resign=rewrite),
+        )
     if kind == "pad":  # valid JSON or tensors followed by megabytes of padding
         members[name] = members[name] + b" " * (3 * 2**20)
         rewrite = name != "checksums.json"
-        return _file(f"pad {name}", _zip(members, checksums=rewrite))
+        return _file(
+            f"pad {name}",
+            _deflated(members, resign=rewrite),
+        )
     meta = json.loads(members["model.json"])
     path = draw(st.lists(st.integers(0, 50), min_size=1, max_size=6))
     action = draw(st.sampled_from(["delete", "replace"]))
     edited = _edit_json(meta, path, action, draw(JSON_VALUES))
     members["model.json"] = json.dumps(edited).encode()
-    return _file(kind, _zip(members, checksums=kind == "edit+checksum"))
+    return _file(
+        kind,
+        archive(
+            members, compression=zipfile.ZIP_DEFLATED, resign=kind == "edit+checksum"
+        ),
+    )
 
 
 @settings(
