@@ -1,5 +1,5 @@
-"""The main job: MMoE on the real UCI Census-Income (KDD) data, against single-task
-models.
+"""The main job: MMoE on census-income against single-task models
+==============================================================
 
 Tasks (the MMoE paper's first group): ``income`` (above 50K) and ``marital`` (never
 married). The split is fixed: 20% test (``train_test_split(..., test_size=0.2,
@@ -9,6 +9,8 @@ is two separate single-task models (the same estimator fitted on one task each).
 
 Prints each task's test ROC AUC and the fit times, and writes a PNG of the training
 curves (needs matplotlib).
+
+Run it::
 
     python examples/census_income.py            # full run
     python examples/census_income.py --fast     # a quick smoke run (CI)
@@ -47,7 +49,7 @@ def timed_fit(estimator, X, y):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="small, quick run (CI)")
     parser.add_argument("--output-dir", default="examples/output")
     args = parser.parse_args(argv)

@@ -1,10 +1,13 @@
-"""Which experts does each task use? Gate diagnostics on the census data.
+"""Which experts does each task use? Gate diagnostics on census
+============================================================
 
 Fits ``MMOEEstimator()`` (default settings) on the census data, then averages
 ``gate_weights(X)`` (shape (n_samples, n_tasks, num_experts), each row summing to 1)
 over the test rows and writes a heatmap of the mean gate weight per task and expert.
 Tasks that share experts have similar rows; a task that has its own expert puts its
 weight there.
+
+Run it::
 
     python examples/gate_usage.py          # full run
     python examples/gate_usage.py --fast   # a quick smoke run (CI)
@@ -22,7 +25,7 @@ from skmmoe.datasets import load_census_income
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="small, quick run (CI)")
     parser.add_argument("--output-dir", default="examples/output")
     args = parser.parse_args(argv)

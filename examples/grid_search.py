@@ -1,9 +1,12 @@
-"""Model selection with GridSearchCV: per-task scorers, refit on one of them.
+"""Model selection with GridSearchCV: per-task scorers, refit on one
+=================================================================
 
 Searches ``num_experts``, ``expert_dnn_hidden_units`` and ``learning_rate`` of an
 MMOEEstimator on part of the census data, in two processes (``n_jobs=2``), scoring
 each task's ROC AUC with :func:`skmmoe.metrics.task_scorer` and the estimator's own
 ``score`` (the mean AUC over tasks), and refits the best model for income AUC.
+
+Run it::
 
     python examples/grid_search.py          # full run (a few minutes on 2 cores)
     python examples/grid_search.py --fast   # a quick smoke run (CI)
@@ -28,7 +31,7 @@ def estimator_score(estimator, X, y):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="small, quick run (CI)")
     args = parser.parse_args(argv)
     fast = args.fast or os.environ.get("SKMMOE_EXAMPLES_FAST") == "1"

@@ -1,4 +1,5 @@
-"""Saving and loading a fitted model, two ways.
+"""Saving and loading a fitted model, two ways
+===========================================
 
 - ``joblib.dump`` / ``joblib.load``: pickle; works for every estimator and Pipeline,
   but loading a pickle runs code from the file: only load files you trust.
@@ -7,6 +8,8 @@
   from an untrusted source is safe to open. Tampered or truncated files are refused.
 
 Both give back a model that predicts exactly as the original.
+
+Run it::
 
     python examples/persistence.py          # full run
     python examples/persistence.py --fast   # a quick smoke run (CI)
@@ -26,7 +29,7 @@ from skmmoe.datasets import load_census_income
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="small, quick run (CI)")
     args = parser.parse_args(argv)
     fast = args.fast or os.environ.get("SKMMOE_EXAMPLES_FAST") == "1"

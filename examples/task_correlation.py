@@ -1,5 +1,8 @@
-"""The MMoE paper's synthetic experiment: MMoE vs. a shared-bottom model as the
-correlation between two regression tasks varies (Ma et al., KDD 2018, section 3).
+"""The MMoE paper's synthetic experiment: MMoE against shared-bottom
+=================================================================
+
+How MMoE and a shared-bottom model compare as the correlation between two
+regression tasks varies (Ma et al., KDD 2018, section 3).
 
 Data from :func:`skmmoe.datasets.make_multitask_regression` (d=100 inputs, 10 sine
 terms, noise 0.01) at task correlations 0.5, 0.9 and 1.0, several seeds each.
@@ -9,6 +12,8 @@ experts of one hidden layer of 16 units and linear gates; a shared-bottom model
 and train with the same settings. Prints the mean test MSE over both tasks per model
 and correlation (as MSE / var(y), i.e. 1 - R^2, comparable across seeds) and
 writes a PNG.
+
+Run it::
 
     python examples/task_correlation.py          # full run (a few minutes)
     python examples/task_correlation.py --fast   # a quick smoke run (CI)
@@ -33,7 +38,7 @@ MODELS = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="small, quick run (CI)")
     parser.add_argument("--output-dir", default="examples/output")
     args = parser.parse_args(argv)

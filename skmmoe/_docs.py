@@ -1,6 +1,20 @@
 """The estimators' shared docstring sections (numpydoc), in one place."""
 
-__all__ = ["ATTRIBUTES", "DIFFERENCES", "PARAMETERS"]
+from ._version import __version__
+
+__all__ = ["ATTRIBUTES", "DIFFERENCES", "DOCS_URL", "PARAMETERS", "api_page"]
+
+# The documentation site (docs/, built by Sphinx, published by Read the Docs from
+# .readthedocs.yaml): "latest" for development versions, else the release's own.
+DOCS_URL = "https://skmmoe.readthedocs.io/en/{}/".format(
+    "latest" if "dev" in __version__ else __version__
+)
+
+
+def api_page(qualified_name: str) -> str:
+    """The path of an object's API page in the built site, relative to its root."""
+    return f"generated/{qualified_name}.html"
+
 
 PARAMETERS = """
     Parameters

@@ -242,6 +242,12 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
 
     _task_kind = "any"
 
+    # The HTML repr's "?" icon links to the estimator's API page on the site.
+    _doc_link_module = "skmmoe"
+    _doc_link_template = _docs.DOCS_URL + _docs.api_page(
+        "{estimator_module}.{estimator_name}"
+    )
+
     _parameter_constraints: dict = {
         "num_experts": [Interval(Integral, 1, None, closed="left")],
         "expert_dnn_hidden_units": [IntSequence(1, allow_empty=False)],
@@ -670,6 +676,19 @@ default=None
             )
         return labels
 
+    def _mean_task_score(self, X, y, sample_weight) -> float:
+        """Mean over tasks of each task's own score, on its labelled rows."""
+        labels = self._score_labels(X, y)
+        logits = self._network_outputs(X)
+        sw = None if sample_weight is None else np.asarray(sample_weight)
+        scores = []
+        for task, z, (observed, missing) in zip(self._tasks, logits, labels):
+            keep = ~missing
+            scores.append(
+                task.score(observed, z[keep], None if sw is None else sw[keep])
+            )
+        return float(np.mean(scores))
+
     def _has_classification_task(self):
         if not hasattr(self, "_tasks"):
             return True  # let predict_proba raise NotFittedError
@@ -797,16 +816,7 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
         -------
         score : float
         """
-        labels = self._score_labels(X, y)
-        logits = self._network_outputs(X)
-        sw = None if sample_weight is None else np.asarray(sample_weight)
-        scores = []
-        for task, z, (observed, missing) in zip(self._tasks, logits, labels):
-            keep = ~missing
-            scores.append(
-                task.score(observed, z[keep], None if sw is None else sw[keep])
-            )
-        return float(np.mean(scores))
+        return self._mean_task_score(X, y, sample_weight)
 
 
 class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
@@ -898,3 +908,24 @@ class MMOERegressor(RegressorMixin, _BaseMMOE):
     )
 
     _task_kind = "regressor"
+
+    def score(
+        self,
+        X: FeaturesLike,
+        y: TargetsLike,
+        sample_weight: SampleWeightLike = None,
+    ) -> float:
+        """R^2, or its mean over tasks for a 2-D y; samples whose label is missing
+        (NaN, None) are left out of their task.
+
+        Parameters
+        ----------
+        X : {DataFrame, array-like} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return self._mean_task_score(X, y, sample_weight)

@@ -210,7 +210,7 @@ def task_scorer(task: str | int, scoring: str | Callable[..., Any]) -> TaskScore
         "roc_auc", "neg_log_loss", "accuracy", "balanced_accuracy", "f1",
         "average_precision", "r2", "neg_mean_absolute_error", ...), or a scorer
         made with ``sklearn.metrics.make_scorer``. The short names "mse", "mae",
-        "rmse" and "log_loss" mean the "neg_" scorers: greater is better. The
+        "rmse" and "log_loss" mean the ``neg_`` scorers: greater is better. The
         scorer sees the task as a single-output classifier (with ``classes_``
         and ``predict_proba``) or regressor.
 

@@ -194,6 +194,19 @@ def test_regressor_score_is_mean_r2(numeric_binary_regression):
     pred = est.predict(X)
     expected = np.mean([r2_score(Y[:, 0], pred[:, 0]), r2_score(Y[:, 1], pred[:, 1])])
     assert est.score(X, Y) == pytest.approx(expected, rel=1e-10)
+    # A missing label leaves its sample out of that task only (scikit-learn's
+    # RegressorMixin.score refused NaN in y), with sample_weight applied per task.
+    Y_missing = Y.copy()
+    Y_missing[:50, 0] = np.nan
+    weight = np.linspace(0.5, 1.5, len(X))
+    expected = np.mean(
+        [
+            r2_score(Y[50:, 0], pred[50:, 0], sample_weight=weight[50:]),
+            r2_score(Y[:, 1], pred[:, 1], sample_weight=weight),
+        ]
+    )
+    got = est.score(X, Y_missing, sample_weight=weight)
+    assert got == pytest.approx(expected, rel=1e-10)
 
 
 # ------------------------------------------------------------- determinism
