@@ -26,6 +26,12 @@ PARAMETERS = """
     gate_dnn_hidden_units : tuple of int, default=(64,)
         Hidden widths of each task's gate before its linear map to ``num_experts``
         logits and the softmax; ``()`` makes each gate a single linear map.
+    shared_gate : bool, default=False
+        One gate for all tasks instead of one per task: the One-gate
+        Mixture-of-Experts (OMoE) baseline of the MMoE paper (Ma et al., KDD 2018,
+        sections 4 and 5), against which its per-task gates are measured
+        (``examples/paper_synthetic.py``, ``examples/paper_census.py``). With
+        ``num_experts=1`` both are the shared-bottom model.
     tower_dnn_hidden_units : tuple of int, default=(64,)
         Layer widths of each task's tower; ``()`` feeds the mixture straight into the
         task's output layer.

@@ -252,6 +252,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "num_experts": [Interval(Integral, 1, None, closed="left")],
         "expert_dnn_hidden_units": [IntSequence(1, allow_empty=False)],
         "gate_dnn_hidden_units": [IntSequence(1, allow_empty=True)],
+        "shared_gate": ["boolean"],
         "tower_dnn_hidden_units": [IntSequence(1, allow_empty=True)],
         "l2_reg_linear": [Interval(Real, 0, None, closed="left")],
         "l2_reg_embedding": [Interval(Real, 0, None, closed="left")],
@@ -296,6 +297,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         num_experts=3,
         expert_dnn_hidden_units=(256, 128),
         gate_dnn_hidden_units=(64,),
+        shared_gate=False,
         tower_dnn_hidden_units=(64,),
         l2_reg_linear=1e-5,
         l2_reg_embedding=1e-5,
@@ -332,6 +334,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         self.num_experts = num_experts
         self.expert_dnn_hidden_units = expert_dnn_hidden_units
         self.gate_dnn_hidden_units = gate_dnn_hidden_units
+        self.shared_gate = shared_gate
         self.tower_dnn_hidden_units = tower_dnn_hidden_units
         self.l2_reg_linear = l2_reg_linear
         self.l2_reg_embedding = l2_reg_embedding

@@ -219,6 +219,7 @@ class MMOENetwork(nn.Module):
     input = [embeddings of the sparse ids, dense values]
     experts_e = expert MLP_e(input)                               e = 1..E
     gate_t = softmax(W_t gate MLP_t(input))                       t = 1..T
+             (one gate for all tasks with ``shared_gate=True``: OMoE)
     logits_t = head_t(tower MLP_t(sum_e gate_t[e] * experts_e))
 
     Parameters
@@ -230,7 +231,7 @@ class MMOENetwork(nn.Module):
     output_dims : sequence of int
         Logits per task: 1 for binary and regression, n_classes for multiclass.
     embedding_dim, num_experts, expert_dnn_hidden_units, gate_dnn_hidden_units, \
-tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
+shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         As the estimators' parameters of the same names, which document them and
         check them (experts need at least one layer; gates and towers may be
         empty, a single linear map then).
@@ -251,6 +252,7 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         dnn_dropout: float,
         dnn_use_bn: bool,
         init_std: float,
+        shared_gate: bool = False,
     ):
         super().__init__()
         # The constructor's arguments, from which skmmoe.load rebuilds the network.
@@ -264,6 +266,8 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
         self.n_dense = n_dense
         self.num_experts = num_experts
         self.n_tasks = len(output_dims)
+        # Model files written before shared_gate existed rebuild with its default.
+        self.n_gates = 1 if shared_gate else self.n_tasks
         self.init_std = init_std
         offsets = torch.zeros(self.n_sparse, dtype=torch.long)
         if self.n_sparse:
@@ -286,14 +290,14 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
             **common,
         )
         self.gates = GroupedDNN(
-            n_groups=self.n_tasks,
+            n_groups=self.n_gates,
             in_features=input_dim,
             hidden_units=gate_dnn_hidden_units,
             shared_input=True,
             **common,
         )
         self.gate_heads = GroupedLinear(
-            n_groups=self.n_tasks,
+            n_groups=self.n_gates,
             in_features=self.gates.out_features,
             out_features=num_experts,
             shared_input=not gate_dnn_hidden_units,
@@ -347,9 +351,11 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
     def _gates(
         self, x: torch.Tensor | None, first: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Gate weights of shape (T, B, E); each row sums to 1."""
+        """Gate weights of shape (T, B, E); each row sums to 1. A shared gate's
+        weights are repeated (a view) for every task."""
         hidden = self.gates(x, first) if len(self.gates.linears) else x
-        return torch.softmax(self.gate_heads(hidden), dim=-1)
+        gates = torch.softmax(self.gate_heads(hidden), dim=-1)
+        return gates.expand(self.n_tasks, -1, -1)
 
     def _experts_and_gates(self, x: torch.Tensor):
         """Expert outputs (E, B, d) and gate weights (T, B, E).
@@ -373,7 +379,7 @@ tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, init_std
             [expert_first.weight.shape[1], gate_first.weight.shape[1]], dim=1
         )
         experts_first = experts_first.view(b, self.num_experts, -1).transpose(0, 1)
-        gates_first = gates_first.view(b, self.n_tasks, -1).transpose(0, 1)
+        gates_first = gates_first.view(b, self.n_gates, -1).transpose(0, 1)
         return self.experts(None, experts_first), self._gates(None, gates_first)
 
     def gate_weights(self, sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:

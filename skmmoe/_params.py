@@ -82,6 +82,7 @@ class NetworkSpec:
     num_experts: int
     expert_dnn_hidden_units: tuple[int, ...]
     gate_dnn_hidden_units: tuple[int, ...]
+    shared_gate: bool
     tower_dnn_hidden_units: tuple[int, ...]
     dnn_activation: str
     dnn_dropout: float
@@ -122,7 +123,8 @@ class NetworkSpec:
             return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
         experts = self.num_experts * mlp(self.expert_dnn_hidden_units, n_in)
-        gates = n_tasks * mlp([*self.gate_dnn_hidden_units, self.num_experts], n_in)
+        n_gates = 1 if self.shared_gate else n_tasks
+        gates = n_gates * mlp([*self.gate_dnn_hidden_units, self.num_experts], n_in)
         towers = sum(
             mlp([*self.tower_dnn_hidden_units, d], self.expert_dnn_hidden_units[-1])
             for d in output_dims

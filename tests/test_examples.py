@@ -1,5 +1,6 @@
 """Every example runs in its fast mode, so none of them can rot."""
 
+import json
 import runpy
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def run_example(name, *argv):
 
 def test_every_example_is_tested():
     tested = {"census_income.py", "grid_search.py", "persistence.py"}
-    tested |= {"task_correlation.py", "gate_usage.py"}
+    tested |= {"paper_synthetic.py", "paper_census.py", "gate_usage.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
 
@@ -42,11 +43,27 @@ def test_persistence(capsys):
     assert "truncated file refused" in out
 
 
-def test_task_correlation(tmp_path):
-    results = run_example("task_correlation.py", "--output-dir", str(tmp_path))
-    for per_model in results.values():
-        assert all(np.isfinite(v).all() for v in per_model.values())
-    assert (tmp_path / "task_correlation.png").exists()
+def test_paper_synthetic(tmp_path, capsys):
+    summary = run_example("paper_synthetic.py", "--output-dir", str(tmp_path))
+    for model in ("MMoE", "OMoE", "Shared-Bottom"):
+        for corr in (0.5, 0.9, 1.0):
+            mean, half = summary[f"{model} corr {corr}"]
+            assert 0 < mean < 10 and half >= 0  # two runs: a finite interval
+    assert "MMoE - OMoE corr 0.5" in summary
+    saved = json.loads((tmp_path / "paper_synthetic.json").read_text())
+    assert set(saved["learning_rates"]) == {"MMoE", "OMoE", "Shared-Bottom"}
+    assert (tmp_path / "paper_synthetic.png").stat().st_size > 0
+    assert "95% CI" in capsys.readouterr().out
+
+
+def test_paper_census(tmp_path, capsys):
+    summary = run_example("paper_census.py", "--output-dir", str(tmp_path))
+    for approach in ("Single-Task", "Shared-Bottom", "OMoE", "MMoE"):
+        for key in ("group 1 {} income", "group 1 {} marital", "group 2 {} education"):
+            assert 0.0 <= summary[key.format(approach)][0] <= 1.0
+    assert "group 2 MMoE - OMoE marital" in summary
+    assert (tmp_path / "paper_census.json").exists()
+    assert "MMoE minus" in capsys.readouterr().out
 
 
 def test_gate_usage(tmp_path):

@@ -34,6 +34,7 @@ def make_network(
     use_bn=False,
     init_std=1e-4,
     seed=0,
+    shared_gate=False,
 ):
     # The module draws its init from the global RNG; fork it to leave other tests
     # unaffected.
@@ -52,6 +53,7 @@ def make_network(
             dnn_dropout=dropout,
             dnn_use_bn=use_bn,
             init_std=init_std,
+            shared_gate=shared_gate,
         )
 
 
@@ -105,9 +107,10 @@ def reference_forward(net, sparse, dense):
     experts = [_group_mlp(net.experts, e, x) for e in range(net.num_experts)]
     gates, logits = [], []
     for t in range(net.n_tasks):
-        w, bias = net.gate_heads.group_parameters(t)
+        g = t if net.n_gates == net.n_tasks else 0  # OMoE: every task reads gate 0
+        w, bias = net.gate_heads.group_parameters(g)
         assert bias is None
-        gate = torch.softmax(_group_mlp(net.gates, t, x) @ w, dim=1)  # (B, E)
+        gate = torch.softmax(_group_mlp(net.gates, g, x) @ w, dim=1)  # (B, E)
         gates.append(gate)
         mixture = sum(gate[:, e : e + 1] * experts[e] for e in range(net.num_experts))
         logits.append(net.heads[t](_group_mlp(net.towers, t, mixture)))
@@ -159,13 +162,15 @@ def test_network_without_inputs_raises():
 @pytest.mark.parametrize(
     "gate_hidden_units, tower_hidden_units", [((5,), (7,)), ((), ()), ((6, 4), (3,))]
 )
+@pytest.mark.parametrize("shared_gate", [False, True], ids=["MMoE", "OMoE"])
 def test_batched_experts_and_gates_match_per_expert_loop(
-    activation, gate_hidden_units, tower_hidden_units
+    activation, gate_hidden_units, tower_hidden_units, shared_gate
 ):
     net = make_network(
         activation=activation,
         gate_hidden_units=gate_hidden_units,
         tower_hidden_units=tower_hidden_units,
+        shared_gate=shared_gate,
     )
     if activation == "prelu":
         # Distinct slopes per group, so that a mix-up of groups would show.
@@ -205,6 +210,29 @@ def test_gate_weights_are_distributions_over_experts(network, inputs):
     assert gates.shape == (11, 2, 3)
     assert (gates >= 0).all()
     assert_allclose(gates.sum(axis=-1), np.ones((11, 2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("gate_hidden_units", [(), (5,)])
+def test_shared_gate_is_one_gate_for_every_task(gate_hidden_units):
+    omoe = make_network(gate_hidden_units=gate_hidden_units, shared_gate=True)
+    mmoe = make_network(gate_hidden_units=gate_hidden_units)
+    sparse, dense = make_inputs((3, 5), 2)
+    with torch.no_grad():
+        gates = omoe.gate_weights(sparse, dense).numpy()  # (B, T, E)
+    assert gates.shape == (11, 2, 3)
+    assert_array_equal(gates[:, 0], gates[:, 1])
+    assert not np.allclose(gates[:, 0], 1 / 3)
+
+    def n_gate_weights(net):
+        return sum(
+            p.numel() for p in [*net.gates.parameters(), *net.gate_heads.parameters()]
+        )
+
+    assert n_gate_weights(mmoe) == 2 * n_gate_weights(omoe) > 0
+    assert omoe.config["shared_gate"] is True
+    # A configuration written before the parameter existed builds MMoE's gates.
+    config = {k: v for k, v in mmoe.config.items() if k != "shared_gate"}
+    assert MMOENetwork(**config).n_gates == 2
 
 
 def test_gates_depend_on_the_input(network, inputs):

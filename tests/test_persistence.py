@@ -263,6 +263,19 @@ def test_save_load_mixed_dataframe(fitted_mixed_estimator, unseen_rows, tmp_path
     assert_array_equal(loaded.gate_weights(unseen_rows), est.gate_weights(unseen_rows))
 
 
+def test_save_load_shared_gate(mixed_frame_xy, tmp_path):
+    # OMoE (one gate for every task) round-trips as it is: same predictions, gates
+    # equal across tasks, and the parameter kept.
+    X, Y = mixed_frame_xy
+    est = MMOEEstimator(**small(epochs=2), shared_gate=True).fit(X, Y)
+    gates = est.gate_weights(X)
+    assert_array_equal(gates[:, 0], gates[:, 1])
+    loaded = _round_trip(est, tmp_path)
+    assert loaded.shared_gate is True
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    assert_array_equal(loaded.gate_weights(X), gates)
+
+
 def test_save_load_numpy_classifier_keeps_the_label_dtype(numeric_classifier, tmp_path):
     est, X, y = numeric_classifier
     loaded = _round_trip(est, tmp_path)
