@@ -46,6 +46,7 @@ try:
     import skl2onnx
     from onnx import TensorProto, helper, numpy_helper
     from skl2onnx.common.data_types import (
+        DoubleTensorType,
         FloatTensorType,
         StringTensorType,
     )
@@ -149,7 +150,10 @@ def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
             )
             out.append((name, label, "bool" if bool_column else "string"))
         else:
-            out.append((name, label, "float"))
+            # A Pipeline's steps compute in float64, as scikit-learn does: their
+            # output then rounds to the float32 values of predict (a value at a
+            # bin edge stays at it).
+            out.append((name, label, "double" if before else "float"))
     return out
 
 
@@ -200,6 +204,9 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
             feed[name] = strings.astype(str).astype(object).reshape(-1, 1)
         elif kind == "bool":
             feed[name] = column.to_numpy(dtype=bool).reshape(-1, 1)
+        elif kind == "double":
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            feed[name] = values.reshape(-1, 1)
         else:
             feed[name] = numbers_as_float(column.to_frame()).reshape(-1, 1)
     return feed
@@ -388,7 +395,7 @@ def _shape_imputer(operator):
         calculate_sklearn_imputer_output_shapes(operator)
         return
     n_indicators = len(imputer.indicator_.features_)
-    operator.outputs[0].type = FloatTensorType(
+    operator.outputs[0].type = operator.inputs[0].type.__class__(
         [None, len(imputer.statistics_) + n_indicators]
     )
 
@@ -397,7 +404,7 @@ def _imputes_floats_with_indicator(operator) -> bool:
     imputer = operator.raw_operator
     return (
         getattr(imputer, "indicator_", None) is not None
-        and isinstance(operator.inputs[0].type, FloatTensorType)
+        and isinstance(operator.inputs[0].type, (FloatTensorType, DoubleTensorType))
         and _is_nan(imputer.missing_values)
     )
 
@@ -418,7 +425,12 @@ def _convert_imputer(scope, operator, container):
     imputer: SimpleImputer = operator.raw_operator
     n = len(imputer.statistics_)
     # What transform fills a missing value with, empty columns included.
-    fill = imputer.transform(np.full((1, n), np.nan, dtype=np.float32))[0, :n]
+    dtype = (
+        np.float32
+        if isinstance(operator.inputs[0].type, FloatTensorType)
+        else np.float64
+    )
+    fill = imputer.transform(np.full((1, n), np.nan, dtype=dtype))[0, :n]
     x = operator.inputs[0].full_name
     missing = _node(scope, container, "IsNaN", [x])
     filled = _node(
@@ -427,7 +439,7 @@ def _convert_imputer(scope, operator, container):
         "Where",
         [
             missing,
-            _initializer(scope, container, fill.astype(np.float32)[None], "fill"),
+            _initializer(scope, container, fill.astype(dtype)[None], "fill"),
             x,
         ],
     )
@@ -606,40 +618,66 @@ def _quiet():
 
 # ----------------------------------------------------------------- export
 def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
+    """The raw columns -> the skmmoe preprocessor's output (float, one column per
+    network input before the id lookup). A Pipeline's earlier steps are converted
+    first and joined to the skmmoe preprocessor, which skl2onnx then converts
+    with the width of their output known (it needs it to pick columns)."""
     est, before = _split_model(model)
     preprocessor = est._encoder.preprocessor
-    steps = before + [("skmmoe_preprocessor", preprocessor)]
-    pipe = steps[0][1] if len(steps) == 1 else Pipeline(steps)
-    for name, step in steps:
+    for name, step in [*before, ("skmmoe preprocessor", preprocessor)]:
         for _, transformer, _ in getattr(step, "transformers_", []):
             _check_categories(transformer, name)
-    types: list = []
-    for name, _, kind in columns:
-        types.append(
-            (
-                name,
-                FloatTensorType([None, 1])
-                if kind == "float"
-                else StringTensorType([None, 1]),
-            )
-        )
+    tensor_types = {
+        "float": FloatTensorType,
+        "double": DoubleTensorType,
+        "string": StringTensorType,
+        "bool": StringTensorType,  # a Where node before it makes the strings
+    }
+    types = [(name, tensor_types[kind]([None, 1])) for name, _, kind in columns]
+    if not before:
+        return _convert(preprocessor, types, opset, "the skmmoe preprocessor")
+    first = before[0][1] if len(before) == 1 else Pipeline(before)
+    described = ", ".join(f"{n!r} ({type(s).__name__})" for n, s in before)
+    head = _convert(first, types, opset, f"the Pipeline's steps {described}")
+    tail = _convert(
+        preprocessor,
+        [(FEATURES, FloatTensorType([None, int(est.n_features_in_)]))],
+        opset,
+        "the skmmoe preprocessor",
+    )
+    tail = onnx.compose.add_prefix(tail, "skmmoe_pre_", rename_inputs=False)
+    _as_float_output(head)
+    _agree(head, tail)
+    return onnx.compose.merge_models(
+        head, tail, io_map=[(head.graph.output[0].name, FEATURES)]
+    )
+
+
+def _as_float_output(model: onnx.ModelProto) -> None:
+    """The graph's one output cast to float32, as skmmoe's preprocessor casts
+    its input (``numbers_as_float``)."""
+    output = model.graph.output[0]
+    cast = f"{output.name}_float32"
+    model.graph.node.append(
+        helper.make_node("Cast", [output.name], [cast], to=TensorProto.FLOAT)
+    )
+    model.graph.output.remove(output)
+    model.graph.output.append(
+        helper.make_tensor_value_info(cast, TensorProto.FLOAT, [None, None])
+    )
+
+
+def _convert(transformer, types, opset: int, what: str) -> onnx.ModelProto:
     try:
-        graph = skl2onnx.convert_sklearn(
-            pipe,
+        return skl2onnx.convert_sklearn(
+            transformer,
             initial_types=types,
             target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
             custom_conversion_functions=_CONVERTERS,
             custom_shape_calculators=_SHAPES,
         )
     except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
-        raise ValueError(
-            f"skl2onnx cannot convert the preprocessing ({_describe(steps)}): {exc}"
-        ) from exc
-    return graph
-
-
-def _describe(steps) -> str:
-    return ", ".join(f"step {name!r}: {type(step).__name__}" for name, step in steps)
+        raise ValueError(f"skl2onnx cannot convert {what}: {exc}") from exc
 
 
 def _check_categories(transformer, step_name: str) -> None:
@@ -768,9 +806,7 @@ def to_onnx(
     net = onnx.compose.add_prefix(
         net, "skmmoe_net_", rename_inputs=False, rename_outputs=False
     )
-    ir_version = max(pre.ir_version, net.ir_version)
-    pre.ir_version = net.ir_version = ir_version
-    _align_opsets(pre, net)
+    _agree(pre, net)
     merged = onnx.compose.merge_models(
         pre, net, io_map=[(pre.graph.output[0].name, "features")]
     )
@@ -782,9 +818,12 @@ def to_onnx(
     return merged
 
 
-def _align_opsets(*models: onnx.ModelProto) -> None:
-    """Both graphs import each domain at one version (the higher), as
-    onnx.compose requires."""
+def _agree(*models: onnx.ModelProto) -> None:
+    """The graphs get one IR version and import each domain at one version (the
+    higher of each), as onnx.compose requires."""
+    ir_version = max(m.ir_version for m in models)
+    for m in models:
+        m.ir_version = ir_version
     versions: dict[str, int] = {}
     for m in models:
         for imp in m.opset_import:
