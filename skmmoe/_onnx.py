@@ -7,9 +7,10 @@ the task links go through torch's exporter; ``onnx.compose`` joins the two, and 
 last node per classification task looks its label up in the task's classes.
 
 Inputs: one per raw column, named by column, of shape (n, 1): strings for categorical
-columns (missing spelled ``""``), float32 for numeric ones (missing as NaN), bool for
-a bool column of ``X_example``. Outputs per task ``t``: ``t_label`` and ``t_proba``
-for classification, ``t_value`` for regression.
+columns (bool ones included, as "True"/"False"; missing spelled ``""``), float32 for
+numeric ones (missing as NaN), float64 for the numeric columns of a Pipeline.
+Outputs per task ``t``: ``t_label`` and ``t_proba`` for classification, ``t_value``
+for regression.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _split_model(model) -> tuple[Any, list]:
 
 def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
     """The graph's inputs: (name, column label, kind) per raw column of the fit,
-    kind "string", "float" or "bool"."""
+    kind "string", "float" or "double" (a Pipeline's numeric columns)."""
     est, before = _split_model(model)
     first = before[0][1] if before else est
     n = int(first.n_features_in_)
@@ -141,14 +142,7 @@ def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
             and dtype is not None
             and is_categorical_dtype_auto(dtype)
         ):
-            bool_column = (
-                dtype is not None
-                and not before
-                and est.preprocessor is None
-                and pd.api.types.is_bool_dtype(dtype)
-                and not isinstance(dtype, pd.CategoricalDtype)
-            )
-            out.append((name, label, "bool" if bool_column else "string"))
+            out.append((name, label, "string"))
         else:
             # A Pipeline's steps compute in float64, as scikit-learn does: their
             # output then rounds to the float32 values of predict (a value at a
@@ -171,8 +165,9 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
     -------
     feed : dict of str to ndarray of shape (n_samples, 1)
         One entry per column, named by column: categorical columns as strings
-        (missing as ``""``), numeric columns as float32 (missing as NaN), bool
-        columns (when :func:`to_onnx` was given an ``X_example`` with them) as bool.
+        (missing as ``""``; bools as ``"True"`` / ``"False"``), numeric columns
+        as float32 (missing as NaN; float64 for the numeric columns of a
+        Pipeline, whose steps compute in float64 as in scikit-learn).
 
     Examples
     --------
@@ -202,8 +197,6 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
             strings = _column_as_strings(column, label)
             strings[pd.isna(strings)] = MISSING_CATEGORY
             feed[name] = strings.astype(str).astype(object).reshape(-1, 1)
-        elif kind == "bool":
-            feed[name] = column.to_numpy(dtype=bool).reshape(-1, 1)
         elif kind == "double":
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
             feed[name] = values.reshape(-1, 1)
@@ -391,22 +384,32 @@ def _convert_ple(scope, operator, container):
 
 def _shape_imputer(operator):
     imputer: SimpleImputer = operator.raw_operator
-    if not _imputes_floats_with_indicator(operator):
+    if not _imputes_nan_in_floats(operator):
         calculate_sklearn_imputer_output_shapes(operator)
         return
-    n_indicators = len(imputer.indicator_.features_)
+    kept, indicators = _imputer_columns(imputer)
     operator.outputs[0].type = operator.inputs[0].type.__class__(
-        [None, len(imputer.statistics_) + n_indicators]
+        [None, len(kept) + len(indicators)]
     )
 
 
-def _imputes_floats_with_indicator(operator) -> bool:
+def _imputer_columns(imputer: SimpleImputer) -> tuple[np.ndarray, np.ndarray]:
+    """The columns transform keeps (all-missing ones are dropped unless
+    ``keep_empty_features``) and those it adds an indicator for."""
+    n = len(imputer.statistics_)
+    kept = np.arange(n)
+    if not imputer.keep_empty_features:
+        kept = kept[~pd.isna(imputer.statistics_)]
+    indicator = getattr(imputer, "indicator_", None)
+    features = indicator.features_ if indicator is not None else []
+    return kept.astype(np.int64), np.asarray(features, dtype=np.int64)
+
+
+def _imputes_nan_in_floats(operator) -> bool:
     imputer = operator.raw_operator
-    return (
-        getattr(imputer, "indicator_", None) is not None
-        and isinstance(operator.inputs[0].type, (FloatTensorType, DoubleTensorType))
-        and _is_nan(imputer.missing_values)
-    )
+    return isinstance(
+        operator.inputs[0].type, (FloatTensorType, DoubleTensorType)
+    ) and _is_nan(imputer.missing_values)
 
 
 def _is_nan(value) -> bool:
@@ -418,53 +421,52 @@ def _is_nan(value) -> bool:
 
 def _convert_imputer(scope, operator, container):
     """SimpleImputer of NaN in floats, with its missing-value indicators
-    (skl2onnx's own converter drops them); anything else to skl2onnx's."""
-    if not _imputes_floats_with_indicator(operator):
+    (skl2onnx's own converter drops them, and onnxruntime's Imputer takes float32
+    only); anything else to skl2onnx's."""
+    if not _imputes_nan_in_floats(operator):
         convert_sklearn_imputer(scope, operator, container)
         return
     imputer: SimpleImputer = operator.raw_operator
-    n = len(imputer.statistics_)
+    kept, indicators = _imputer_columns(imputer)
+    is_float = isinstance(operator.inputs[0].type, FloatTensorType)
+    dtype = np.float32 if is_float else np.float64
     # What transform fills a missing value with, empty columns included.
-    dtype = (
-        np.float32
-        if isinstance(operator.inputs[0].type, FloatTensorType)
-        else np.float64
-    )
-    fill = imputer.transform(np.full((1, n), np.nan, dtype=dtype))[0, :n]
+    n = len(imputer.statistics_)
+    row: Any = np.full((1, n), np.nan, dtype=dtype)
+    if hasattr(imputer, "feature_names_in_"):
+        row = pd.DataFrame(row, columns=imputer.feature_names_in_)
+    fill = np.asarray(imputer.transform(row))[0, : len(kept)]
     x = operator.inputs[0].full_name
     missing = _node(scope, container, "IsNaN", [x])
-    filled = _node(
-        scope,
-        container,
-        "Where",
-        [
-            missing,
-            _initializer(scope, container, fill.astype(dtype)[None], "fill"),
-            x,
-        ],
-    )
-    features = np.asarray(imputer.indicator_.features_, dtype=np.int64)
-    indicator = _node(
-        scope,
-        container,
-        "Cast",
-        [
-            _node(
-                scope,
-                container,
-                "Gather",
-                [missing, _initializer(scope, container, features, "j")],
-                axis=1,
-            )
-        ],
-        to=TensorProto.FLOAT,
-    )
+    if len(kept) < n:
+        index = _initializer(scope, container, kept, "kept")
+        x = _node(scope, container, "Gather", [x, index], axis=1)
+        kept_missing = _node(scope, container, "Gather", [missing, index], axis=1)
+    else:
+        kept_missing = missing
+    parts = [
+        _node(
+            scope,
+            container,
+            "Where",
+            [
+                kept_missing,
+                _initializer(scope, container, fill.astype(dtype)[None], "fill"),
+                x,
+            ],
+        )
+    ]
+    if len(indicators):
+        index = _initializer(scope, container, indicators, "j")
+        flags = _node(scope, container, "Gather", [missing, index], axis=1)
+        to = TensorProto.FLOAT if is_float else TensorProto.DOUBLE
+        parts.append(_node(scope, container, "Cast", [flags], to=to))
     container.add_node(
-        "Concat",
-        [filled, indicator],
+        "Concat" if len(parts) > 1 else "Identity",
+        parts,
         [operator.outputs[0].full_name],
         name=scope.get_unique_operator_name("Concat"),
-        axis=1,
+        **({"axis": 1} if len(parts) > 1 else {}),
     )
 
 
@@ -631,7 +633,6 @@ def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
         "float": FloatTensorType,
         "double": DoubleTensorType,
         "string": StringTensorType,
-        "bool": StringTensorType,  # a Where node before it makes the strings
     }
     types = [(name, tensor_types[kind]([None, 1])) for name, _, kind in columns]
     if not before:
@@ -693,30 +694,6 @@ def _check_categories(transformer, step_name: str) -> None:
                     )
 
 
-def _bool_inputs(graph: onnx.GraphProto, columns) -> None:
-    """Bool columns: a bool input, spelled "True"/"False" for the category lookup."""
-    for name, _, kind in columns:
-        if kind != "bool":
-            continue
-        as_string = f"{name}__as_string"
-        for node in graph.node:
-            node.input[:] = [as_string if i == name else i for i in node.input]
-        for value in graph.input:
-            if value.name == name:
-                value.type.tensor_type.elem_type = TensorProto.BOOL
-        words = [
-            numpy_helper.from_array(np.array(w, dtype=object), name=f"{name}__{w}")
-            for w in ("True", "False")
-        ]
-        graph.initializer.extend(words)
-        graph.node.insert(
-            0,
-            helper.make_node(
-                "Where", [name, words[0].name, words[1].name], [as_string]
-            ),
-        )
-
-
 def _label_lookups(model: onnx.ModelProto, tasks) -> None:
     graph = model.graph
     for task in tasks:
@@ -764,10 +741,10 @@ def to_onnx(
         Fitted. A Pipeline's first step must be a scikit-learn ColumnTransformer
         whose steps skl2onnx converts, and its last a skmmoe estimator.
     X_example : DataFrame, default=None
-        Rows with the columns of the fit: their dtypes choose the input types
-        (a bool column becomes a bool input; needed for a Pipeline or a user's
-        preprocessor with string columns). None: the built-in preprocessor's
-        categorical columns are strings, the others float32.
+        Rows with the columns of the fit, whose dtypes tell a Pipeline's or a
+        user's preprocessor's string columns (object, string, category, bool)
+        from numeric ones. Not needed with the built-in preprocessor, whose
+        categorical columns are string inputs and the others float32.
     path : str or path-like, default=None
         Where to write the model too.
     opset : int, default=18
@@ -777,8 +754,9 @@ def to_onnx(
     -------
     onnx.ModelProto
         Inputs, one per column of shape (n, 1): categorical columns as strings
-        (missing: ``""``), numeric ones as float32 (missing: NaN), bool ones as
-        bool; :func:`onnx_inputs` builds them from a DataFrame. Outputs per task
+        (missing: ``""``, bools ``"True"`` / ``"False"``), numeric ones as
+        float32 (missing: NaN; float64 in a Pipeline); :func:`onnx_inputs` builds
+        them from a DataFrame. Outputs per task
         ``t``: ``t_label`` (n,) and ``t_proba`` (n, n_classes) float32 for
         classification, ``t_value`` (n,) float64 for regression. The batch size
         is dynamic.
@@ -800,7 +778,6 @@ def to_onnx(
     est, before = _split_model(model)
     columns = _input_columns(model, X_example)
     pre = _preprocessor_graph(model, columns, opset)
-    _bool_inputs(pre.graph, columns)
     n_features = len(est._encoder.preprocessor.get_feature_names_out())
     net, tasks = _network_graph(est, n_features, opset)
     net = onnx.compose.add_prefix(
