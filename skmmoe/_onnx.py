@@ -584,9 +584,12 @@ def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, l
             names.append(f"{task.name}_value")
     example = torch.zeros(4, n_features)
     batch = torch.export.Dim("batch", min=1)
-    # The exporter logs and warns about things of its own (torchvision's
-    # operators, deprecations); skmmoe prints nothing unless asked.
-    with torch.no_grad(), _quiet():
+    # Traced with autograd on, as in training: under no_grad the network's
+    # activations run in place (torch.relu_ saves an allocation there), which
+    # the exporter turns into scatters and copies that cost onnxruntime a third
+    # of its time. The exporter logs and warns about things of its own
+    # (torchvision's operators, deprecations); skmmoe prints nothing unless asked.
+    with torch.enable_grad(), _quiet():
         program = torch.onnx.export(
             module,
             (example,),
