@@ -162,13 +162,34 @@ def test_estimator_equals_predict_proba_on_a_mixed_frame(mixed, numeric_encoding
     assert_preprocessing_parity(est, X_test)
 
 
-def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed):
+def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed, tmp_path):
     """The exported network is the eval-mode one: batch norm with its running
-    statistics, no dropout."""
+    statistics, no dropout. The graph: one input per column, named and typed by
+    column, a dynamic batch size, outputs named after the tasks, and the file
+    written."""
     X, Y, X_test = mixed
     clf = MMOEClassifier(**small(epochs=3), dnn_use_bn=True, dnn_dropout=0.3)
     clf.fit(X, Y[["bought", "size"]])
-    session = _session(clf, X)
+    path = tmp_path / "model.onnx"
+    proto = to_onnx(clf, path=path)
+    assert onnx.load(path) == proto
+    elem = onnx.TensorProto
+    inputs = {i.name: i.type.tensor_type for i in proto.graph.input}
+    assert list(inputs) == list(X.columns)
+    for name in ("city", "color", "member"):  # member, a bool: "True" / "False"
+        assert inputs[name].elem_type == elem.STRING
+    for name in ("age", "income", "children", "constant"):
+        assert inputs[name].elem_type == elem.FLOAT
+    for tensor_type in inputs.values():
+        assert not tensor_type.shape.dim[0].HasField("dim_value")  # dynamic batch
+    outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    assert outputs == {
+        "bought_label": elem.STRING,
+        "bought_proba": elem.FLOAT,
+        "size_label": elem.INT64,
+        "size_proba": elem.FLOAT,
+    }
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     out = _run(session, clf, X_test)
     assert_task_parity(clf, out, X_test, task_names=["bought", "size"])
     row = X_test.iloc[[3]]
@@ -223,32 +244,6 @@ def test_census_equals_predict_proba(census, cls):
     assert_task_parity(model, _run(session, model, X_test), X_test, task_names=names)
     row = X_test.iloc[[0]]
     assert_task_parity(model, _run(session, model, row), row, task_names=names)
-
-
-def test_graph_inputs_outputs_and_file(mixed, tmp_path):
-    X, Y, _ = mixed
-    est = MMOEEstimator(**small(epochs=1)).fit(X, Y)
-    path = tmp_path / "model.onnx"
-    proto = to_onnx(est, path=path)
-    assert onnx.load(path) == proto
-    elem = onnx.TensorProto
-    inputs = {i.name: i.type.tensor_type for i in proto.graph.input}
-    assert list(inputs) == list(X.columns)
-    assert inputs["city"].elem_type == elem.STRING
-    assert inputs["color"].elem_type == elem.STRING
-    assert inputs["member"].elem_type == elem.STRING  # "True" / "False"
-    assert inputs["age"].elem_type == elem.FLOAT
-    for tensor_type in inputs.values():
-        batch = tensor_type.shape.dim[0]
-        assert not batch.HasField("dim_value")  # dynamic batch size
-    outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
-    assert outputs == {
-        "bought_label": elem.STRING,
-        "bought_proba": elem.FLOAT,
-        "size_label": elem.INT64,
-        "size_proba": elem.FLOAT,
-        "spend_value": elem.DOUBLE,
-    }
 
 
 def test_onnx_inputs_spells_missing_values():
