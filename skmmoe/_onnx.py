@@ -191,18 +191,33 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
         frame = pd.DataFrame(array)
         frame.columns = [label for _, label, _ in columns]
     feed = {}
+    floats = [label for _, label, kind in columns if kind == "float"]
+    # One conversion for all float32 columns (it checks them as predict does).
+    as_float = numbers_as_float(frame[floats]) if floats else None
     for name, label, kind in columns:
-        column = frame[label]
         if kind == "string":
-            strings = _column_as_strings(column, label)
-            strings[pd.isna(strings)] = MISSING_CATEGORY
-            feed[name] = strings.astype(str).astype(object).reshape(-1, 1)
+            feed[name] = _strings(frame[label], label).reshape(-1, 1)
         elif kind == "double":
-            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            values = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
             feed[name] = values.reshape(-1, 1)
         else:
-            feed[name] = numbers_as_float(column.to_frame()).reshape(-1, 1)
+            assert as_float is not None
+            feed[name] = as_float[:, [floats.index(label)]]
     return feed
+
+
+def _strings(column: pd.Series, label) -> np.ndarray:
+    """A categorical column's values as predict spells them, missing as ``""``."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Each category spelled once, then taken by code (-1, missing: the last).
+        categories = pd.Series(column.dtype.categories)
+        table = np.empty(len(categories) + 1, dtype=object)
+        table[:-1] = _column_as_strings(categories, label)
+        table[-1] = MISSING_CATEGORY
+        return table[column.cat.codes.to_numpy()]
+    strings = _column_as_strings(column, label)
+    strings[pd.isna(strings)] = MISSING_CATEGORY
+    return strings
 
 
 # ------------------------------------------- skl2onnx converters for skmmoe
