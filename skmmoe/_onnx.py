@@ -34,6 +34,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._features import (
+    CATEGORICAL,
+    NUMERIC,
+    NUMERIC_BINS,
     CategoryEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
@@ -114,11 +117,11 @@ def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
     labels = list(names) if names is not None else list(range(n))
     if est._columns_in is not None and not before:
         labels = list(est._columns_in)
+    built_in = not before and _is_built_in(est._encoder.preprocessor)
     categorical = np.zeros(n, dtype=bool)
-    if not before and est.preprocessor is None:
-        encoder = est._encoder
-        for name, _, columns in encoder.preprocessor.transformers_:
-            if name == "categorical":
+    if built_in:
+        for name, _, columns in est._encoder.preprocessor.transformers_:
+            if name == CATEGORICAL:
                 categorical[list(columns)] = True
     if X_example is not None:
         frame = X_example if isinstance(X_example, pd.DataFrame) else None
@@ -138,9 +141,7 @@ def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
     for j, (label, dtype) in enumerate(zip(labels, dtypes)):
         name = str(label) if names is not None else f"x{j}"
         if categorical[j] or (
-            (before or est.preprocessor is not None)
-            and dtype is not None
-            and is_categorical_dtype_auto(dtype)
+            not built_in and dtype is not None and is_categorical_dtype_auto(dtype)
         ):
             out.append((name, label, "string"))
         else:
@@ -149,6 +150,15 @@ def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
             # bin edge stays at it).
             out.append((name, label, "double" if before else "float"))
     return out
+
+
+def _is_built_in(preprocessor: ColumnTransformer) -> bool:
+    """Whether the fitted preprocessor is the one skmmoe builds (whose
+    categorical columns it knows) rather than the user's."""
+    named = {name: t for name, t, _ in preprocessor.transformers_}
+    return set(named) <= {CATEGORICAL, NUMERIC, NUMERIC_BINS, "remainder"} and (
+        CATEGORICAL not in named or isinstance(named[CATEGORICAL], CategoryEncoder)
+    )
 
 
 def onnx_inputs(model, X) -> dict[str, np.ndarray]:
