@@ -258,11 +258,11 @@ def _n_columns(operator) -> int:
     return int(operator.raw_operator.n_features_in_)
 
 
-def _shape_category_encoder(operator):
+def _shape_category_encoder(operator: Any) -> None:
     operator.outputs[0].type = FloatTensorType([None, _n_columns(operator)])
 
 
-def _convert_category_encoder(scope, operator, container):
+def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
     """Each column's string -> its index in ``categories_``, -1 for anything
     else (unknown, or missing spelled ``""``), as float like the transformer."""
     encoder: CategoryEncoder = operator.raw_operator
@@ -317,7 +317,7 @@ def _edges_at_or_above(edges: np.ndarray) -> np.ndarray:
     return low
 
 
-def _convert_quantile_binner(scope, operator, container):
+def _convert_quantile_binner(scope: Any, operator: Any, container: Any) -> None:
     """Index of the bin: how many inner edges are <= x; NaN stays NaN."""
     binner: QuantileBinner = operator.raw_operator
     x = operator.inputs[0].full_name
@@ -357,12 +357,12 @@ def _convert_quantile_binner(scope, operator, container):
     )
 
 
-def _shape_ple(operator):
+def _shape_ple(operator: Any) -> None:
     widths = [max(len(e) - 1, 1) for e in operator.raw_operator.bin_edges_]
     operator.outputs[0].type = FloatTensorType([None, sum(widths)])
 
 
-def _convert_ple(scope, operator, container):
+def _convert_ple(scope: Any, operator: Any, container: Any) -> None:
     """(x - lo) / (hi - lo) per bin, in float64 as the transformer computes it,
     clipped below 0 except in the first bin and above 1 except in the last."""
     ple: PiecewiseLinearEncoder = operator.raw_operator
@@ -407,7 +407,7 @@ def _convert_ple(scope, operator, container):
     )
 
 
-def _shape_imputer(operator):
+def _shape_imputer(operator: Any) -> None:
     imputer: SimpleImputer = operator.raw_operator
     if not _imputes_nan_in_floats(operator):
         calculate_sklearn_imputer_output_shapes(operator)
@@ -444,7 +444,7 @@ def _is_nan(value) -> bool:
         return False
 
 
-def _convert_imputer(scope, operator, container):
+def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     """SimpleImputer of NaN in floats, with its missing-value indicators
     (skl2onnx's own converter drops them, and onnxruntime's Imputer takes float32
     only); anything else to skl2onnx's."""
@@ -495,7 +495,7 @@ def _convert_imputer(scope, operator, container):
     )
 
 
-def _shape_as_float(operator):
+def _shape_as_float(operator: Any) -> None:
     _check_function(operator.raw_operator)
     operator.outputs[0].type = FloatTensorType([None, operator.inputs[0].type.shape[1]])
 
@@ -509,7 +509,7 @@ def _check_function(transformer: FunctionTransformer) -> None:
         )
 
 
-def _convert_as_float(scope, operator, container):
+def _convert_as_float(scope: Any, operator: Any, container: Any) -> None:
     container.add_node(
         "Cast",
         [operator.inputs[0].full_name],
