@@ -68,6 +68,7 @@ __all__ = ["DEFAULT_OPSET", "MISSING_CATEGORY", "onnx_inputs", "to_onnx"]
 
 DEFAULT_OPSET = 18
 """The ai.onnx opset of the exported graph (ai.onnx.ml: 3)."""
+MIN_OPSET = 15
 ML_OPSET = 3
 MISSING_CATEGORY = ""
 """How a missing value of a categorical column is spelled in the graph's string
@@ -632,7 +633,8 @@ def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, l
 
 @contextlib.contextmanager
 def _quiet():
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch")]
+    names = ("torch.onnx", "torch.export", "torch", "onnxscript", "onnx_ir")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -776,7 +778,8 @@ def to_onnx(
     path : str or path-like, default=None
         Where to write the model too.
     opset : int, default=18
-        The ai.onnx opset of the graph.
+        The ai.onnx opset of the graph, at least 15 (torch's exporter writes 18
+        and converts to others).
 
     Returns
     -------
@@ -804,6 +807,11 @@ def to_onnx(
     True
     """
     est, before = _split_model(model)
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(
+            f"opset must be an int >= {MIN_OPSET}, the oldest the export is "
+            f"tested with; got {opset!r}."
+        )
     columns = _input_columns(model, X_example)
     pre = _preprocessor_graph(model, columns, opset)
     n_features = len(est._encoder.preprocessor.get_feature_names_out())
@@ -816,6 +824,10 @@ def to_onnx(
         pre, net, io_map=[(pre.graph.output[0].name, "features")]
     )
     _label_lookups(merged, tasks)
+    # onnx.compose keeps each graph's import of a domain: one is enough.
+    imports = {(i.domain, i.version): i for i in merged.opset_import}
+    del merged.opset_import[:]
+    merged.opset_import.extend(imports.values())
     merged.graph.name = "skmmoe"
     onnx.checker.check_model(merged)
     if path is not None:
