@@ -30,6 +30,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
 
+from ._sklearn_compat import _check_feature_names_in
+
 if TYPE_CHECKING:
     from ._params import FeatureSpec
 
@@ -288,7 +290,7 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray(input_features, dtype=object)
+        return _check_feature_names_in(self, input_features)
 
 
 def numbers_as_float(X) -> np.ndarray:
@@ -400,7 +402,8 @@ class QuantileBinner(_QuantileBins):
         return out
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray([f"{name}_bin" for name in input_features], dtype=object)
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray([f"{name}_bin" for name in names], dtype=object)
 
 
 class PiecewiseLinearEncoder(_QuantileBins):
@@ -443,7 +446,8 @@ class PiecewiseLinearEncoder(_QuantileBins):
 
     def get_feature_names_out(self, input_features=None):
         names = []
-        for name, edges in zip(input_features, self.bin_edges_):
+        names_in = _check_feature_names_in(self, input_features)
+        for name, edges in zip(names_in, self.bin_edges_):
             names += [f"{name}_ple{t}" for t in range(max(len(edges) - 1, 1))]
         return np.asarray(names, dtype=object)
 

@@ -12,7 +12,11 @@ from sklearn.base import _fit_context as _sklearn_fit_context
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if as _sklearn_available_if
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _check_sample_weight,
+    validate_data,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -35,6 +39,7 @@ __all__ = [
     "Interval",
     "IntSequence",
     "StrOptions",
+    "_check_feature_names_in",
     "_check_sample_weight",
     "_safe_indexing",
     "_fit_context",

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 NUMBER = r"-?[\d,]+(?:\.\d+)?(?:e[-+]\d+)?"
@@ -27,6 +29,7 @@ TESTED = {
 }
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
+TESTED |= {"onnx_serving.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -213,3 +216,18 @@ def test_under_load():
     )
     assert len(rows) == 1 and all(float(v) > 0 for v in rows[0])
     assert lines_matching(rf"GridSearchCV.*n_jobs=1 {NUMBER} s, n_jobs=2", out)
+
+
+def test_onnx_serving():
+    """The graph's parity is asserted inside the script; every (threads, batch,
+    way) cell is measured and summarised."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    out = run_benchmark("onnx_serving.py")
+    runs = json_lines(out)
+    cells = {(r["threads"], r["batch"], r["way"]) for r in runs}
+    assert len(cells) == len(runs) == 2 * 3 * 3
+    assert all(r["ms"] > 0 and r["rows_s"] > 0 for r in runs)
+    cell = rf"{NUMBER} ms +{NUMBER}/s"
+    rows = lines_matching(rf"^ +[12] +(?:1|64|4096) +{cell} +{cell} +{cell}$", out)
+    assert len(rows) == 6, out

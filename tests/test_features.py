@@ -732,3 +732,26 @@ def test_categories_of_intervals_timestamps_and_periods(values, tmp_path):
     skmmoe.save(est, tmp_path / "model.skmmoe")
     loaded = skmmoe.load(tmp_path / "model.skmmoe")
     assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_get_feature_names_out_without_arguments():
+    """skl2onnx (skmmoe.to_onnx) calls get_feature_names_out() with no argument:
+    the names are then scikit-learn's defaults x0, x1, ..."""
+    from skmmoe._features import (
+        CategoryEncoder,
+        PiecewiseLinearEncoder,
+        QuantileBinner,
+    )
+
+    X = np.column_stack([np.arange(20.0), np.arange(20.0) % 3])
+    assert CategoryEncoder().fit(X).get_feature_names_out().tolist() == ["x0", "x1"]
+    binner = QuantileBinner(n_bins=4).fit(X)
+    assert binner.get_feature_names_out().tolist() == ["x0_bin", "x1_bin"]
+    ple = PiecewiseLinearEncoder(n_bins=2).fit(X)
+    assert ple.get_feature_names_out().tolist() == [
+        "x0_ple0",
+        "x0_ple1",
+        "x1_ple0",
+        "x1_ple1",
+    ]
+    assert ple.get_feature_names_out(["a", "b"]).tolist()[:2] == ["a_ple0", "a_ple1"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, assert_type
 
 import numpy as np
+import onnx
 import pandas as pd
 
 import skmmoe
@@ -26,6 +27,8 @@ def _check(X: pd.DataFrame, Y: pd.DataFrame) -> None:  # pragma: no cover
     assert_type(est.score(X, Y), float)
     assert_type(est.gate_weights(X), np.ndarray)
     skmmoe.save(est, "model.skmmoe")
+    assert_type(skmmoe.to_onnx(est, path="model.onnx"), onnx.ModelProto)
+    assert_type(skmmoe.onnx_inputs(est, X), dict[str, np.ndarray])
     assert_type(
         skmmoe.load("model.skmmoe"), MMOEEstimator | MMOEClassifier | MMOERegressor
     )

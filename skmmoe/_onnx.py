@@ -1,0 +1,850 @@
+"""One ONNX graph from the raw columns to every task's prediction.
+
+The fitted ColumnTransformer goes through skl2onnx, with converters for skmmoe's own
+transformers (registered here) and, for this conversion only, for the imputer with
+missing-value indicators and the ``numbers_as_float`` step; the eval-mode network and
+the task links go through torch's exporter; ``onnx.compose`` joins the two, and a
+last node per classification task looks its label up in the task's classes.
+
+Inputs: one per raw column, named by column, of shape (n, 1): strings for categorical
+columns (bool ones included, as "True"/"False"; missing spelled ``""``), float32 for
+numeric ones (missing as NaN), float64 for the numeric columns of a Pipeline.
+Outputs per task ``t``: ``t_label`` and ``t_proba`` for classification, ``t_value``
+for regression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._features import (
+    CATEGORICAL,
+    NUMERIC,
+    NUMERIC_BINS,
+    CategoryEncoder,
+    PiecewiseLinearEncoder,
+    QuantileBinner,
+    _column_as_strings,
+    is_categorical_dtype_auto,
+    numbers_as_float,
+)
+
+try:
+    import onnx
+    import skl2onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        StringTensorType,
+    )
+    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+    from skl2onnx.shape_calculators.imputer import (
+        calculate_sklearn_imputer_output_shapes,
+    )
+except ImportError as exc:  # pragma: no cover - the extra is absent
+    raise ImportError(
+        "skmmoe.to_onnx and skmmoe.onnx_inputs need onnx and skl2onnx: "
+        "pip install skmmoe[onnx]"
+    ) from exc
+
+__all__ = ["DEFAULT_OPSET", "MISSING_CATEGORY", "onnx_inputs", "to_onnx"]
+
+DEFAULT_OPSET = 18
+"""The ai.onnx opset of the exported graph (ai.onnx.ml: 3)."""
+MIN_OPSET = 15
+ML_OPSET = 3
+MISSING_CATEGORY = ""
+"""How a missing value of a categorical column is spelled in the graph's string
+inputs (:func:`onnx_inputs` writes it for NaN and None)."""
+FEATURES = "skmmoe_features"
+
+
+# ---------------------------------------------------------------- the inputs
+def _split_model(model) -> tuple[Any, list]:
+    """The skmmoe estimator and the Pipeline steps before it (empty for an
+    estimator)."""
+    from ._estimators import _BaseMMOE
+
+    if isinstance(model, Pipeline):
+        final = model.steps[-1][1]
+        if not isinstance(final, _BaseMMOE):
+            raise TypeError(
+                "to_onnx exports a skmmoe estimator or a Pipeline ending in one; "
+                f"the Pipeline ends in {type(final).__name__}."
+            )
+        before = [s for s in model.steps[:-1] if s[1] not in (None, "passthrough")]
+        if before and not isinstance(before[0][1], ColumnTransformer):
+            name, step = before[0]
+            raise ValueError(
+                "to_onnx exports a Pipeline whose first step is a scikit-learn "
+                f"ColumnTransformer; its first step {name!r} is "
+                f"{type(step).__name__}."
+            )
+        check_is_fitted(final, "network_")
+        return final, before
+    if not isinstance(model, _BaseMMOE):
+        raise TypeError(
+            "to_onnx exports a fitted MMOEEstimator, MMOEClassifier or "
+            f"MMOERegressor (or a Pipeline ending in one); got {type(model).__name__}."
+        )
+    check_is_fitted(model, "network_")
+    return model, []
+
+
+def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
+    """The graph's inputs: (name, column label, kind) per raw column of the fit,
+    kind "string", "float" or "double" (a Pipeline's numeric columns)."""
+    est, before = _split_model(model)
+    first = before[0][1] if before else est
+    n = int(first.n_features_in_)
+    names = getattr(first, "feature_names_in_", None)
+    labels = list(names) if names is not None else list(range(n))
+    if est._columns_in is not None and not before:
+        labels = list(est._columns_in)
+    built_in = not before and _is_built_in(est._encoder.preprocessor)
+    categorical = np.zeros(n, dtype=bool)
+    if built_in:
+        for name, _, columns in est._encoder.preprocessor.transformers_:
+            if name == CATEGORICAL:
+                categorical[list(columns)] = True
+    if X_example is not None:
+        frame = X_example if isinstance(X_example, pd.DataFrame) else None
+        if frame is None:
+            frame = pd.DataFrame(np.asarray(X_example))
+            frame.columns = labels[: frame.shape[1]]
+        missing = [c for c in labels if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"X_example lacks the columns {missing} of the fit; it must hold "
+                "the columns the model was fitted on."
+            )
+        dtypes = [frame[c].dtype for c in labels]
+    else:
+        dtypes = [None] * n
+    out = []
+    for j, (label, dtype) in enumerate(zip(labels, dtypes)):
+        name = str(label) if names is not None else f"x{j}"
+        if categorical[j] or (
+            not built_in and dtype is not None and is_categorical_dtype_auto(dtype)
+        ):
+            out.append((name, label, "string"))
+        else:
+            # A Pipeline's steps compute in float64, as scikit-learn does: their
+            # output then rounds to the float32 values of predict (a value at a
+            # bin edge stays at it).
+            out.append((name, label, "double" if before else "float"))
+    return out
+
+
+def _is_built_in(preprocessor: ColumnTransformer) -> bool:
+    """Whether the fitted preprocessor is the one skmmoe builds (whose
+    categorical columns it knows) rather than the user's."""
+    named = {name: t for name, t, _ in preprocessor.transformers_}
+    return set(named) <= {CATEGORICAL, NUMERIC, NUMERIC_BINS, "remainder"} and (
+        CATEGORICAL not in named or isinstance(named[CATEGORICAL], CategoryEncoder)
+    )
+
+
+def onnx_inputs(model, X) -> dict[str, np.ndarray]:
+    """The feed of :func:`to_onnx`'s graph for the rows of X.
+
+    Parameters
+    ----------
+    model : MMOEEstimator, MMOEClassifier, MMOERegressor or Pipeline
+        The fitted model the graph was exported from.
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        Raw rows with the columns of the fit.
+
+    Returns
+    -------
+    feed : dict of str to ndarray of shape (n_samples, 1)
+        One entry per column, named by column: categorical columns as strings
+        (missing as ``""``; bools as ``"True"`` / ``"False"``), numeric columns
+        as float32 (missing as NaN; float64 for the numeric columns of a
+        Pipeline, whose steps compute in float64 as in scikit-learn).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmmoe import MMOEClassifier, onnx_inputs
+    >>> X = pd.DataFrame({"city": ["a", "b", None, "a"], "age": [1, 2, 3, None]})
+    >>> clf = MMOEClassifier(epochs=1, expert_dnn_hidden_units=(4,))
+    >>> clf = clf.fit(X, [0, 1, 0, 1])
+    >>> feed = onnx_inputs(clf, X)
+    >>> feed["city"].ravel().tolist(), feed["age"].dtype
+    (['a', 'b', '', 'a'], dtype('float32'))
+    """
+    columns = _input_columns(model, X)
+    frame = X if isinstance(X, pd.DataFrame) else None
+    if frame is None:
+        array = np.asarray(X)
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise ValueError(
+                f"X must have shape (n_samples, {len(columns)}); got {array.shape}."
+            )
+        frame = pd.DataFrame(array)
+        frame.columns = [label for _, label, _ in columns]
+    feed = {}
+    floats = [label for _, label, kind in columns if kind == "float"]
+    # One conversion for all float32 columns (it checks them as predict does).
+    as_float = numbers_as_float(frame[floats]) if floats else None
+    for name, label, kind in columns:
+        if kind == "string":
+            feed[name] = _strings(frame[label], label).reshape(-1, 1)
+        elif kind == "double":
+            values = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
+            feed[name] = values.reshape(-1, 1)
+        else:
+            assert as_float is not None
+            feed[name] = as_float[:, [floats.index(label)]]
+    return feed
+
+
+def _strings(column: pd.Series, label) -> np.ndarray:
+    """A categorical column's values as predict spells them, missing as ``""``."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Each category spelled once, then taken by code (-1, missing: the last).
+        categories = pd.Series(column.dtype.categories)
+        table = np.empty(len(categories) + 1, dtype=object)
+        table[:-1] = _column_as_strings(categories, label)
+        table[-1] = MISSING_CATEGORY
+        return table[column.cat.codes.to_numpy()]
+    strings = _column_as_strings(column, label)
+    strings[pd.isna(strings)] = MISSING_CATEGORY
+    return strings
+
+
+# ------------------------------------------- skl2onnx converters for skmmoe
+def _initializer(scope, container, values: np.ndarray, name: str) -> str:
+    var = scope.get_unique_variable_name(name)
+    tensor = numpy_helper.from_array(np.asarray(values), name=var)
+    container.initializers.append(tensor)
+    return var
+
+
+def _node(scope, container, op_type: str, inputs: list, **attrs) -> str:
+    out = scope.get_unique_variable_name(op_type.lower())
+    domain = attrs.pop("op_domain", "")
+    version = attrs.pop("op_version", None)
+    container.add_node(
+        op_type,
+        inputs,
+        [out],
+        name=scope.get_unique_operator_name(op_type),
+        op_domain=domain,
+        op_version=version,
+        **attrs,
+    )
+    return out
+
+
+def _n_columns(operator) -> int:
+    return int(operator.raw_operator.n_features_in_)
+
+
+def _shape_category_encoder(operator: Any) -> None:
+    operator.outputs[0].type = FloatTensorType([None, _n_columns(operator)])
+
+
+def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
+    """Each column's string -> its index in ``categories_``, -1 for anything
+    else (unknown, or missing spelled ``""``), as float like the transformer."""
+    encoder: CategoryEncoder = operator.raw_operator
+    x = operator.inputs[0].full_name
+    numeric = not isinstance(operator.inputs[0].type, StringTensorType)
+    codes = []
+    for j, categories in enumerate(encoder.categories_):
+        column = _node(
+            scope,
+            container,
+            "Gather",
+            [x, _initializer(scope, container, np.array([j], dtype=np.int64), "j")],
+            axis=1,
+        )
+        attrs: dict[str, Any] = dict(
+            values_int64s=list(range(len(categories))), default_int64=-1
+        )
+        if numeric:  # a Pipeline's earlier steps made numbers
+            attrs["keys_floats"] = [float(c) for c in categories]
+        else:
+            attrs["keys_strings"] = [str(c) for c in categories]
+        code = _node(
+            scope,
+            container,
+            "LabelEncoder",
+            [column],
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            **attrs,
+        )
+        codes.append(code)
+    joined = (
+        codes[0]
+        if len(codes) == 1
+        else _node(scope, container, "Concat", codes, axis=1)
+    )
+    container.add_node(
+        "Cast",
+        [joined],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Cast"),
+        to=TensorProto.FLOAT,
+    )
+
+
+def _edges_at_or_above(edges: np.ndarray) -> np.ndarray:
+    """The smallest float32 at or above each float64 edge, so that a float32 x
+    compares with it as with the edge itself."""
+    low = edges.astype(np.float32)
+    below = low.astype(np.float64) < edges
+    low[below] = np.nextafter(low[below], np.float32(np.inf))
+    return low
+
+
+def _convert_quantile_binner(scope: Any, operator: Any, container: Any) -> None:
+    """Index of the bin: how many inner edges are <= x; NaN stays NaN."""
+    binner: QuantileBinner = operator.raw_operator
+    x = operator.inputs[0].full_name
+    inner = [e[1:-1] for e in binner.bin_edges_]
+    width = max((len(e) for e in inner), default=0)
+    table = np.full((len(inner), max(width, 1)), np.inf, dtype=np.float32)
+    for j, e in enumerate(inner):
+        table[j, : len(e)] = _edges_at_or_above(e)
+    x3 = _node(
+        scope,
+        container,
+        "Unsqueeze",
+        [x, _initializer(scope, container, np.array([2], dtype=np.int64), "axis")],
+    )
+    above = _node(
+        scope,
+        container,
+        "GreaterOrEqual",
+        [x3, _initializer(scope, container, table[None], "edges")],
+    )
+    count = _node(
+        scope,
+        container,
+        "ReduceSum",
+        [
+            _node(scope, container, "Cast", [above], to=TensorProto.FLOAT),
+            _initializer(scope, container, np.array([2], dtype=np.int64), "axis"),
+        ],
+        keepdims=0,
+    )
+    nan = _initializer(scope, container, np.array(np.nan, dtype=np.float32), "nan")
+    container.add_node(
+        "Where",
+        [_node(scope, container, "IsNaN", [x]), nan, count],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Where"),
+    )
+
+
+def _shape_ple(operator: Any) -> None:
+    widths = [max(len(e) - 1, 1) for e in operator.raw_operator.bin_edges_]
+    operator.outputs[0].type = FloatTensorType([None, sum(widths)])
+
+
+def _convert_ple(scope: Any, operator: Any, container: Any) -> None:
+    """(x - lo) / (hi - lo) per bin, in float64 as the transformer computes it,
+    clipped below 0 except in the first bin and above 1 except in the last."""
+    ple: PiecewiseLinearEncoder = operator.raw_operator
+    x = operator.inputs[0].full_name
+    source, lo, width, lower, upper = [], [], [], [], []
+    for j, edges in enumerate(ple.bin_edges_):
+        if len(edges) < 2:  # a constant column: one output, always 0
+            source.append(j)
+            lo.append(0.0)
+            width.append(1.0)
+            lower.append(0.0)
+            upper.append(0.0)
+            continue
+        n = len(edges) - 1
+        source += [j] * n
+        lo += edges[:-1].tolist()
+        width += (edges[1:] - edges[:-1]).tolist()
+        lower += [-np.inf] + [0.0] * (n - 1)
+        upper += [1.0] * (n - 1) + [np.inf]
+
+    def const(values, name):
+        return _initializer(scope, container, np.array([values]), name)
+
+    repeated = _node(
+        scope,
+        container,
+        "Gather",
+        [x, _initializer(scope, container, np.array(source, dtype=np.int64), "j")],
+        axis=1,
+    )
+    x64 = _node(scope, container, "Cast", [repeated], to=TensorProto.DOUBLE)
+    t = _node(scope, container, "Sub", [x64, const(lo, "lo")])
+    t = _node(scope, container, "Div", [t, const(width, "width")])
+    t = _node(scope, container, "Max", [t, const(lower, "lower")])
+    t = _node(scope, container, "Min", [t, const(upper, "upper")])
+    container.add_node(
+        "Cast",
+        [t],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Cast"),
+        to=TensorProto.FLOAT,
+    )
+
+
+def _shape_imputer(operator: Any) -> None:
+    imputer: SimpleImputer = operator.raw_operator
+    if not _imputes_nan_in_floats(operator):
+        calculate_sklearn_imputer_output_shapes(operator)
+        return
+    kept, indicators = _imputer_columns(imputer)
+    operator.outputs[0].type = operator.inputs[0].type.__class__(
+        [None, len(kept) + len(indicators)]
+    )
+
+
+def _imputer_columns(imputer: SimpleImputer) -> tuple[np.ndarray, np.ndarray]:
+    """The columns transform keeps (all-missing ones are dropped unless
+    ``keep_empty_features``) and those it adds an indicator for."""
+    n = len(imputer.statistics_)
+    kept = np.arange(n)
+    if not imputer.keep_empty_features:
+        kept = kept[~pd.isna(imputer.statistics_)]
+    indicator = getattr(imputer, "indicator_", None)
+    features = indicator.features_ if indicator is not None else []
+    return kept.astype(np.int64), np.asarray(features, dtype=np.int64)
+
+
+def _imputes_nan_in_floats(operator) -> bool:
+    imputer = operator.raw_operator
+    return isinstance(
+        operator.inputs[0].type, (FloatTensorType, DoubleTensorType)
+    ) and _is_nan(imputer.missing_values)
+
+
+def _is_nan(value) -> bool:
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
+def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
+    """SimpleImputer of NaN in floats, with its missing-value indicators
+    (skl2onnx's own converter drops them, and onnxruntime's Imputer takes float32
+    only); anything else to skl2onnx's."""
+    if not _imputes_nan_in_floats(operator):
+        convert_sklearn_imputer(scope, operator, container)
+        return
+    imputer: SimpleImputer = operator.raw_operator
+    kept, indicators = _imputer_columns(imputer)
+    is_float = isinstance(operator.inputs[0].type, FloatTensorType)
+    dtype = np.float32 if is_float else np.float64
+    # What transform fills a missing value with, empty columns included.
+    n = len(imputer.statistics_)
+    row: Any = np.full((1, n), np.nan, dtype=dtype)
+    if hasattr(imputer, "feature_names_in_"):
+        row = pd.DataFrame(row, columns=imputer.feature_names_in_)
+    fill = np.asarray(imputer.transform(row))[0, : len(kept)]
+    x = operator.inputs[0].full_name
+    missing = _node(scope, container, "IsNaN", [x])
+    if len(kept) < n:
+        index = _initializer(scope, container, kept, "kept")
+        x = _node(scope, container, "Gather", [x, index], axis=1)
+        kept_missing = _node(scope, container, "Gather", [missing, index], axis=1)
+    else:
+        kept_missing = missing
+    parts = [
+        _node(
+            scope,
+            container,
+            "Where",
+            [
+                kept_missing,
+                _initializer(scope, container, fill.astype(dtype)[None], "fill"),
+                x,
+            ],
+        )
+    ]
+    if len(indicators):
+        index = _initializer(scope, container, indicators, "j")
+        flags = _node(scope, container, "Gather", [missing, index], axis=1)
+        to = TensorProto.FLOAT if is_float else TensorProto.DOUBLE
+        parts.append(_node(scope, container, "Cast", [flags], to=to))
+    container.add_node(
+        "Concat" if len(parts) > 1 else "Identity",
+        parts,
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Concat"),
+        **({"axis": 1} if len(parts) > 1 else {}),
+    )
+
+
+def _shape_as_float(operator: Any) -> None:
+    _check_function(operator.raw_operator)
+    operator.outputs[0].type = FloatTensorType([None, operator.inputs[0].type.shape[1]])
+
+
+def _check_function(transformer: FunctionTransformer) -> None:
+    if transformer.func is not numbers_as_float or transformer.inverse_func:
+        raise ValueError(
+            "to_onnx cannot export a FunctionTransformer with the function "
+            f"{getattr(transformer.func, '__name__', transformer.func)!r}: ONNX "
+            "has no converter for arbitrary Python functions."
+        )
+
+
+def _convert_as_float(scope: Any, operator: Any, container: Any) -> None:
+    container.add_node(
+        "Cast",
+        [operator.inputs[0].full_name],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Cast"),
+        to=TensorProto.FLOAT,
+    )
+
+
+skl2onnx.update_registered_converter(
+    CategoryEncoder,
+    "SkmmoeCategoryEncoder",
+    _shape_category_encoder,
+    _convert_category_encoder,
+)
+skl2onnx.update_registered_converter(
+    QuantileBinner,
+    "SkmmoeQuantileBinner",
+    _shape_category_encoder,
+    _convert_quantile_binner,
+)
+skl2onnx.update_registered_converter(
+    PiecewiseLinearEncoder, "SkmmoePiecewiseLinearEncoder", _shape_ple, _convert_ple
+)
+# For skmmoe's conversions only, not registered: a user's own SimpleImputer and
+# FunctionTransformer keep skl2onnx's converters elsewhere.
+_CONVERTERS = {SimpleImputer: _convert_imputer, FunctionTransformer: _convert_as_float}
+_SHAPES = {SimpleImputer: _shape_imputer, FunctionTransformer: _shape_as_float}
+
+
+# --------------------------------------------------- the network and links
+class _Serving(nn.Module):
+    """The preprocessor's output -> every task's outputs: ids with the reserved
+    index for unknown and missing values, the eval-mode network, the links."""
+
+    sparse_positions: torch.Tensor
+    dense_positions: torch.Tensor
+    vocabulary_sizes: torch.Tensor
+
+    def __init__(self, network, encoder, tasks):
+        super().__init__()
+        self.network = copy.deepcopy(network).cpu().eval()
+        self.register_buffer(
+            "sparse_positions", torch.as_tensor(encoder.sparse_positions).long()
+        )
+        self.register_buffer(
+            "dense_positions", torch.as_tensor(encoder.dense_positions).long()
+        )
+        self.register_buffer(
+            "vocabulary_sizes",
+            torch.tensor(encoder.vocabulary_sizes, dtype=torch.float32),
+        )
+        self.kinds = [t.task_type for t in tasks]
+        self.affine = [
+            (float(t.scale_), float(t.mean_)) if t.task_type == "regression" else None
+            for t in tasks
+        ]
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        n = features.shape[0]
+        if len(self.sparse_positions):
+            codes = features.index_select(1, self.sparse_positions)
+            ids = torch.where(torch.isfinite(codes), codes, -1.0) + 1.0
+            unknown = (ids < 0) | (ids >= self.vocabulary_sizes)
+            sparse = torch.where(unknown, 0.0, ids).long()
+        else:
+            sparse = features.new_zeros((n, 0), dtype=torch.long)
+        if len(self.dense_positions):
+            dense = features.index_select(1, self.dense_positions)
+        else:
+            dense = features.new_zeros((n, 0))
+        outs: list[torch.Tensor] = []
+        for kind, affine, z in zip(
+            self.kinds, self.affine, self.network(sparse, dense)
+        ):
+            if kind == "binary":
+                # As predict: the positive class where its probability beats 1/2.
+                outs.append((z[:, 0] > 0).long())
+                outs.append(torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1))
+            elif kind == "multiclass":
+                outs.append(z.argmax(dim=1))
+                outs.append(torch.softmax(z, dim=1))
+            else:
+                scale, mean = affine
+                outs.append(z[:, 0].double() * scale + mean)
+        return tuple(outs)
+
+
+def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, list]:
+    state = est._fitted_state()
+    module = _Serving(state.network, state.encoder, state.tasks).eval()
+    names = []
+    for task in state.tasks:
+        if task.is_classification:
+            names += [f"{task.name}__index", f"{task.name}_proba"]
+        else:
+            names.append(f"{task.name}_value")
+    example = torch.zeros(4, n_features)
+    batch = torch.export.Dim("batch", min=1)
+    # Traced with autograd on, as in training: under no_grad the network's
+    # activations run in place (torch.relu_ saves an allocation there), which
+    # the exporter turns into scatters and copies that cost onnxruntime a third
+    # of its time. The exporter logs and warns about things of its own
+    # (torchvision's operators, deprecations); skmmoe prints nothing unless asked.
+    with torch.enable_grad(), _quiet():
+        program = torch.onnx.export(
+            module,
+            (example,),
+            input_names=["features"],
+            output_names=names,
+            dynamic_shapes={"features": {0: batch}},
+            opset_version=opset,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
+    assert program is not None  # dynamo=True returns the program
+    return program.model_proto, state.tasks
+
+
+@contextlib.contextmanager
+def _quiet():
+    names = ("torch.onnx", "torch.export", "torch", "onnxscript", "onnx_ir")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            for lg, level in zip(loggers, levels):
+                lg.setLevel(level)
+
+
+# ----------------------------------------------------------------- export
+def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
+    """The raw columns -> the skmmoe preprocessor's output (float, one column per
+    network input before the id lookup). A Pipeline's earlier steps are converted
+    first and joined to the skmmoe preprocessor, which skl2onnx then converts
+    with the width of their output known (it needs it to pick columns)."""
+    est, before = _split_model(model)
+    preprocessor = est._encoder.preprocessor
+    for name, step in [*before, ("skmmoe preprocessor", preprocessor)]:
+        for _, transformer, _ in getattr(step, "transformers_", []):
+            _check_categories(transformer, name)
+    tensor_types = {
+        "float": FloatTensorType,
+        "double": DoubleTensorType,
+        "string": StringTensorType,
+    }
+    types = [(name, tensor_types[kind]([None, 1])) for name, _, kind in columns]
+    if not before:
+        return _convert(preprocessor, types, opset, "the skmmoe preprocessor")
+    first = before[0][1] if len(before) == 1 else Pipeline(before)
+    described = ", ".join(f"{n!r} ({type(s).__name__})" for n, s in before)
+    head = _convert(first, types, opset, f"the Pipeline's steps {described}")
+    tail = _convert(
+        preprocessor,
+        [(FEATURES, FloatTensorType([None, int(est.n_features_in_)]))],
+        opset,
+        "the skmmoe preprocessor",
+    )
+    tail = onnx.compose.add_prefix(tail, "skmmoe_pre_", rename_inputs=False)
+    _as_float_output(head)
+    _agree(head, tail)
+    return onnx.compose.merge_models(
+        head, tail, io_map=[(head.graph.output[0].name, FEATURES)]
+    )
+
+
+def _as_float_output(model: onnx.ModelProto) -> None:
+    """The graph's one output cast to float32, as skmmoe's preprocessor casts
+    its input (``numbers_as_float``)."""
+    output = model.graph.output[0]
+    cast = f"{output.name}_float32"
+    model.graph.node.append(
+        helper.make_node("Cast", [output.name], [cast], to=TensorProto.FLOAT)
+    )
+    model.graph.output.remove(output)
+    model.graph.output.append(
+        helper.make_tensor_value_info(cast, TensorProto.FLOAT, [None, None])
+    )
+
+
+def _convert(transformer, types, opset: int, what: str) -> onnx.ModelProto:
+    try:
+        return skl2onnx.convert_sklearn(
+            transformer,
+            initial_types=types,
+            target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
+            custom_conversion_functions=_CONVERTERS,
+            custom_shape_calculators=_SHAPES,
+        )
+    except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
+        raise ValueError(f"skl2onnx cannot convert {what}: {exc}") from exc
+
+
+def _check_categories(transformer, step_name: str) -> None:
+    for part in getattr(transformer, "steps", [(None, transformer)]):
+        encoder = part[1]
+        if isinstance(encoder, CategoryEncoder):
+            for categories in encoder.categories_:
+                if MISSING_CATEGORY in set(categories.tolist()):
+                    raise ValueError(
+                        f"A categorical column of step {step_name!r} holds the empty "
+                        "string as a category, which the ONNX graph reserves for "
+                        "missing values; replace it before fitting."
+                    )
+
+
+def _label_lookups(model: onnx.ModelProto, tasks) -> None:
+    graph = model.graph
+    for task in tasks:
+        if not task.is_classification:
+            continue
+        index = f"{task.name}__index"
+        classes = np.asarray(task.classes_)
+        if classes.dtype.kind in "OUS":
+            table = np.asarray([str(c) for c in classes], dtype=object)
+        elif classes.dtype.kind == "b":
+            table = classes.astype(bool)
+        elif classes.dtype.kind in "iu":
+            table = classes.astype(np.int64)
+        else:
+            table = classes.astype(np.float64)
+        const = numpy_helper.from_array(table, name=f"{task.name}__classes")
+        graph.initializer.append(const)
+        label = f"{task.name}_label"
+        graph.node.append(helper.make_node("Gather", [const.name, index], [label]))
+        position = [o.name for o in graph.output].index(index)
+        graph.output.remove(graph.output[position])
+        graph.output.insert(
+            position,
+            helper.make_tensor_value_info(label, const.data_type, ["batch"]),
+        )
+
+
+def to_onnx(
+    model,
+    X_example=None,
+    path: str | os.PathLike | None = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+) -> onnx.ModelProto:
+    """One ONNX graph from the raw columns of the fit to every task's prediction.
+
+    The preprocessing (imputation, category lookup with the reserved index for
+    unseen and missing values, bin edges, piecewise-linear encoding, scaling), the
+    network and the task links are in the one graph; onnxruntime serves it without
+    torch, pandas or scikit-learn.
+
+    Parameters
+    ----------
+    model : MMOEEstimator, MMOEClassifier, MMOERegressor or Pipeline
+        Fitted. A Pipeline's first step must be a scikit-learn ColumnTransformer
+        whose steps skl2onnx converts, and its last a skmmoe estimator.
+    X_example : DataFrame, default=None
+        Rows with the columns of the fit, whose dtypes tell a Pipeline's or a
+        user's preprocessor's string columns (object, string, category, bool)
+        from numeric ones. Not needed with the built-in preprocessor, whose
+        categorical columns are string inputs and the others float32.
+    path : str or path-like, default=None
+        Where to write the model too.
+    opset : int, default=18
+        The ai.onnx opset of the graph, at least 15 (torch's exporter writes 18
+        and converts to others).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Inputs, one per column of shape (n, 1): categorical columns as strings
+        (missing: ``""``, bools ``"True"`` / ``"False"``), numeric ones as
+        float32 (missing: NaN; float64 in a Pipeline); :func:`onnx_inputs` builds
+        them from a DataFrame. Outputs per task
+        ``t``: ``t_label`` (n,) and ``t_proba`` (n, n_classes) float32 for
+        classification, ``t_value`` (n,) float64 for regression. The batch size
+        is dynamic.
+
+    Examples
+    --------
+    >>> import numpy as np, onnxruntime, pandas as pd
+    >>> from skmmoe import MMOEEstimator, onnx_inputs, to_onnx
+    >>> X = pd.DataFrame({"city": ["a", "b", None, "a"] * 5, "age": np.arange(20.0)})
+    >>> Y = pd.DataFrame({"buys": ["no", "yes"] * 10, "spend": np.arange(20.0)})
+    >>> est = MMOEEstimator(epochs=1, expert_dnn_hidden_units=(4,)).fit(X, Y)
+    >>> session = onnxruntime.InferenceSession(to_onnx(est).SerializeToString())
+    >>> [o.name for o in session.get_outputs()]
+    ['buys_label', 'buys_proba', 'spend_value']
+    >>> label, proba, value = session.run(None, onnx_inputs(est, X))
+    >>> bool(np.allclose(proba, est.predict_proba(X)[0], atol=1e-5))
+    True
+    """
+    est, before = _split_model(model)
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(
+            f"opset must be an int >= {MIN_OPSET}, the oldest the export is "
+            f"tested with; got {opset!r}."
+        )
+    columns = _input_columns(model, X_example)
+    pre = _preprocessor_graph(model, columns, opset)
+    n_features = len(est._encoder.preprocessor.get_feature_names_out())
+    net, tasks = _network_graph(est, n_features, opset)
+    net = onnx.compose.add_prefix(
+        net, "skmmoe_net_", rename_inputs=False, rename_outputs=False
+    )
+    _agree(pre, net)
+    merged = onnx.compose.merge_models(
+        pre, net, io_map=[(pre.graph.output[0].name, "features")]
+    )
+    _label_lookups(merged, tasks)
+    # onnx.compose keeps each graph's import of a domain: one is enough.
+    imports = {(i.domain, i.version): i for i in merged.opset_import}
+    del merged.opset_import[:]
+    merged.opset_import.extend(imports.values())
+    merged.graph.name = "skmmoe"
+    onnx.checker.check_model(merged)
+    if path is not None:
+        onnx.save(merged, os.fspath(path))
+    return merged
+
+
+def _agree(*models: onnx.ModelProto) -> None:
+    """The graphs get one IR version and import each domain at one version (the
+    higher of each), as onnx.compose requires."""
+    ir_version = max(m.ir_version for m in models)
+    for m in models:
+        m.ir_version = ir_version
+    versions: dict[str, int] = {}
+    for m in models:
+        for imp in m.opset_import:
+            versions[imp.domain] = max(versions.get(imp.domain, 0), imp.version)
+    for m in models:
+        for imp in m.opset_import:
+            imp.version = versions[imp.domain]

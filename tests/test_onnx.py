@@ -1,0 +1,371 @@
+"""skmmoe.to_onnx and onnx_inputs: one ONNX graph from the raw columns to every
+task's outputs, equal to predict_proba / predict within 1e-5 in onnxruntime."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from small_network import small
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("skl2onnx")
+
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
+from sklearn.preprocessing import (  # noqa: E402
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
+
+from skmmoe import (  # noqa: E402
+    MMOEClassifier,
+    MMOEEstimator,
+    MMOERegressor,
+    onnx_inputs,
+    to_onnx,
+)
+from skmmoe._features import NUMERIC_ENCODINGS  # noqa: E402
+from skmmoe._onnx import _input_columns, _preprocessor_graph  # noqa: E402
+
+# The issue's tolerance on probabilities, absolute. Both sides compute in float32
+# from the same float32 inputs; they differ only by the order of float32 sums
+# (about 1e-7 here), whatever the CPU.
+ATOL = 1e-5
+BIG_BATCH = 4096
+
+
+def _session(model, X_example=None, **kwargs):
+    proto = to_onnx(model, X_example, **kwargs)
+    return ort.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+
+
+def _run(session, model, X) -> dict:
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, onnx_inputs(model, X))))
+
+
+def _frame(n, seed, *, unseen=False):
+    """object (with None), category, bool and float (with NaN) columns, a
+    few-valued integer column and a constant one; with ``unseen``, categories and
+    a missing numeric value the fit never saw."""
+    rng = np.random.default_rng(seed)
+    cities = ["paris", "rome", "oslo", "lima"] + (["madrid", "kyiv"] if unseen else [])
+    city = rng.choice(cities, n).astype(object)
+    city[rng.random(n) < 0.1] = None
+    colors = ["red", "green", "blue"] + (["teal"] if unseen else [])
+    age = rng.normal(40.0, 10.0, n)
+    age[rng.random(n) < 0.1] = np.nan
+    income = rng.lognormal(3.0, 1.0, n)
+    income[rng.random(n) < 0.5] = 0.0  # a point mass
+    if unseen:
+        income[rng.random(n) < 0.05] = np.nan  # missing, never at fit
+        income[:3] = [1e6, -5.0, 1e-9]  # outside the fit's range
+    return pd.DataFrame(
+        {
+            "city": pd.Series(city, dtype=object),
+            "color": pd.Categorical(rng.choice(colors, n), categories=colors),
+            "member": rng.random(n) < 0.4,
+            "age": age,
+            "income": income,
+            "children": rng.integers(0, 4, n).astype(np.int64),
+            "constant": np.ones(n),
+        }
+    )
+
+
+def _targets(X, seed):
+    rng = np.random.default_rng(seed)
+    bought = np.where((X["city"] == "rome") | X["member"], "yes", "no")
+    size = np.asarray([1, 2, 3])[rng.integers(0, 3, len(X))]
+    spend = np.nan_to_num(X["age"].to_numpy(), nan=40.0) * 10 + rng.normal(size=len(X))
+    return pd.DataFrame({"bought": bought, "size": size, "spend": spend})
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    X = _frame(400, seed=0)
+    return X, _targets(X, seed=1), _frame(BIG_BATCH, seed=2, unseen=True)
+
+
+def _decision_margin(proba: np.ndarray) -> np.ndarray:
+    top2 = np.sort(proba, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def assert_task_parity(model, out: dict, X, *, task_names, y_ndim=2):
+    """Every task's outputs against predict_proba and predict: probabilities within
+    ATOL, the same labels (where the two most probable classes are further apart
+    than ATOL, so a float32 tie cannot decide), values within ATOL relative or
+    ATOL of the target's scale."""
+    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+    pred = model.predict(X)
+    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    for t, (name, task) in enumerate(zip(task_names, est._tasks)):
+        p_t = pred if y_ndim == 1 else pred[:, t]
+        if task.is_classification:
+            expected = proba if y_ndim == 1 else proba[t]
+            np.testing.assert_allclose(
+                out[f"{name}_proba"], expected, rtol=0, atol=ATOL
+            )
+            clear = _decision_margin(expected) > ATOL
+            assert clear.mean() > 0.99
+            labels = out[f"{name}_label"]
+            assert labels.shape == (len(X),)
+            np.testing.assert_array_equal(
+                labels[clear].astype(object), p_t[clear].astype(object)
+            )
+        else:
+            values = out[f"{name}_value"]
+            assert values.dtype == np.float64 and values.shape == (len(X),)
+            np.testing.assert_allclose(
+                values, p_t.astype(np.float64), rtol=ATOL, atol=ATOL * task.scale_
+            )
+
+
+def assert_preprocessing_parity(model, X):
+    """The graph's preprocessing equals the fitted ColumnTransformer's output:
+    bin indices exactly, every other value to float32 rounding."""
+    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    proto = _preprocessor_graph(model, _input_columns(model, X), 18)
+    session = ort.InferenceSession(proto.SerializeToString())
+    (got,) = session.run(None, onnx_inputs(model, X))
+    Xt = model[:-1].transform(X) if isinstance(model, Pipeline) else X
+    expected = est._encoder.preprocessor.transform(Xt)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
+    names = est._encoder.preprocessor.get_feature_names_out()
+    bins = np.asarray([str(n).endswith("_bin") for n in names])
+    np.testing.assert_array_equal(got[:, bins], expected[:, bins])
+
+
+@pytest.mark.parametrize("numeric_encoding", NUMERIC_ENCODINGS)
+def test_estimator_equals_predict_proba_on_a_mixed_frame(mixed, numeric_encoding):
+    """Binary (string labels), multiclass (int labels) and regression tasks; unseen
+    categories, missing values (also where the fit had none) and values outside
+    the fit's range; every numeric encoding; batch 4096 and batch 1."""
+    X, Y, X_test = mixed
+    est = MMOEEstimator(**small(epochs=3), numeric_encoding=numeric_encoding)
+    est.fit(X, Y)
+    session = _session(est, X)
+    names = list(Y.columns)
+    assert_task_parity(est, _run(session, est, X_test), X_test, task_names=names)
+    row = X_test.iloc[[1]]
+    assert_task_parity(est, _run(session, est, row), row, task_names=names)
+    assert_preprocessing_parity(est, X_test)
+
+
+def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed, tmp_path):
+    """The exported network is the eval-mode one: batch norm with its running
+    statistics, no dropout. The graph: one input per column, named and typed by
+    column, a dynamic batch size, outputs named after the tasks, and the file
+    written."""
+    X, Y, X_test = mixed
+    clf = MMOEClassifier(**small(epochs=3), dnn_use_bn=True, dnn_dropout=0.3)
+    clf.fit(X, Y[["bought", "size"]])
+    path = tmp_path / "model.onnx"
+    proto = to_onnx(clf, path=path)
+    assert onnx.load(path) == proto
+    elem = onnx.TensorProto
+    inputs = {i.name: i.type.tensor_type for i in proto.graph.input}
+    assert list(inputs) == list(X.columns)
+    for name in ("city", "color", "member"):  # member, a bool: "True" / "False"
+        assert inputs[name].elem_type == elem.STRING
+    for name in ("age", "income", "children", "constant"):
+        assert inputs[name].elem_type == elem.FLOAT
+    for tensor_type in inputs.values():
+        assert not tensor_type.shape.dim[0].HasField("dim_value")  # dynamic batch
+    outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    assert outputs == {
+        "bought_label": elem.STRING,
+        "bought_proba": elem.FLOAT,
+        "size_label": elem.INT64,
+        "size_proba": elem.FLOAT,
+    }
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    out = _run(session, clf, X_test)
+    assert_task_parity(clf, out, X_test, task_names=["bought", "size"])
+    row = X_test.iloc[[3]]
+    assert_task_parity(clf, _run(session, clf, row), row, task_names=["bought", "size"])
+
+
+def test_regressor_equals_predict(mixed):
+    X, Y, X_test = mixed
+    Y2 = pd.DataFrame({"spend": Y["spend"], "twice": 2.0 * Y["spend"] + 7.0})
+    reg = MMOERegressor(**small(epochs=3)).fit(X, Y2)
+    session = _session(reg, opset=15)  # converted down from torch's opset 18
+    out = _run(session, reg, X_test)
+    assert list(out) == ["spend_value", "twice_value"]
+    assert_task_parity(reg, out, X_test, task_names=["spend", "twice"])
+    row = X_test.iloc[[5]]
+    assert_task_parity(reg, _run(session, reg, row), row, task_names=["spend", "twice"])
+
+
+def test_one_dimensional_y_and_array_input():
+    """An array X gets inputs x0, x1, ...; a 1-D y's one task is task_0."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = np.where(X[:, 0] > 0, "up", "down")
+    clf = MMOEClassifier(**small(epochs=2)).fit(X, y)
+    session = _session(clf)
+    assert [i.name for i in session.get_inputs()] == ["x0", "x1", "x2"]
+    out = _run(session, clf, X)
+    assert_task_parity(clf, out, X, task_names=["task_0"], y_ndim=1)
+
+
+@pytest.fixture(scope="module")
+def census():
+    from skmmoe.datasets import load_census_income
+
+    X, Y = load_census_income()
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(X))
+    train, test = rows[:3000], rows[3000 : 3000 + BIG_BATCH]
+    return X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
+
+
+@pytest.mark.parametrize("cls", [MMOEEstimator, MMOEClassifier, MMOERegressor])
+def test_census_equals_predict_proba(census, cls):
+    X, Y, X_test, _ = census
+    if cls is MMOERegressor:  # two of census' numeric columns as targets
+        Y = X[["age", "weeks_worked"]]
+        X, X_test = X.drop(columns=Y.columns), X_test.drop(columns=Y.columns)
+    model = cls(**small(epochs=1, batch_size=256)).fit(X, Y)
+    session = _session(model)
+    names = list(Y.columns)
+    assert [i.name for i in session.get_inputs()] == list(X.columns)
+    assert_task_parity(model, _run(session, model, X_test), X_test, task_names=names)
+    row = X_test.iloc[[0]]
+    assert_task_parity(model, _run(session, model, row), row, task_names=names)
+
+
+def test_onnx_inputs_spells_missing_values():
+    X = pd.DataFrame(
+        {
+            "city": pd.Series(["a", None, "b", np.nan], dtype=object),
+            "n": [1.0, np.nan, 3.0, 4.0],
+            "k": [1, 2, 3, 4],
+        }
+    )
+    clf = MMOEClassifier(**small(epochs=1)).fit(X, [0, 1, 0, 1])
+    feed = onnx_inputs(clf, X)
+    assert feed["city"].ravel().tolist() == ["a", "", "b", ""]
+    assert feed["city"].shape == (4, 1)
+    assert feed["n"].dtype == np.float32 and np.isnan(feed["n"][1, 0])
+    assert feed["k"].dtype == np.float32
+    # Columns are matched by name, in any order.
+    reordered = onnx_inputs(clf, X[["k", "n", "city"]])
+    for name in feed:
+        np.testing.assert_array_equal(reordered[name], feed[name])
+    with pytest.raises(ValueError, match="lacks the columns"):
+        onnx_inputs(clf, X[["city", "n"]])
+
+
+def test_pipeline_with_a_scikit_learn_column_transformer(mixed):
+    X, Y, X_test = mixed
+    ct = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(SimpleImputer(), StandardScaler()),
+                ["age", "income"],
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city", "color"]),
+        ],
+        sparse_threshold=0.0,
+    )
+    # scikit-learn's encoders see a missing value as a category of its own, which
+    # the graph's strings cannot spell: "none" stands for it.
+    X_str = X.fillna({"city": "none"}).astype({"city": str, "color": str})
+    X_test_str = X_test.fillna({"city": "none"}).astype({"city": str, "color": str})
+    pipe = Pipeline([("ct", ct), ("mmoe", MMOEEstimator(**small(epochs=2)))])
+    pipe.fit(X_str, Y)
+    session = _session(pipe, X_str)
+    out = _run(session, pipe, X_test_str)
+    assert_task_parity(pipe, out, X_test_str, task_names=list(Y.columns))
+
+
+def test_users_preprocessor_with_an_ordinal_encoder(mixed):
+    """The OrdinalEncoder's outputs feed embeddings; its unknown value (-1) goes
+    to the reserved index as in predict."""
+    X, Y, X_test = mixed
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["age"]),
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["city"],
+            ),
+        ]
+    )
+    X_str = X.fillna({"city": "none"}).astype({"city": str})
+    X_test_str = X_test.fillna({"city": "none"}).astype({"city": str})
+    est = MMOEEstimator(**small(epochs=2), preprocessor=pre).fit(X_str, Y)
+    assert any(c.kind == "sparse" for c in est.feature_columns_)
+    session = _session(est, X_str)
+    out = _run(session, est, X_test_str)
+    assert_task_parity(est, out, X_test_str, task_names=list(Y.columns))
+
+
+def test_unsupported_steps_raise_naming_the_step(mixed):
+    X, Y, _ = mixed
+    numeric = X[["age", "income"]].fillna(0.0).abs()
+    first = Pipeline(
+        [("log", FunctionTransformer(np.log1p)), ("mmoe", MMOERegressor(epochs=1))]
+    ).fit(numeric, Y["spend"])
+    with pytest.raises(ValueError, match="first step 'log' is FunctionTransformer"):
+        to_onnx(first)
+    inside = Pipeline(
+        [
+            ("ct", ColumnTransformer([("log", FunctionTransformer(np.log1p), [0, 1])])),
+            ("mmoe", MMOERegressor(epochs=1)),
+        ]
+    ).fit(numeric, Y["spend"])
+    with pytest.raises(ValueError, match="'ct'.*log1p"):
+        to_onnx(inside)
+    with pytest.raises(TypeError, match="ends in StandardScaler"):
+        to_onnx(make_pipeline(StandardScaler()).fit(numeric))
+    with pytest.raises(TypeError, match="got StandardScaler"):
+        to_onnx(StandardScaler())
+    with pytest.raises(NotFittedError):
+        to_onnx(MMOEClassifier())
+    with pytest.raises(ValueError, match="opset must be an int >= 15"):
+        to_onnx(first[-1], opset=13)
+
+
+def test_empty_string_category_is_refused():
+    """The graph spells missing categories as the empty string; a fit that saw
+    the empty string as a category of its own cannot be exported faithfully."""
+    X = pd.DataFrame({"city": ["a", "", "b", "a"], "n": [1.0, 2.0, 3.0, 4.0]})
+    clf = MMOEClassifier(**small(epochs=1)).fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="empty string"):
+        to_onnx(clf)
+
+
+def test_import_skmmoe_does_not_import_onnx():
+    code = (
+        "import sys, skmmoe; "
+        "print([m in sys.modules for m in ('onnx', 'skl2onnx', 'onnxruntime')])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[False, False, False]"
+
+
+def test_missing_extra_says_how_to_install(monkeypatch):
+    import skmmoe
+
+    monkeypatch.delitem(sys.modules, "skmmoe._onnx")
+    monkeypatch.delattr(skmmoe, "_onnx", raising=False)
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install skmmoe\[onnx\]"):
+        skmmoe.to_onnx  # noqa: B018
