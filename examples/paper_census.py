@@ -1,5 +1,5 @@
 """The MMoE paper's census-income experiment, over 10 seeds
-=======================================================
+========================================================
 
 Ma et al. (KDD 2018), section 6.2, on the UCI Census-Income (KDD) data, with the
 paper's two task groups:

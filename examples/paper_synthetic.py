@@ -1,5 +1,5 @@
 """The MMoE paper's synthetic experiment, with 200 paired runs
-==========================================================
+===========================================================
 
 Ma et al. (KDD 2018), sections 3 and 6.1: two regression tasks whose weight vectors
 have cosine correlation 0.5, 0.9 or 1.0, from the paper's generator
