@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import sys
 import types
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from numbers import Integral, Real
 from typing import Any, TypeVar, cast
 
@@ -32,7 +33,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _docs, _training
+from . import _distributed, _docs, _training
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
 from ._network import ACTIVATIONS, MMOENetwork, predict_logits
 from ._optim import LR_SCHEDULES, OPTIMIZERS
@@ -227,6 +228,23 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
         ensure_all_finite="allow-nan",
         ensure_min_samples=min_samples,
     )
+
+
+def _fit_digest(specs, encoder: FeatureEncoder, tasks, data, valid) -> int:
+    """A hash of what data-parallel processes must agree on before training: the
+    parameters (the device aside), the encoded training and validation rows with
+    their targets and weights, the inputs and the fitted tasks."""
+    training = {
+        f.name: getattr(specs.training, f.name)
+        for f in fields(specs.training)
+        if f.name not in ("device", "device_ids", "group", "n_jobs")
+    }
+    parts: list = [repr(specs.network), repr(training), repr(encoder.feature_columns)]
+    parts += [json.dumps(t.to_json(), sort_keys=True, default=str) for t in tasks]
+    for d in (data, valid):
+        if d is not None:
+            parts += [d.sparse, d.dense, *d.targets, *d.weights]
+    return _distributed.digest(*parts)
 
 
 def _same_labels(a: list, b: list) -> bool:
@@ -460,6 +478,12 @@ default=None
             encoded = encoder.transform(_take_rows(X, valid_rows))
             valid = targets.train_data(*encoded, valid_rows)
         del X, sparse, dense  # only the encoded tensors are held during training
+        if training.group is not None:
+            training.group.check_same(
+                _fit_digest(specs, encoder, targets.tasks, data, valid),
+                training.device,
+                "training data, encoding and parameters",
+            )
         network, dropout_rng = _training.initialise(
             training.device,
             training.seed,
