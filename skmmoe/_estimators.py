@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import sklearn.exceptions
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.validation import (
@@ -33,7 +33,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _distributed, _docs, _training
+from . import _distributed, _docs, _launch, _training
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
 from ._network import ACTIVATIONS, MMOENetwork, predict_logits
 from ._optim import LR_SCHEDULES, OPTIMIZERS
@@ -299,6 +299,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
             Interval(Integral, None, -1, closed="right"),
             None,
         ],
+        "n_workers": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -339,6 +340,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         class_weight=None,
         precision="float32",
         n_jobs=None,
+        n_workers=None,
         verbose=0,
     ):
         self.num_experts = num_experts
@@ -375,6 +377,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         self.class_weight = class_weight
         self.precision = precision
         self.n_jobs = n_jobs
+        self.n_workers = n_workers
         self.verbose = verbose
 
     # ------------------------------------------------------------------ tags
@@ -460,6 +463,21 @@ default=None
     def _fit(self, X, y, sample_weight, classes=None, streaming=False):
         specs = read_params(self)
         training = specs.training
+        if training.n_workers is not None and training.n_workers > 1:
+            if streaming:
+                raise ValueError(
+                    f"n_workers={training.n_workers} applies to fit; partial_fit "
+                    "trains in this process: set n_workers=None for it."
+                )
+            fitted = _launch.fit_in_workers(
+                clone(self).set_params(n_workers=None),
+                X,
+                y,
+                sample_weight,
+                training.n_workers,
+            )
+            self._set_fitted(fitted._fitted_state())
+            return self
         X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
         X_columns = X.columns if isinstance(X, pd.DataFrame) else None
         targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)

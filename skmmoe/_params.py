@@ -150,6 +150,7 @@ class TrainingSpec:
     device: torch.device
     device_ids: list[int] | None
     n_jobs: int | None
+    n_workers: int | None
     verbose: int
     seed: int
     """The seed of this fit: ``seed``, or a fresh one drawn when it is None (by
@@ -237,7 +238,23 @@ def read_params(estimator) -> Specs:
             f"batches of one sample (batch_size={estimator.batch_size})."
         )
     group = current_group()
+    if estimator.n_workers is not None and estimator.n_workers > 1:
+        if group is not None:
+            raise ValueError(
+                f"n_workers={estimator.n_workers} starts processes of its own, but "
+                "this process is already one of a torch.distributed process group "
+                "(torchrun, Ray Train, accelerate): the group's processes are the "
+                "workers, so leave n_workers=None."
+            )
     device, device_ids = resolve_device(estimator.device, estimator.gpus, group)
+    if estimator.n_workers is not None and estimator.n_workers > 1:
+        if device.type != "cpu" or device_ids is not None:
+            raise ValueError(
+                f"n_workers={estimator.n_workers} trains in CPU processes (gloo), "
+                f"but device={estimator.device!r}, gpus={estimator.gpus} resolve to "
+                f"{device}: set device='cpu', or to train on several GPUs start one "
+                "process per GPU with torchrun."
+            )
     if estimator.precision == "float16" and device.type != "cuda":
         raise ValueError(
             "precision='float16' needs a CUDA device; on the CPU use "
