@@ -559,6 +559,12 @@ default=None
             )
         data = targets.train_data(*state.encoder.transform(X))
         del X
+        if specs.training.group is not None:
+            specs.training.group.check_same(
+                _fit_digest(specs, state.encoder, state.tasks, data, None),
+                specs.training.device,
+                "training data, encoding and parameters",
+            )
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
         config = specs.training.config(

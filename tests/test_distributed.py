@@ -228,3 +228,21 @@ def test_digest_tells_tensors_apart():
     b = a.clone()
     b[1, 2] += 1e-6
     assert _distributed.digest(a) != _distributed.digest(b)
+
+
+def test_torchrun_runs_the_example(tmp_path):
+    """The README's torchrun recipe, as written: torchrun (torch's own launcher)
+    starts 2 processes of examples/distributed_torchrun.py."""
+    example = Path(__file__).parents[1] / "examples" / "distributed_torchrun.py"
+    output = tmp_path / "census.skmmoe"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+        + ["--standalone", str(example), "--fast", "--output", str(output)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("2 process(es): test AUC income") == 1, done.stdout
+    assert skmmoe.load(output).n_epochs_ == 2
