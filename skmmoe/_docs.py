@@ -162,13 +162,15 @@ default="auto"
         Data-parallel training on this machine: ``fit`` starts this many Python
         processes, which train in a gloo process group (each on its share of
         every batch, with its share of the cores) and hand the fitted model back:
-        the weights one process would reach, up to float rounding (measured
-        within 1e-7 after 3 epochs). None or 1: training in this process.
+        the weights one process would reach, up to float rounding (measured:
+        within 6e-8 after 3 epochs on small data, 4e-5 on the census example's
+        embedding table, whose gradients are tiny). None or 1: training in this
+        process.
         Refused inside a joblib or dask worker. Under ``torchrun``, Ray Train or
         ``accelerate`` leave it None: when ``torch.distributed`` is initialised,
         ``fit`` trains data-parallel in that group (README "Data-parallel
-        training"). On one 2-core machine 2 workers are slower than 1 process
-        with 2 threads: see BENCHMARKS.md.
+        training"). It does not pay on one 2-core machine, where the workers
+        share the cores one process's threads would use: see BENCHMARKS.md.
     verbose : int, default=0
         0 prints nothing (warnings aside); 1 a progress bar per epoch with the
         per-task loss on stderr (tqdm's when tqdm is installed).

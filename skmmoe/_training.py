@@ -438,7 +438,8 @@ class _Run:
         weight_sums = torch.zeros(len(self.tasks), device=device)
         names = [t.name for t in self.tasks]
         group = self.config.group
-        # The progress bar of a rank shows its own share of the loss, scaled.
+        # The progress bar (rank 0's) shows its share of the loss times the
+        # number of ranks; the epoch's record holds the exact sum.
         shares = group.world_size if group is not None else 1
         for b, (start, end) in enumerate(zip(self.starts, self.starts[1:] + [n])):
             self.tuner.before_step()
@@ -503,9 +504,9 @@ class _Run:
 
         With ``global_totals`` (data-parallel training) the batch is this rank's
         share of a global batch of ``global_rows`` rows whose tasks have these
-        total weights: the loss is
-        its share of the global batch's, and the gradients are summed over the
-        ranks before the optimizer (and clipping, and loss scaling) reads them.
+        total weights: the loss is its share of the global batch's, and the
+        gradients are summed over the ranks before the optimizer (and clipping,
+        and loss scaling) reads them.
         """
         config = self.config
         task_losses, task_totals, loss = self._loss(batch, global_totals, global_rows)
