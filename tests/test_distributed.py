@@ -32,6 +32,7 @@ from skmmoe import (  # noqa: E402
     _distributed,
     _launch,
 )
+from skmmoe._params import read_params  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import distributed_worker as worker  # noqa: E402
@@ -246,3 +247,35 @@ def test_torchrun_runs_the_example(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("2 process(es): test AUC income") == 1, done.stdout
     assert skmmoe.load(output).n_epochs_ == 2
+
+
+def _group(rank=1, world=2, backend="gloo"):
+    return _distributed.Group(
+        rank=rank,
+        world_size=world,
+        local_rank=rank,
+        local_world_size=world,
+        backend=backend,
+    )
+
+
+def test_ranks_other_than_0_print_nothing_and_share_the_cores(monkeypatch):
+    from skmmoe import _params
+
+    est = MMOEEstimator(verbose=1)
+    monkeypatch.setattr(_params, "current_group", lambda: _group(rank=1))
+    config = read_params(est).training.config(epochs=1, loss_weights=[1.0])
+    assert config.verbose == 0 and not config.adapt_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    assert config.threads == max(1, min(torch.get_num_threads(), cores // 2))
+    monkeypatch.setattr(_params, "current_group", lambda: _group(rank=0))
+    config = read_params(est).training.config(epochs=1, loss_weights=[1.0])
+    assert config.verbose == 1 and config.group.rank == 0
+
+
+def test_nccl_group_refuses_cpu_training():
+    from skmmoe._params import resolve_device
+
+    with pytest.raises(ValueError, match="backend is 'nccl'.*CUDA tensors only"):
+        resolve_device("cpu", None, _group(backend="nccl"))
+    assert resolve_device("cpu", None, _group()) == (torch.device("cpu"), None)
