@@ -17,8 +17,11 @@ throughput of 2 gloo processes against 1 process.
    (``history_[i]["seconds"]``, which leaves out start-up and encoding) over the
    rounds' epochs after the first, training rows per second, and the ratio to
    1 process with 2 threads.
+3. Equivalence: the largest difference between the weights ``n_workers=2``
+   reaches and those of one process, after one epoch on the census rows.
 
     python benchmarks/distributed.py [--rounds 3] [--rows 100000]
+    python benchmarks/distributed.py --rounds 0 --equivalence-rows 3000
     python benchmarks/distributed.py --smoke     # tiny data, one round (tests)
 """
 
@@ -68,10 +71,11 @@ def child_startup(store: str, rank: int) -> None:
     dist.destroy_process_group()
 
 
-def training_rows(n_rows: int):
+def training_rows(n_rows: int, census: bool | None = None):
     """The census example's first ``n_rows`` training rows; for a smoke run
-    (n_rows < 5,000) random rows, which spare each process reading the file."""
-    if n_rows < 5_000:
+    (by default when n_rows < 5,000) random rows, which spare each process
+    reading the file."""
+    if not (census if census is not None else n_rows >= 5_000):
         import numpy as np
         import pandas as pd
 
@@ -222,6 +226,32 @@ def throughput(rounds: int, n_rows: int, epochs: int) -> None:
     print(f"(median epoch over {rounds} rounds, first epoch of each left out)")
 
 
+def equivalence(n_rows: int) -> None:
+    """The largest difference between the weights of ``n_workers=2`` and of one
+    process, after one epoch over the same global batches."""
+    import torch
+
+    from skmmoe import MMOEEstimator
+
+    X, Y = training_rows(n_rows, census=True)
+    params = dict(epochs=1, early_stopping=True, n_jobs=1)
+    two = MMOEEstimator(n_workers=2, **params).fit(X, Y).network_.state_dict()
+    torch.set_num_threads(1)
+    one = MMOEEstimator(**params).fit(X, Y).network_.state_dict()
+    diffs = {
+        name: float((two[name].double() - w.double()).abs().max())
+        for name, w in one.items()
+        if w.numel()
+    }
+    worst = max(diffs, key=diffs.__getitem__)
+    print(
+        f"weights, n_workers=2 against 1 process, {n_rows:,} census rows, 1 epoch: "
+        "largest "
+        f"difference {diffs[worst]:.1e} ({worst}); median over tensors "
+        f"{statistics.median(diffs.values()):.1e}"
+    )
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         mode, *rest = sys.argv[2:]
@@ -235,14 +265,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--equivalence-rows", type=int, default=3_000)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.rows, args.epochs = 1, 2_000, 1
     # A smoke run leaves out the n_workers fit, which tests/test_distributed.py
     # covers: the tests' time goes to starting processes.
-    startup(args.rounds, n_workers_fit=not args.smoke)
-    throughput(args.rounds, args.rows, args.epochs)
+    if args.rounds > 0:  # --rounds 0: the equivalence alone
+        startup(args.rounds, n_workers_fit=not args.smoke)
+        throughput(args.rounds, args.rows, args.epochs)
+    if not args.smoke:  # tests/test_distributed.py checks it at a tolerance
+        equivalence(args.equivalence_rows)
 
 
 if __name__ == "__main__":
