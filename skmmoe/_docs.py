@@ -178,6 +178,18 @@ default="auto"
         machine). An int: exactly that many throughout
         (negative counts from the usable cores, as in joblib: -1 is all), for fits
         that are bit-identical whatever the load.
+    n_workers : int or None, default=None
+        Data-parallel training on this machine: ``fit`` starts this many Python
+        processes, which train in a gloo process group (each on its share of
+        every batch, with its share of the cores) and hand the fitted model back:
+        the weights one process would reach, up to float rounding (measured:
+        within 6e-8 after 3 epochs on small data, 4.2e-5 after one epoch on
+        3,000 census rows). None or 1: training in this process.
+        Refused inside a joblib or dask worker. Under ``torchrun``, Ray Train or
+        ``accelerate`` leave it None: when ``torch.distributed`` is initialised,
+        ``fit`` trains data-parallel in that group (README "Data-parallel
+        training"). It does not pay on one 2-core machine, where the workers
+        share the cores one process's threads would use: see BENCHMARKS.md.
     verbose : int, default=0
         0 prints nothing (warnings aside); 1 a progress bar per epoch with the
         per-task loss on stderr (tqdm's when tqdm is installed).

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import sys
 import types
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from numbers import Integral, Real
 from typing import Any, TypeVar, cast
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 import sklearn.exceptions
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.validation import (
@@ -32,7 +33,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _docs, _training
+from . import _distributed, _docs, _launch, _training
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
 from ._network import ACTIVATIONS, MMOENetwork, predict_logits
 from ._optim import LR_SCHEDULES, OPTIMIZERS
@@ -229,6 +230,23 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     )
 
 
+def _fit_digest(specs, encoder: FeatureEncoder, tasks, data, valid) -> int:
+    """A hash of what data-parallel processes must agree on before training: the
+    parameters (the device aside), the encoded training and validation rows with
+    their targets and weights, the inputs and the fitted tasks."""
+    training = {
+        f.name: getattr(specs.training, f.name)
+        for f in fields(specs.training)
+        if f.name not in ("device", "device_ids", "group", "n_jobs")
+    }
+    parts: list = [repr(specs.network), repr(training), repr(encoder.feature_columns)]
+    parts += [json.dumps(t.to_json(), sort_keys=True, default=str) for t in tasks]
+    for d in (data, valid):
+        if d is not None:
+            parts += [d.sparse, d.dense, *d.targets, *d.weights]
+    return _distributed.digest(*parts)
+
+
 def _same_labels(a: list, b: list) -> bool:
     """Whether two lists of column labels hold the same labels in any order."""
     try:
@@ -288,6 +306,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
             Interval(Integral, None, -1, closed="right"),
             None,
         ],
+        "n_workers": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -329,6 +348,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         class_weight=None,
         precision="float32",
         n_jobs=None,
+        n_workers=None,
         verbose=0,
     ):
         self.num_experts = num_experts
@@ -366,6 +386,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         self.class_weight = class_weight
         self.precision = precision
         self.n_jobs = n_jobs
+        self.n_workers = n_workers
         self.verbose = verbose
 
     # ------------------------------------------------------------------ tags
@@ -451,6 +472,21 @@ default=None
     def _fit(self, X, y, sample_weight, classes=None, streaming=False):
         specs = read_params(self)
         training = specs.training
+        if training.n_workers is not None and training.n_workers > 1:
+            if streaming:
+                raise ValueError(
+                    f"n_workers={training.n_workers} applies to fit; partial_fit "
+                    "trains in this process: set n_workers=None for it."
+                )
+            fitted = _launch.fit_in_workers(
+                clone(self).set_params(n_workers=None),
+                X,
+                y,
+                sample_weight,
+                training.n_workers,
+            )
+            self._set_fitted(fitted._fitted_state())
+            return self
         X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
         X_columns = X.columns if isinstance(X, pd.DataFrame) else None
         targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
@@ -469,6 +505,12 @@ default=None
             encoded = encoder.transform(_take_rows(X, valid_rows))
             valid = targets.train_data(*encoded, valid_rows)
         del X, sparse, dense  # only the encoded tensors are held during training
+        if training.group is not None:
+            training.group.check_same(
+                _fit_digest(specs, encoder, targets.tasks, data, valid),
+                training.device,
+                "training data, encoding and parameters",
+            )
         network, dropout_rng = _training.initialise(
             training.device,
             training.seed,
@@ -526,6 +568,12 @@ default=None
             )
         data = targets.train_data(*state.encoder.transform(X))
         del X
+        if specs.training.group is not None:
+            specs.training.group.check_same(
+                _fit_digest(specs, state.encoder, state.tasks, data, None),
+                specs.training.device,
+                "training data, encoding and parameters",
+            )
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
         config = specs.training.config(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from ._distributed import Group, current_group
 from ._network import MMOENetwork
 from ._threads import max_threads
 from ._training import TrainConfig
@@ -151,9 +152,13 @@ class TrainingSpec:
     device: torch.device
     device_ids: list[int] | None
     n_jobs: int | None
+    n_workers: int | None
     verbose: int
     seed: int
-    """The seed of this fit: ``seed``, or a fresh one drawn when it is None."""
+    """The seed of this fit: ``seed``, or a fresh one drawn when it is None (by
+    rank 0 in data-parallel training, and shared)."""
+    group: Group | None = None
+    """The process group of data-parallel training; None: one process."""
 
     def epochs_for(self, n_samples: int) -> int:
         """``epochs``, with "auto" resolved for ``n_samples`` training rows."""
@@ -185,6 +190,21 @@ class TrainingSpec:
             threads=max_threads(self.n_jobs),
             adapt_threads=self.n_jobs is None,
         )
+        group = self.group
+        if group is not None:
+            values.update(
+                group=group,
+                # Only rank 0 prints.
+                verbose=self.verbose if group.rank == 0 else 0,
+                # Each rank its share of the machine's cores; no probing, whose
+                # timings would differ between ranks.
+                threads=(
+                    max_threads(self.n_jobs)
+                    if self.n_jobs is not None
+                    else group.fair_threads(max_threads(None))
+                ),
+                adapt_threads=False,
+            )
         return TrainConfig(**{**values, **overrides})
 
 
@@ -219,7 +239,24 @@ def read_params(estimator) -> Specs:
             "dnn_use_bn=True needs batch_size >= 2: batch norm cannot train on "
             f"batches of one sample (batch_size={estimator.batch_size})."
         )
-    device, device_ids = resolve_device(estimator.device, estimator.gpus)
+    group = current_group()
+    if estimator.n_workers is not None and estimator.n_workers > 1:
+        if group is not None:
+            raise ValueError(
+                f"n_workers={estimator.n_workers} starts processes of its own, but "
+                "this process is already one of a torch.distributed process group "
+                "(torchrun, Ray Train, accelerate): the group's processes are the "
+                "workers, so leave n_workers=None."
+            )
+    device, device_ids = resolve_device(estimator.device, estimator.gpus, group)
+    if estimator.n_workers is not None and estimator.n_workers > 1:
+        if device.type != "cpu" or device_ids is not None:
+            raise ValueError(
+                f"n_workers={estimator.n_workers} trains in CPU processes (gloo), "
+                f"but device={estimator.device!r}, gpus={estimator.gpus} resolve to "
+                f"{device}: set device='cpu', or to train on several GPUs start one "
+                "process per GPU with torchrun."
+            )
     if estimator.precision == "float16" and device.type != "cuda":
         raise ValueError(
             "precision='float16' needs a CUDA device; on the CPU use "
@@ -228,6 +265,8 @@ def read_params(estimator) -> Specs:
     seed = estimator.seed
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
+        if group is not None:
+            seed = group.broadcast_int(seed, device, "sharing rank 0's seed")
     units = {
         name: tuple(int(u) for u in getattr(estimator, name))
         for name in (
@@ -247,15 +286,36 @@ def read_params(estimator) -> Specs:
             device=device,
             device_ids=device_ids,
             seed=seed,
+            group=group,
         ),
     )
 
 
-def resolve_device(device, gpus) -> tuple[torch.device, list[int] | None]:
+def resolve_device(
+    device, gpus, group: Group | None = None
+) -> tuple[torch.device, list[int] | None]:
     """The training device and the DataParallel device ids, or a ValueError when
-    the machine cannot provide them."""
+    the machine cannot provide them. In data-parallel training (``group``) each
+    process trains on one device: ``gpus[local_rank]`` when ``gpus`` is given."""
     name = str(device)
     cuda = torch.cuda.is_available()
+    if group is not None:
+        resolved, ids = resolve_device(device, gpus)
+        if ids is not None:
+            if len(ids) < group.local_world_size:
+                raise ValueError(
+                    f"gpus={ids} names fewer GPUs than the {group.local_world_size} "
+                    "processes of the process group on this machine: give one GPU "
+                    "per process, or leave gpus=None and set device."
+                )
+            resolved, ids = torch.device(f"cuda:{ids[group.local_rank]}"), None
+        if group.backend == "nccl" and resolved.type != "cuda":
+            raise ValueError(
+                "The process group's backend is 'nccl', which reduces CUDA tensors "
+                f"only, but training runs on {resolved}: use "
+                "init_process_group('gloo') to train on the CPU, or a CUDA device."
+            )
+        return resolved, ids
     if gpus is not None:
         gpus = [int(g) for g in gpus]
         if not cuda:

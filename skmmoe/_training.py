@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import _denormals
+from ._distributed import Group
 from ._network import Dropout, MMOENetwork, predict_logits
 from ._optim import OPTIMIZERS, Schedule
 from ._progress import Progress
@@ -115,6 +116,9 @@ class TrainConfig:
     """Return the optimizer's final state in the result (partial_fit)."""
     dropout_generator: torch.Generator | None = None
     """Where dropout masks come from; None: torch's global RNG."""
+    group: Group | None = None
+    """The process group of data-parallel training (:mod:`skmmoe._distributed`):
+    this process trains on its share of every global batch; None: one process."""
 
 
 @dataclass
@@ -125,9 +129,16 @@ class TrainResult:
     optimizer_state: dict | None = None
 
 
-def _task_loss(task: Task, logits, target, weight) -> tuple[torch.Tensor, torch.Tensor]:
-    """The weighted mean loss of a batch, and the batch's total weight."""
+def _task_loss(
+    task: Task, logits, target, weight, total: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weighted mean loss of a batch, and the batch's total weight. With
+    ``total`` (data-parallel training) the batch is one rank's share of a global
+    batch of that total weight: its weighted loss sum over ``total``."""
     losses = task.loss(logits, target)
+    if total is not None:
+        summed = losses.sum() if weight is None else (losses * weight).sum()
+        return summed / total.clamp_min(1e-12), total
     if weight is None:
         return losses.mean(), losses.new_tensor(float(losses.shape[0]))
     total = weight.sum()
@@ -244,6 +255,11 @@ def train(
                     metrics, objective = config.validate(
                         predict_logits(network, valid.sparse, valid.dense)
                     )
+                    if config.group is not None:
+                        # Every rank takes rank 0's decisions (stop, best epoch).
+                        objective = config.group.broadcast_float(
+                            objective, config.device, "sharing the validation loss"
+                        )
                     record["valid"], record["valid_objective"] = metrics, objective
                     stop = stopper.update(objective, network, epoch)
                 else:
@@ -370,10 +386,19 @@ class _Run:
             optimizer.load_state_dict(config.optimizer_state)
         n = len(data)
         starts = list(range(0, n, min(config.batch_size, n)))
-        if any(isinstance(m, nn.BatchNorm1d) for m in network.modules()):
-            # Batch norm cannot train on a batch of one: fold it into the previous.
-            if n - starts[-1] == 1 and len(starts) > 1:
-                starts.pop()
+        # Batch norm cannot train on a batch of one, nor a rank on no rows: a last
+        # batch too small to give each rank one row (two with batch norm) is
+        # folded into the previous one.
+        batch_norm = any(isinstance(m, nn.BatchNorm1d) for m in network.modules())
+        world_size = config.group.world_size if config.group is not None else 1
+        smallest = (2 if batch_norm else 1) * world_size
+        if n - starts[-1] < smallest and len(starts) > 1:
+            starts.pop()
+        if n < smallest and world_size > 1:
+            raise ValueError(
+                f"Data-parallel training over {world_size} processes needs at "
+                f"least {smallest} training rows; got {n}."
+            )
         return cls(
             network=network,
             model=model,
@@ -412,9 +437,22 @@ class _Run:
         loss_sums = torch.zeros(len(self.tasks), device=device)
         weight_sums = torch.zeros(len(self.tasks), device=device)
         names = [t.name for t in self.tasks]
+        group = self.config.group
+        # The progress bar (rank 0's) shows its share of the loss times the
+        # number of ranks; the epoch's record holds the exact sum.
+        shares = group.world_size if group is not None else 1
         for b, (start, end) in enumerate(zip(self.starts, self.starts[1:] + [n])):
             self.tuner.before_step()
-            task_losses, task_totals = self.step(self.data.take(order[start:end]))
+            if group is None:
+                task_losses, task_totals = self.step(self.data.take(order[start:end]))
+            else:
+                rows = order[start:end]
+                lo, hi = group.shard(start, end)
+                task_losses, task_totals = self.step(
+                    self.data.take(order[lo:hi]),
+                    self._totals(rows, end - start),
+                    end - start,
+                )
             self.tuner.after_step()
             loss_sums += task_losses.detach() * task_totals
             weight_sums += task_totals
@@ -422,9 +460,13 @@ class _Run:
                 epoch,
                 b + 1,
                 lambda sums=loss_sums, totals=weight_sums: dict(
-                    zip(names, (sums / totals.clamp_min(1e-12)).tolist())
+                    zip(names, (shares * sums / totals.clamp_min(1e-12)).tolist())
                 ),
             )
+        if group is not None:
+            # Each rank summed its share of every batch's loss: the sum over the
+            # ranks is the epoch's, as one process computes it.
+            group.all_reduce_sum(loss_sums, "summing the epoch's training loss")
         # The epoch's weighted mean loss over the labelled samples of each task.
         train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
         for name, value in zip(names, train_loss):
@@ -441,12 +483,37 @@ class _Run:
             "seconds": time.perf_counter() - tic,
         }
 
-    def step(self, batch: TrainData) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a batch; each task's mean loss and total weight."""
+    def _totals(self, rows: torch.Tensor, size: int) -> torch.Tensor:
+        """Each task's total weight over the global batch ``rows``, which every
+        rank computes alike from the full targets, without communication."""
+        device = self.config.device
+        return torch.stack(
+            [
+                torch.tensor(float(size), device=device) if w is None else w[rows].sum()
+                for w in self.data.weights
+            ]
+        )
+
+    def step(
+        self,
+        batch: TrainData,
+        global_totals: torch.Tensor | None = None,
+        global_rows: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a batch; each task's mean loss and total weight.
+
+        With ``global_totals`` (data-parallel training) the batch is this rank's
+        share of a global batch of ``global_rows`` rows whose tasks have these
+        total weights: the loss is its share of the global batch's, and the
+        gradients are summed over the ranks before the optimizer (and clipping,
+        and loss scaling) reads them.
+        """
         config = self.config
-        task_losses, task_totals, loss = self._loss(batch)
+        task_losses, task_totals, loss = self._loss(batch, global_totals, global_rows)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if config.group is not None:
+            config.group.all_reduce_gradients(self.network.parameters())
         if config.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.network.parameters(), config.clip_grad_norm)
@@ -456,10 +523,17 @@ class _Run:
         self.step_count += 1
         return task_losses, task_totals
 
-    def _loss(self, batch: TrainData):
+    def _loss(
+        self,
+        batch: TrainData,
+        global_totals: torch.Tensor | None = None,
+        global_rows: int = 0,
+    ):
         """Each task's loss and total weight on the batch, and the training loss:
-        the loss-weighted sum plus the L2 terms."""
+        the loss-weighted sum plus the L2 terms. With ``global_totals``, this
+        rank's share of each (see :meth:`step`)."""
         config = self.config
+        group = config.group
         amp = config.autocast_dtype is not None
         # Mixed precision: the forward pass under autocast; losses are computed in
         # float32 by autocast's rules.
@@ -479,7 +553,13 @@ class _Run:
                     penalty = self.network.embedding_penalty(batch.sparse)
             losses, totals = zip(
                 *(
-                    _task_loss(task, logits[t], batch.targets[t], batch.weights[t])
+                    _task_loss(
+                        task,
+                        logits[t],
+                        batch.targets[t],
+                        batch.weights[t],
+                        None if global_totals is None else global_totals[t],
+                    )
                     for t, task in enumerate(self.tasks)
                 )
             )
@@ -487,10 +567,17 @@ class _Run:
             loss: torch.Tensor = sum(  # type: ignore[assignment]  # a tensor sum
                 w * task_losses[t] for t, w in enumerate(config.loss_weights)
             )
+            dnn_share = 1.0
+            if group is not None:
+                # The penalty is a mean over the global batch; the weights' L2
+                # term is the same on every rank: each rank adds its share.
+                if penalty is not None:
+                    penalty = penalty * (len(batch) / global_rows)
+                dnn_share = 1.0 / group.world_size
             if penalty is not None:
                 loss = loss + config.l2_reg_embedding * penalty
             if self.dnn_weights:
-                loss = loss + config.l2_reg_dnn * sum(
+                loss = loss + config.l2_reg_dnn * dnn_share * sum(
                     w.pow(2).sum() for w in self.dnn_weights
                 )
         return task_losses, torch.stack(task_totals), loss

@@ -29,7 +29,7 @@ TESTED = {
 }
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
-TESTED |= {"onnx_serving.py"}
+TESTED |= {"onnx_serving.py", "distributed.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -231,3 +231,20 @@ def test_onnx_serving():
     cell = rf"{NUMBER} ms +{NUMBER}/s"
     rows = lines_matching(rf"^ +[12] +(?:1|64|4096) +{cell} +{cell} +{cell}$", out)
     assert len(rows) == 6, out
+
+
+def test_distributed():
+    out = run_benchmark("distributed.py")
+    startup = lines_matching(
+        rf"^2-process gloo group: ready in ({NUMBER}) s \(init_process_group "
+        rf"({NUMBER}) s, .*n_workers=2 fit skipped \(smoke\)",
+        out,
+    )
+    assert len(startup) == 1 and all(float(v) >= 0 for v in startup[0]), out
+    for setting in ("1 process x 1 thread", "1 process x 2 threads"):
+        assert len(lines_matching(rf"^  {setting}\s+epoch {NUMBER} s", out)) == 1
+    for setting in ("2 gloo processes x 1 thread", "2 gloo processes, DDP-wrapped"):
+        rows = lines_matching(
+            rf"^  {setting}\s+epoch ({NUMBER}) s\s+({NUMBER}) rows/s", out
+        )
+        assert len(rows) == 1 and float(rows[0][0]) > 0, out

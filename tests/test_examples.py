@@ -17,6 +17,7 @@ def run_example(name, *argv):
 def test_every_example_is_tested():
     tested = {"census_income.py", "grid_search.py", "persistence.py"}
     tested |= {"paper_synthetic.py", "paper_census.py", "gate_usage.py"}
+    tested |= {"distributed_torchrun.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} <= tested
 
 
@@ -71,3 +72,14 @@ def test_gate_usage(tmp_path):
     assert mean.shape == (2, 3)
     np.testing.assert_allclose(mean.sum(axis=1), 1.0, rtol=1e-6)
     assert (tmp_path / "gate_usage.png").exists()
+
+
+def test_distributed_torchrun_in_one_process(tmp_path, capsys):
+    # Without torchrun a plain fit; tests/test_distributed.py runs it under
+    # torchrun with 2 processes.
+    output = tmp_path / "census.skmmoe"
+    auc = run_example("distributed_torchrun.py", "--output", str(output))
+    assert set(auc) == {"income", "marital"}
+    assert all(0.5 < v <= 1.0 for v in auc.values())
+    assert "1 process(es): test AUC" in capsys.readouterr().out
+    assert output.exists()

@@ -33,7 +33,7 @@ def test_read_params_gives_every_spec_the_estimators_values():
 
 def test_every_spec_field_is_an_estimator_parameter_or_derived_from_them():
     params = set(MMOEEstimator().get_params())
-    derived = {"kind", "autocast_dtype", "device_ids"}
+    derived = {"kind", "autocast_dtype", "device_ids", "group"}
     for spec in (FeatureSpec, TargetSpec, NetworkSpec, TrainingSpec):
         for f in fields(spec):
             assert f.name in params or f.name in derived, (spec.__name__, f.name)
