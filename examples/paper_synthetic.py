@@ -28,7 +28,7 @@ The runs are independent: they run in parallel, one thread each.
 
 Run it::
 
-    python examples/paper_synthetic.py            # 200 runs (about an hour, 2 cores)
+    python examples/paper_synthetic.py            # 200 runs (about half an hour, 2 cores)
     python examples/paper_synthetic.py --fast     # a quick smoke run (CI)
 """
 
@@ -62,7 +62,7 @@ COMMON = dict(
     n_jobs=1,  # one thread per run; the runs go in parallel
 )
 LEARNING_RATES = (1e-4, 1e-3, 1e-2)  # the paper's grid
-FULL = dict(n_runs=200, n_tuning_runs=2, n_train=10_000, n_test=2_000, epochs=20)
+FULL = dict(n_runs=200, n_tuning_runs=2, n_train=10_000, n_test=2_000, epochs=12)
 FAST = dict(n_runs=2, n_tuning_runs=1, n_train=500, n_test=200, epochs=1)
 BATCH_SIZE = 256
 
