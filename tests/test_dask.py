@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from small_network import assert_close_across_row_sets, small  # noqa: E402
 
+import skmmoe  # noqa: E402
 import skmmoe.dask  # noqa: E402
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor  # noqa: E402
 
@@ -311,3 +312,36 @@ def test_bad_input_is_refused_by_name():
     with pytest.raises(TypeError, match="estimator must be an MMOEEstimator"):
         skmmoe.dask.fit(StandardScaler(), data[["x"]], data["y"])
     assert not hasattr(est, "network_")
+
+
+def test_a_model_fitted_on_dask_saves_and_continues(out_of_core, partitioned, tmp_path):
+    X = partitioned[2]
+    est = out_of_core[0]
+    skmmoe.save(est, tmp_path / "model.skmmoe")
+    loaded = skmmoe.load(tmp_path / "model.skmmoe")
+    assert_close_across_row_sets(loaded.predict_proba(X)[0], est.predict_proba(X)[0])
+    loaded.partial_fit(X.iloc[:500], partitioned[3].iloc[:500])
+    assert loaded.n_epochs_ == est.n_epochs_ + 1
+
+
+def test_the_readme_scaling_out_recipes_run(client, monkeypatch):
+    # The README's "Scaling out" blocks (```py, which tests/test_readme.py leaves
+    # out: they need the dask extra), in order, with Client() giving this
+    # module's client instead of starting a second cluster.
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Scaling out", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```py\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2
+    dask_distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(dask_distributed, "Client", lambda *args, **kwargs: client)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert set(namespace["search"].best_params_) == {"num_experts"}
+    predictions = namespace["predictions"].compute()
+    assert list(predictions.columns) == ["bought", "spend"]
+    assert len(predictions) == 4000
+    assert (predictions.bought == namespace["frame"].bought).mean() > 0.9
