@@ -72,7 +72,7 @@ def test_workers_train_with_the_one_thread_they_were_given(client):
 
 def test_grid_search_on_the_cluster_equals_a_local_search(client):
     X, y = _search_data()
-    grid = {"num_experts": [1, 2], "learning_rate": [4e-3, 1e-2]}
+    grid = {"num_experts": [1, 2]}
 
     def search():
         return GridSearchCV(MMOERegressor(**small(epochs=3)), grid, cv=2, scoring="r2")
@@ -232,17 +232,24 @@ def test_out_of_core_fit_matches_the_in_memory_fit(out_of_core, partitioned):
         assert mine[task] >= reference[task] - margin, (task, mine, reference)
 
 
-def test_out_of_core_fit_is_seeded(client, partitioned):
-    X_dask, Y_dask, X, _, _, _ = partitioned
+def test_out_of_core_fit_is_seeded(client):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1200, 3))
+    y = X[:, 0] + X[:, 1] ** 2
+    X_dask, y_dask = da.from_array(X, chunks=(200, 3)), da.from_array(y, chunks=200)
+    # n_jobs=1: the same threads in both fits, whatever the machine's load.
     fits = [
         skmmoe.dask.fit(
-            MMOEEstimator(**NETWORK), X_dask, Y_dask, passes=1, sample_size=500
+            MMOERegressor(**small(n_jobs=1)),
+            X_dask,
+            y_dask,
+            passes=2,
+            sample_size=300,
+            random_state=3,
         )
         for _ in range(2)
     ]
-    assert_close_across_row_sets(
-        fits[0].predict_proba(X)[0], fits[1].predict_proba(X)[0]
-    )
+    assert_close_across_row_sets(fits[0].predict(X), fits[1].predict(X))
 
 
 def test_prediction_by_partition_equals_predict(out_of_core, partitioned):
@@ -293,10 +300,13 @@ def test_a_regression_target_of_few_values_stays_regression(client):
     data = dd.from_pandas(frame, npartitions=20, sort=False)
     assert data.partitions[0].rating.nunique().compute() <= 2
     reg = skmmoe.dask.fit(
-        MMOEEstimator(**small()), data[["x"]], data["rating"], passes=2
+        MMOEEstimator(**small()), data[["x"]], data["rating"], passes=1
     )
     assert reg.task_types_ == ["regression"]
-    assert r2_score(frame.rating, reg.predict(frame[["x"]])) > 0.8
+    pred = reg.predict(frame[["x"]])
+    assert len(np.unique(pred)) > 100  # values, not two classes
+    # One pass over partitions sorted by the target: a rough fit, but a fit.
+    assert r2_score(frame.rating, pred) > 0.5
 
 
 def test_bad_input_is_refused_by_name():
@@ -343,5 +353,10 @@ def test_the_readme_scaling_out_recipes_run(client, monkeypatch):
     assert set(namespace["search"].best_params_) == {"num_experts"}
     predictions = namespace["predictions"].compute()
     assert list(predictions.columns) == ["bought", "spend"]
-    assert len(predictions) == 4000
-    assert (predictions.bought == namespace["frame"].bought).mean() > 0.9
+    assert len(predictions) == 2000
+    frame = namespace["frame"]
+    # The mean of the tasks' ROC AUC and R^2.
+    assert (
+        namespace["model"].score(frame[["city", "age"]], frame[["bought", "spend"]])
+        > 0.9
+    )
