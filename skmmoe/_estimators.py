@@ -237,9 +237,16 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     )
 
 
-def _warn_unknown_categories(encoder: FeatureEncoder, X) -> None:
+def _warn_unknown_categories(encoder: FeatureEncoder, X, sparse: np.ndarray) -> None:
     """Warn when a partial_fit chunk holds many categories the encoder did not see
-    (more than UNKNOWN_CATEGORY_WARN_SHARE of a column's values)."""
+    (more than UNKNOWN_CATEGORY_WARN_SHARE of a column's values). ``sparse``: the
+    chunk's encoded ids, whose reserved index 0 counts unknown and missing values
+    together, so that the exact count (which converts the categorical columns
+    again) is made only where that share is over the threshold."""
+    if sparse.size == 0 or (sparse == 0).mean(axis=0).max() <= (
+        UNKNOWN_CATEGORY_WARN_SHARE
+    ):
+        return
     shares = encoder.unknown_category_shares(X)
     many = {c: s for c, s in shares.items() if s > UNKNOWN_CATEGORY_WARN_SHARE}
     if not many:
@@ -543,8 +550,9 @@ default=None
                 "partial_fit with dnn_use_bn=True needs chunks of at least 2 rows: "
                 f"batch norm cannot train on one row (got {len(X)})."
             )
-        _warn_unknown_categories(state.encoder, X)
-        data = targets.train_data(*state.encoder.transform(X))
+        sparse, dense = state.encoder.transform(X)
+        _warn_unknown_categories(state.encoder, X, sparse)
+        data = targets.train_data(sparse, dense)
         del X
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
