@@ -35,10 +35,8 @@ from __future__ import annotations
 import concurrent.futures
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -56,6 +54,9 @@ from ._optim import lr_factor
 from ._params import TrainingSpec, read_params
 from ._tasks import _infer_task_type, split_label_column
 
+if TYPE_CHECKING:
+    import dask.array as da
+
 __all__ = ["MAX_LABELS", "default_sample_size", "fit", "predict", "predict_proba"]
 
 _E = TypeVar("_E", bound=_BaseMMOE)
@@ -66,6 +67,20 @@ classes: its kind is inferred from the sample (regression, for floats); if that
 says classification, :func:`fit` refuses it."""
 
 _MERGE_FAN_IN = 8
+
+
+def _import_dask():
+    """dask and dask.array, imported where used (the extra is optional), or an
+    ImportError that says how to install them."""
+    try:
+        import dask
+        import dask.array
+    except ImportError as exc:
+        raise ImportError(
+            "skmmoe.dask needs the optional extra 'dask' (dask[dataframe], "
+            "distributed): pip install 'skmmoe[dask]'."
+        ) from exc
+    return dask, dask.array
 
 
 def default_sample_size(n_bins: int = 32) -> int:
@@ -103,11 +118,10 @@ def _is_dask_frame(collection) -> bool:
     return hasattr(collection, "to_delayed") and hasattr(collection, "npartitions")
 
 
-def _partitions(collection, name: str, *, optimize: bool = True) -> list:
+def _partitions(collection, name: str) -> list:
     """One Delayed per partition (row block) of a dask DataFrame, Series or
-    Array; ``optimize=False`` where they go into one dask Array together (the
-    per-partition optimised graphs of a dask DataFrame share layer names, which
-    a dask Array's graph would merge into one, losing the others' keys)."""
+    Array."""
+    _, da = _import_dask()
     if isinstance(collection, da.Array):
         if collection.ndim not in (1, 2):
             raise ValueError(
@@ -117,7 +131,7 @@ def _partitions(collection, name: str, *, optimize: bool = True) -> list:
             collection = collection.rechunk({1: -1})  # blocks of whole rows
         return list(collection.to_delayed().ravel())
     if _is_dask_frame(collection):
-        return list(collection.to_delayed(optimize_graph=optimize))
+        return list(collection.to_delayed())
     raise TypeError(
         f"{name} must be a dask DataFrame, Series or Array; got "
         f"{type(collection).__name__}. For data in memory, call the estimator's "
@@ -226,6 +240,7 @@ def _first_pass(
 ) -> _Summary:
     """The sample, categories and labels of all partitions, in one computation
     (a tree of merges, so no process holds more than a few samples at once)."""
+    dask, _ = _import_dask()
     summarise = dask.delayed(_summarise, pure=True)
     merge = dask.delayed(_merge, pure=True)
     level = [
@@ -437,6 +452,8 @@ def _train_passes(
     if not order:
         return
 
+    dask, _ = _import_dask()
+
     def load(i):
         return dask.compute(X_parts[i], y_parts[i])
 
@@ -463,6 +480,7 @@ def _blocks(estimator, X, method: str, dtype, columns: list | None, task=None):
     entry); for a dask DataFrame X a dask Series or DataFrame with X's index and
     ``columns`` as its columns."""
     check_is_fitted(estimator, "network_")
+    _, da = _import_dask()
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask Array; got {X.ndim}-D.")
