@@ -4,7 +4,10 @@ tests/ skip their tests with ``pytest.importorskip``."""
 
 import importlib.util
 
-OPTIONAL_MODULES = {"skmmoe/_onnx.py": ("onnx", "onnxruntime", "skl2onnx")}
+OPTIONAL_MODULES = {
+    "skmmoe/_onnx.py": ("onnx", "onnxruntime", "skl2onnx"),
+    "skmmoe/dask.py": ("dask", "distributed"),
+}
 
 collect_ignore = [
     path

@@ -28,8 +28,8 @@ The runs are independent: they run in parallel, one thread each.
 
 Run it::
 
-    python examples/paper_synthetic.py            # 200 runs (about half an hour, 2 cores)
-    python examples/paper_synthetic.py --fast     # a quick smoke run (CI)
+    python examples/paper_synthetic.py          # 200 runs (half an hour, 2 cores)
+    python examples/paper_synthetic.py --fast   # a quick smoke run (CI)
 """
 
 from __future__ import annotations

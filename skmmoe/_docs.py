@@ -76,11 +76,15 @@ default="auto"
         Columns to embed. "auto" takes the object, string, category and bool columns
         of a DataFrame (none of an array); or column names, indices or a boolean
         mask. Categories unseen in fit, and missing values, share a reserved index.
-    preprocessor : ColumnTransformer or None, default=None
+    preprocessor : ColumnTransformer, FrozenEstimator or None, default=None
         None builds one: categorical columns ordinal-encoded for embeddings, numeric
         ones encoded as ``numeric_encoding`` says. A user's
         ColumnTransformer is cloned and fitted; the outputs of its
         ``OrdinalEncoder`` steps feed embeddings, all other outputs the dense input.
+        A fitted ColumnTransformer wrapped in scikit-learn's
+        ``FrozenEstimator`` is used as it is, never refitted, by ``fit``,
+        ``partial_fit`` and every ``clone``: an encoding fitted once on all the
+        data (all categories) survives a search or a stream of chunks.
     embedding_dim : int, default=8
         Embedding width of each categorical feature.
     numeric_encoding : {"scaled+embedding", "piecewise_linear+embedding", \

@@ -26,6 +26,7 @@ import sklearn.exceptions
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.validation import (
     check_array,
@@ -54,6 +55,13 @@ from ._version import __version__
 __all__ = ["FittedState", "MMOEClassifier", "MMOEEstimator", "MMOERegressor"]
 
 _E = TypeVar("_E", bound="_BaseMMOE")
+
+UNKNOWN_CATEGORY_WARN_SHARE = 0.05
+"""partial_fit warns when more than this share of a categorical column's values in
+a chunk are categories the encoder has not seen. A few new categories per chunk are
+normal for long-tailed columns (ids, cities) and cost little, as they share the
+reserved embedding; beyond one row in twenty that embedding stands for a large
+part of the column, and the chunk's model of it is mostly lost."""
 
 
 class InconsistentVersionWarning(sklearn.exceptions.InconsistentVersionWarning):
@@ -247,6 +255,33 @@ def _fit_digest(specs, encoder: FeatureEncoder, tasks, data, valid) -> int:
     return _distributed.digest(*parts)
 
 
+def _warn_unknown_categories(encoder: FeatureEncoder, X, sparse: np.ndarray) -> None:
+    """Warn when a partial_fit chunk holds many categories the encoder did not see
+    (more than UNKNOWN_CATEGORY_WARN_SHARE of a column's values). ``sparse``: the
+    chunk's encoded ids, whose reserved index 0 counts unknown and missing values
+    together, so that the exact count (which converts the categorical columns
+    again) is made only where that share is over the threshold."""
+    if sparse.size == 0 or (sparse == 0).mean(axis=0).max() <= (
+        UNKNOWN_CATEGORY_WARN_SHARE
+    ):
+        return
+    shares = encoder.unknown_category_shares(X)
+    many = {c: s for c, s in shares.items() if s > UNKNOWN_CATEGORY_WARN_SHARE}
+    if not many:
+        return
+    listed = ", ".join(f"{c!r} ({s:.0%})" for c, s in many.items())
+    warnings.warn(
+        f"partial_fit: this chunk's categorical column(s) {listed} hold values "
+        "the encoder did not see in the first call; they all share the reserved "
+        "unknown-category index. Fit the encoding on every category first: "
+        "skmmoe.dask.fit, or a ColumnTransformer fitted on all the data and "
+        "passed as preprocessor=FrozenEstimator(...).",
+        UserWarning,
+        # Past _partial_fit, partial_fit and scikit-learn's _fit_context wrapper.
+        stacklevel=5,
+    )
+
+
 def _same_labels(a: list, b: list) -> bool:
     """Whether two lists of column labels hold the same labels in any order."""
     try:
@@ -285,7 +320,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "device": [str, torch.device],
         "gpus": [IntSequence(0, allow_empty=False), None],
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
-        "preprocessor": [ColumnTransformer, None],
+        "preprocessor": [ColumnTransformer, FrozenEstimator, None],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
@@ -566,7 +601,9 @@ default=None
                 "partial_fit with dnn_use_bn=True needs chunks of at least 2 rows: "
                 f"batch norm cannot train on one row (got {len(X)})."
             )
-        data = targets.train_data(*state.encoder.transform(X))
+        sparse, dense = state.encoder.transform(X)
+        _warn_unknown_categories(state.encoder, X, sparse)
+        data = targets.train_data(sparse, dense)
         del X
         if specs.training.group is not None:
             specs.training.group.check_same(

@@ -26,11 +26,14 @@ from pandas.api.types import (
 )
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
-from ._sklearn_compat import _check_feature_names_in
+from ._sklearn_compat import _check_feature_names_in, _safe_indexing
 
 if TYPE_CHECKING:
     from ._params import FeatureSpec
@@ -637,6 +640,47 @@ class FeatureEncoder:
             self._split(self._transform(block), sparse[rows], dense[rows])
         return sparse, dense
 
+    def unknown_category_shares(self, X) -> dict[str, float]:
+        """The share of each categorical column's values in X that are categories
+        the encoder did not see in fit (missing values aside): those rows get the
+        reserved index, as missing values do.
+
+        Columns of the built-in ``CategoryEncoder`` and of ``OrdinalEncoder``
+        transformers (alone or ending a Pipeline, whose earlier steps are
+        applied first) are checked; keys are the input column names.
+        """
+        shares: dict[str, float] = {}
+        n = X.shape[0]
+        if n == 0:
+            return shares
+        for _, fitted, columns in self.preprocessor.transformers_:
+            final = _final_step(fitted)
+            if not isinstance(final, (CategoryEncoder, OrdinalEncoder)):
+                continue
+            if isinstance(columns, str) and columns in ("drop", "passthrough"):
+                continue
+            values = _safe_indexing(X, columns, axis=1)
+            if isinstance(fitted, Pipeline) and len(fitted.steps) > 1:
+                values = fitted[:-1].transform(values)
+            frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values)
+            for j in range(frame.shape[1]):
+                column = frame.iloc[:, j]
+                name = str(frame.columns[j])
+                if isinstance(final, CategoryEncoder):
+                    strings = _column_as_strings(column, name)
+                    missing = pd.isna(strings)
+                    known = final._indexes[j].get_indexer(strings) >= 0
+                else:
+                    raw = column.to_numpy(dtype=object)
+                    missing = pd.isna(raw)
+                    try:
+                        index = pd.Index(final.categories_[j], dtype=object)
+                        known = index.get_indexer(raw) >= 0
+                    except TypeError:  # unorderable, unhashable: not checked
+                        continue
+                shares[name] = float(np.sum(~known & ~missing)) / n
+        return shares
+
     def to_json(self) -> dict:
         """The built-in preprocessor's learned values (categories, imputation
         medians, scaling, bin edges) and the network's inputs, as JSON values;
@@ -851,9 +895,23 @@ def fit_feature_encoder(
         transformer = make_default_preprocessor(
             cat_mask, columns, spec.numeric_encoding, spec.n_bins
         )
+    elif isinstance(preprocessor, FrozenEstimator):
+        # A fitted encoding kept as it is: used, never refitted (nor copied: a
+        # FrozenEstimator is shared by its clones too).
+        transformer = preprocessor.estimator
+        try:
+            check_is_fitted(transformer)
+        except NotFittedError:
+            raise ValueError(
+                "preprocessor is a FrozenEstimator around a ColumnTransformer that "
+                "is not fitted; fit the ColumnTransformer before freezing it."
+            ) from None
     else:
         transformer = copy.deepcopy(preprocessor)
-    out = transformer.fit_transform(X)
+    if isinstance(preprocessor, FrozenEstimator):
+        out = transformer.transform(X)
+    else:
+        out = transformer.fit_transform(X)
     names = transformer.get_feature_names_out()
     n_out = len(names)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
 
 from ._distributed import Group, current_group
 from ._network import MMOENetwork
@@ -233,6 +235,14 @@ def read_params(estimator) -> Specs:
         raise ValueError(
             "categorical_features cannot be set together with preprocessor: the "
             "preprocessor's OrdinalEncoder outputs are the categorical features."
+        )
+    preprocessor = estimator.preprocessor
+    if isinstance(preprocessor, FrozenEstimator) and not isinstance(
+        preprocessor.estimator, ColumnTransformer
+    ):
+        raise ValueError(
+            "preprocessor=FrozenEstimator(...) must wrap a fitted ColumnTransformer; "
+            f"it wraps a {type(preprocessor.estimator).__name__}."
         )
     if estimator.dnn_use_bn and estimator.batch_size < 2:
         raise ValueError(

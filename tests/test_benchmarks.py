@@ -29,7 +29,7 @@ TESTED = {
 }
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
-TESTED |= {"onnx_serving.py", "distributed.py"}
+TESTED |= {"onnx_serving.py", "distributed.py", "dask_scaling.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -248,3 +248,23 @@ def test_distributed():
             rf"^  {setting}\s+epoch ({NUMBER}) s\s+({NUMBER}) rows/s", out
         )
         assert len(rows) == 1 and float(rows[0][0]) > 0, out
+
+
+def test_dask_scaling():
+    pytest.importorskip("distributed")
+    out = run_benchmark("dask_scaling.py")
+    startup = rf"^LocalCluster \(2 processes x 1 thread\) start-up: median ({NUMBER}) s"
+    [seconds] = lines_matching(startup, out)
+    assert float(seconds) > 0
+    runs = json_lines(out)
+    assert [r["how"] for r in runs] == ["memory", "dask"]
+    for run in runs:
+        assert run["peak_mib"] >= run["after_imports_mib"] > 0
+        assert len(run["auc"]) == 2 and all(0.0 <= a <= 1.0 for a in run["auc"])
+    assert runs[1]["epochs"] == 1 + 4  # the sample's epoch, one pass of 4 partitions
+    for label in ("in memory", "skmmoe.dask"):
+        row = rf"^  {re.escape(label)} +peak RSS +{NUMBER} MiB .* AUC {AUC}/{AUC}$"
+        assert len(lines_matching(row, out)) == 1, out
+    assert lines_matching(
+        rf"^peak above imports: skmmoe.dask / in memory = {NUMBER}", out
+    )

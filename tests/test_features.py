@@ -755,3 +755,54 @@ def test_get_feature_names_out_without_arguments():
         "x1_ple1",
     ]
     assert ple.get_feature_names_out(["a", "b"]).tolist()[:2] == ["a_ple0", "a_ple1"]
+
+
+def _fitted_column_transformer(X):
+    return ColumnTransformer(
+        [
+            ("cat", OrdinalEncoder(), ["a", "b"]),
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["n", "m"]),
+        ]
+    ).fit(X)
+
+
+def test_frozen_preprocessor_is_kept_through_fit_partial_fit_and_clone(user_frame):
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    X = pd.concat([user_frame] * 8, ignore_index=True)
+    y = np.tile([0, 1], len(X) // 2)
+    ct = _fitted_column_transformer(X)
+    categories = [c.copy() for c in ct.named_transformers_["cat"].categories_]
+    mean = ct.named_transformers_["num"][-1].mean_.copy()
+    # Fit on rows that lack category 'z' and have other numbers: the frozen
+    # encoding, fitted on all rows, is used as it is.
+    part = X.a != "z"
+    est = MMOEClassifier(**small(epochs=1), preprocessor=FrozenEstimator(ct))
+    est.fit(X[part], y[part])
+    assert est.preprocessor_ is ct
+    assert est.feature_columns_[0].vocabulary_size == 4  # x, y, z + reserved
+    for kept, fitted in zip(categories, ct.named_transformers_["cat"].categories_):
+        assert [str(c) for c in kept] == [str(c) for c in fitted]
+    assert_allclose(ct.named_transformers_["num"][-1].mean_, mean)
+    est.partial_fit(X[~part], y[~part])
+    assert est.preprocessor_ is ct
+    twin = clone(est)
+    assert twin.preprocessor.estimator is ct
+    twin.partial_fit(X[~part], y[~part], classes=[0, 1])
+    assert twin.preprocessor_ is ct
+    assert twin.feature_columns_ == est.feature_columns_
+
+
+def test_frozen_preprocessor_must_wrap_a_fitted_column_transformer(user_frame):
+    from sklearn.frozen import FrozenEstimator
+
+    y = np.array([0, 1, 0, 1, 0])
+    unfitted = ColumnTransformer([("cat", OrdinalEncoder(), ["a"])])
+    est = MMOEClassifier(**small(epochs=1), preprocessor=FrozenEstimator(unfitted))
+    with pytest.raises(ValueError, match="not fitted; fit the ColumnTransformer"):
+        est.fit(user_frame, y)
+    est.set_params(preprocessor=FrozenEstimator(StandardScaler().fit([[0.0], [1.0]])))
+    with pytest.raises(ValueError, match="must wrap a fitted ColumnTransformer; it "):
+        est.fit(user_frame, y)
+    assert not hasattr(est, "network_")

@@ -2,6 +2,7 @@
 training of an estimator fitted by fit, restored by skmmoe.load or by joblib."""
 
 import copy
+import warnings
 
 import joblib
 import numpy as np
@@ -75,7 +76,8 @@ def test_partial_fit_unseen_categories_and_classes_argument(stream_data):
     first = X.c != "h"
     est.partial_fit(X[first], Y[first])
     assert est.feature_columns_[0].vocabulary_size == 8  # 7 seen + reserved
-    est.partial_fit(X[~first], Y[~first])  # 'h' goes to the reserved index
+    with pytest.warns(UserWarning, match=r"'c' \(100%\).*did not see"):
+        est.partial_fit(X[~first], Y[~first])  # 'h' goes to the reserved index
     assert np.isfinite(est.predict(X)[:, 1].astype(float)).all()
 
     y = np.where(X.x > 0, "pos", np.where(X.z > 1, "rare", "neg"))
@@ -88,6 +90,27 @@ def test_partial_fit_unseen_categories_and_classes_argument(stream_data):
     without = MMOEClassifier(**small()).partial_fit(X[common], y[common])
     with pytest.raises(ValueError, match="not seen in fit"):
         without.partial_fit(X[~common], y[~common])
+
+
+def test_partial_fit_warns_only_when_a_chunk_holds_many_unknown_categories(
+    stream_data,
+):
+    X, Y, _, _ = stream_data
+    first = X.c != "h"
+    est = MMOEEstimator(**small(epochs=1)).partial_fit(X[first], Y[first])
+    chunk_x, chunk_y = X[first].iloc[:400].copy(), Y[first].iloc[:400]
+    # 4% unknown (16 of 400 rows), and missing values, which are not unknown:
+    # under the 5% threshold, no warning.
+    chunk_x.iloc[:16, 0] = "h"
+    chunk_x.iloc[16:200, 0] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.partial_fit(chunk_x, chunk_y)
+    chunk_x.iloc[:40, 0] = "new"  # 10% unknown
+    with pytest.warns(UserWarning, match=r"'c' \(10%\).*FrozenEstimator") as record:
+        est.partial_fit(chunk_x, chunk_y)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert est.feature_columns_[0].vocabulary_size == 8  # the encoding is unchanged
 
 
 def test_partial_fit_checks_tasks_and_features(stream_data):

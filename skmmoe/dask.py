@@ -1,0 +1,618 @@
+"""Fit and predict from dask collections, in passes over their partitions.
+
+For data larger than one machine's memory (or than one process should hold):
+``X`` a dask DataFrame or dask Array, ``y`` a dask Series, DataFrame or Array with
+the same partitions. Nothing here schedules work: dask computes each partition
+where it lives (a local process, threads, or a ``dask.distributed`` cluster, if a
+client is active) and the model trains in the calling process, one partition at a
+time (the next one computed while the current one trains).
+
+:func:`fit` works in passes:
+
+1. **One pass over the data** draws a uniform sample of rows of X and y together
+   (each row gets a seeded random key; the rows with the smallest keys over all
+   partitions are kept, so every row is equally likely to be in it), and
+   collects the exact set of categories of every categorical column and the
+   distinct labels of every task.
+2. **From that**, the encoding is fitted (imputation, scaling and bin edges on the
+   sample; categories set to the exact union, so a category first seen in the last
+   partition has its own embedding), the tasks are fitted (kinds inferred as
+   ``fit`` infers them, classes from the exact union so a rare class seen in one
+   partition only is a class, and a regression target's mean and scale from the
+   sample), and the network takes one epoch on the sample.
+3. **Passes over the partitions**, in a seeded random order, each partition's rows
+   shuffled, each one ``partial_fit`` call (one epoch, Adam's state carried over).
+
+Grid and randomized searches on a cluster need nothing from this module: run
+scikit-learn's ``GridSearchCV`` under ``joblib.parallel_backend("dask")`` (see the
+README, "Scaling out").
+
+Requires the optional extra ``dask`` (``pip install skmmoe[dask]``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._estimators import _BaseMMOE
+from ._features import (
+    CATEGORICAL,
+    CategoryEncoder,
+    fit_feature_encoder,
+    resolve_categorical_mask,
+)
+from ._optim import lr_factor
+from ._params import TrainingSpec, read_params
+from ._tasks import _infer_task_type, split_label_column
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+__all__ = ["MAX_LABELS", "default_sample_size", "fit", "predict", "predict_proba"]
+
+_E = TypeVar("_E", bound=_BaseMMOE)
+
+MAX_LABELS = 1024
+"""A task with more distinct labels than this over the data is not collected as
+classes: its kind is inferred from the sample (regression, for floats); if that
+says classification, :func:`fit` refuses it."""
+
+_MERGE_FAN_IN = 8
+
+
+def _import_dask():
+    """dask and dask.array, imported where used (the extra is optional), or an
+    ImportError that says how to install them."""
+    try:
+        import dask
+        import dask.array
+    except ImportError as exc:
+        raise ImportError(
+            "skmmoe.dask needs the optional extra 'dask' (dask[dataframe], "
+            "distributed): pip install 'skmmoe[dask]'."
+        ) from exc
+    return dask, dask.array
+
+
+def default_sample_size(n_bins: int = 32) -> int:
+    """The number of rows :func:`fit` samples by default.
+
+    Enough rows that every bin edge of the numeric encoding (the quantiles of
+    ``n_bins`` bins) lies, with 95% probability and for all edges at once, within
+    a quarter of a bin's share of the rows of the true quantile. By the
+    Dvoretzky-Kiefer-Wolfowitz inequality, n >= ln(2 / 0.05) / (2 eps^2) with
+    eps = 1 / (4 n_bins): 30,220 rows for the default 32 bins. The same rows give
+    the scaling's mean and standard deviation and a regression target's to well
+    under 1% of a standard deviation (1 / sqrt(n)).
+
+    Parameters
+    ----------
+    n_bins : int, default=32
+        The estimator's ``n_bins``.
+
+    Returns
+    -------
+    n_rows : int
+
+    Examples
+    --------
+    >>> from skmmoe.dask import default_sample_size
+    >>> default_sample_size(32)
+    30220
+    """
+    eps = 1.0 / (4 * n_bins)
+    return math.ceil(math.log(2 / 0.05) / (2 * eps**2))
+
+
+# ----------------------------------------------------------------- partitions
+def _is_dask_frame(collection) -> bool:
+    return hasattr(collection, "to_delayed") and hasattr(collection, "npartitions")
+
+
+def _partitions(collection, name: str) -> list:
+    """One Delayed per partition (row block) of a dask DataFrame, Series or
+    Array."""
+    _, da = _import_dask()
+    if isinstance(collection, da.Array):
+        if collection.ndim not in (1, 2):
+            raise ValueError(
+                f"{name} must be a 1-D or 2-D dask Array; got {collection.ndim}-D."
+            )
+        if collection.ndim == 2:
+            collection = collection.rechunk({1: -1})  # blocks of whole rows
+        return list(collection.to_delayed().ravel())
+    if _is_dask_frame(collection):
+        return list(collection.to_delayed())
+    raise TypeError(
+        f"{name} must be a dask DataFrame, Series or Array; got "
+        f"{type(collection).__name__}. For data in memory, call the estimator's "
+        "fit."
+    )
+
+
+def _meta(collection):
+    """An empty example of a partition: its columns and dtypes."""
+    return collection._meta
+
+
+@dataclass
+class _Summary:
+    """What the first pass learns from one or more partitions."""
+
+    n_rows: int
+    keys: np.ndarray
+    """The random keys of the sample rows, ascending."""
+    X: Any
+    y: Any
+    categories: list[np.ndarray]
+    """Per categorical column, its sorted categories (as strings)."""
+    labels: list[np.ndarray | None]
+    """Per task, its distinct labels; None when more than MAX_LABELS."""
+
+
+def _take(data, rows):
+    return data.iloc[rows] if hasattr(data, "iloc") else data[rows]
+
+
+def _y_frame(y) -> pd.DataFrame:
+    if isinstance(y, pd.DataFrame):
+        return y
+    if isinstance(y, pd.Series):
+        return y.to_frame()
+    arr = np.asarray(y)
+    return pd.DataFrame(arr.reshape(len(arr), -1))
+
+
+def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
+    """The first pass over one partition."""
+    if len(X) != len(y):
+        raise ValueError(
+            f"X and y differ in rows within a partition ({len(X)} and {len(y)}): "
+            "give them the same partitions (the same divisions or chunks)."
+        )
+    keys = np.random.default_rng(seed).random(len(X))
+    rows = np.argsort(keys, kind="stable")[:k]
+    categories: list[np.ndarray] = []
+    if cat_positions:
+        columns = _take_columns(X, cat_positions)
+        categories = CategoryEncoder().fit(columns).categories_
+    labels: list[np.ndarray | None] = []
+    frame = _y_frame(y)
+    for j in range(frame.shape[1]):
+        observed = split_label_column(frame.iloc[:, j]).observed
+        distinct = pd.unique(observed)
+        labels.append(distinct if len(distinct) <= MAX_LABELS else None)
+    return _Summary(
+        len(X), keys[rows], _take(X, rows), _take(y, rows), categories, labels
+    )
+
+
+def _take_columns(X, positions):
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[:, positions]
+    return pd.DataFrame(np.asarray(X)[:, positions])
+
+
+def _concat(parts: list):
+    if isinstance(parts[0], (pd.DataFrame, pd.Series)):
+        return pd.concat(parts)
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
+def _merge(k: int, *summaries: _Summary) -> _Summary:
+    """Summaries of several partitions -> one: the k rows of smallest key, the
+    union of categories and labels."""
+    keys = np.concatenate([s.keys for s in summaries])
+    rows = np.argsort(keys, kind="stable")[:k]
+    categories = [
+        np.unique(np.concatenate([s.categories[j] for s in summaries]).astype(str))
+        for j in range(len(summaries[0].categories))
+    ]
+    labels: list[np.ndarray | None] = []
+    for j in range(len(summaries[0].labels)):
+        parts = [s.labels[j] for s in summaries]
+        if any(p is None for p in parts):
+            labels.append(None)
+            continue
+        distinct = pd.unique(np.concatenate([np.asarray(p) for p in parts]))
+        labels.append(distinct if len(distinct) <= MAX_LABELS else None)
+    return _Summary(
+        sum(s.n_rows for s in summaries),
+        keys[rows],
+        _take(_concat([s.X for s in summaries]), rows),
+        _take(_concat([s.y for s in summaries]), rows),
+        categories,
+        labels,
+    )
+
+
+def _first_pass(
+    X_parts, y_parts, k: int, seed: int, cat_positions: list[int]
+) -> _Summary:
+    """The sample, categories and labels of all partitions, in one computation
+    (a tree of merges, so no process holds more than a few samples at once)."""
+    dask, _ = _import_dask()
+    summarise = dask.delayed(_summarise, pure=True)
+    merge = dask.delayed(_merge, pure=True)
+    level = [
+        summarise(x, y, (seed, i), k, cat_positions)
+        for i, (x, y) in enumerate(zip(X_parts, y_parts))
+    ]
+    while len(level) > 1:
+        level = [
+            merge(k, *level[i : i + _MERGE_FAN_IN])
+            for i in range(0, len(level), _MERGE_FAN_IN)
+        ]
+    (summary,) = dask.compute(level[0])
+    return summary
+
+
+# ------------------------------------------------------------------------ fit
+def fit(
+    estimator: _E,
+    X,
+    y,
+    *,
+    passes: int | str = "auto",
+    sample_size: int | None = None,
+    random_state: int = 0,
+) -> _E:
+    """Fit an skmmoe estimator on dask collections, a partition at a time.
+
+    One pass over the data draws a uniform sample of rows and the exact
+    categories and labels; the encoding and the tasks are fitted from them and
+    the network takes one epoch on the sample; then ``passes`` passes over the
+    partitions, in a seeded random order, each partition shuffled and given to
+    ``partial_fit``. Only the sample and two partitions (the one training, the
+    next one being computed) are in this process's memory at a time.
+
+    Parameters
+    ----------
+    estimator : MMOEEstimator, MMOEClassifier or MMOERegressor
+        Fitted in place (its parameters unchanged), like ``estimator.fit``. Its
+        ``preprocessor`` may be None (the built-in encoding, fitted as described
+        above), a ColumnTransformer (fitted on the sample, so categories absent
+        from it are unknown) or a ``FrozenEstimator`` of a fitted one (used as
+        it is). ``epochs`` gives the number of passes when ``passes="auto"``.
+    X : dask DataFrame or dask Array of shape (n_samples, n_features)
+    y : dask Series, DataFrame or Array of shape (n_samples,) or \
+(n_samples, n_tasks)
+        With the same partitions as X (as ``X[...]`` columns of one dask
+        DataFrame have).
+    passes : int or "auto", default="auto"
+        Passes over the partitions after the sample's epoch. "auto": the
+        estimator's ``epochs``, with "auto" resolved for the total number of
+        rows as ``fit`` resolves it.
+    sample_size : int or None, default=None
+        Rows of the uniform sample; None: :func:`default_sample_size` for the
+        estimator's ``n_bins`` (30,220 rows for 32 bins), or every row of
+        smaller data.
+    random_state : int, default=0
+        Seeds the sample, the order of the partitions and the shuffles. The
+        network's initialisation follows the estimator's ``seed``.
+
+    Returns
+    -------
+    estimator : the estimator, fitted
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import dask.dataframe as dd
+    >>> import skmmoe.dask
+    >>> from skmmoe import MMOEEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> frame = pd.DataFrame({"city": rng.choice(["a", "b", "c"], 400),
+    ...                       "age": rng.normal(40, 10, 400)})
+    >>> frame["bought"] = np.where(frame.city == "a", "yes", "no")
+    >>> frame["spend"] = frame.age * 2.0
+    >>> data = dd.from_pandas(frame, npartitions=4)
+    >>> est = MMOEEstimator(epochs=2, expert_dnn_hidden_units=(16,))
+    >>> est = skmmoe.dask.fit(est, data[["city", "age"]], data[["bought", "spend"]])
+    >>> est.task_types_
+    ['binary', 'regression']
+    """
+    if not isinstance(estimator, _BaseMMOE):
+        raise TypeError(
+            "estimator must be an MMOEEstimator, MMOEClassifier or MMOERegressor; "
+            f"got {type(estimator).__name__}."
+        )
+    X_parts, y_parts = _partitions(X, "X"), _partitions(y, "y")
+    if len(X_parts) != len(y_parts):
+        raise ValueError(
+            f"X and y must have the same partitions; X has {len(X_parts)} and y "
+            f"{len(y_parts)}."
+        )
+    if not isinstance(passes, str) and (
+        not isinstance(passes, (int, np.integer)) or isinstance(passes, bool)
+    ):
+        raise TypeError(f"passes must be an int >= 1 or 'auto'; got {passes!r}.")
+    if isinstance(passes, str) and passes != "auto":
+        raise ValueError(f"passes must be an int >= 1 or 'auto'; got {passes!r}.")
+    if not isinstance(passes, str) and passes < 1:
+        raise ValueError(f"passes must be an int >= 1 or 'auto'; got {passes}.")
+    if sample_size is not None and (
+        not isinstance(sample_size, (int, np.integer)) or sample_size < 2
+    ):
+        raise ValueError(
+            f"sample_size must be an int >= 2 or None; got {sample_size!r}."
+        )
+
+    work = clone(estimator)
+    specs = read_params(work)
+    features = specs.features
+    meta = _meta(X)
+    cat_positions: list[int] = []
+    if features.preprocessor is None:
+        mask = resolve_categorical_mask(meta, features.categorical_features)
+        cat_positions = [int(p) for p in np.flatnonzero(mask)]
+    k = sample_size or default_sample_size(features.n_bins)
+    summary = _first_pass(X_parts, y_parts, k, random_state, cat_positions)
+
+    frozen = features.preprocessor
+    if not isinstance(frozen, FrozenEstimator):
+        encoder, _, _ = fit_feature_encoder(summary.X, features)
+        if features.preprocessor is None and cat_positions:
+            encoder.preprocessor.named_transformers_[CATEGORICAL].set_categories(
+                summary.categories
+            )
+        frozen = FrozenEstimator(encoder.preprocessor)
+
+    task_types, classes = _tasks(summary, specs.targets)
+    # The first partial_fit call fits the tasks and takes one epoch on the sample;
+    # later calls take one epoch each whatever `epochs` says.
+    # The learning rate follows the estimator's schedule over the partition calls
+    # (_train_passes sets it), each call at a constant rate.
+    work.set_params(
+        preprocessor=frozen,
+        categorical_features="auto",
+        task_types=task_types,
+        epochs=1,
+        lr_schedule="constant",
+    )
+    one_task = _sample_y_ndim(summary.y) == 1
+    work.partial_fit(summary.X, summary.y, classes=classes[0] if one_task else classes)
+    n_passes = (
+        specs.training.epochs_for(summary.n_rows) if passes == "auto" else int(passes)
+    )
+    _train_passes(work, X_parts, y_parts, n_passes, random_state, specs.training)
+    estimator._set_fitted(work._fitted_state())
+    return estimator
+
+
+def _sample_y_ndim(y) -> int:
+    if isinstance(y, pd.Series):
+        return 1
+    if isinstance(y, pd.DataFrame):
+        return 2
+    return np.asarray(y).ndim
+
+
+def _tasks(summary: _Summary, spec) -> tuple[tuple, list]:
+    """Each task's type and classes: types inferred (as fit infers them) from the
+    exact distinct labels, classes the exact union."""
+    frame = _y_frame(summary.y)
+    names = [str(c) for c in frame.columns]
+    given = spec.task_types
+    if given is not None:
+        given = [given] if isinstance(given, str) else list(given)
+    types: list[str] = []
+    classes: list[np.ndarray | None] = []
+    for j, distinct in enumerate(summary.labels):
+        name = names[j]
+        if distinct is None:
+            observed = split_label_column(frame.iloc[:, j]).observed
+            kind = (
+                given[j]
+                if given is not None
+                else _infer_task_type(observed, name, spec.kind)
+            )
+            if kind != "regression":
+                raise ValueError(
+                    f"Task {name!r} has more than {MAX_LABELS} distinct labels over "
+                    "the data but is a classification task; skmmoe.dask.fit "
+                    "collects at most that many classes. Pass task_types with "
+                    "'regression' for it if it is one."
+                )
+            types.append(kind)
+            classes.append(None)
+            continue
+        distinct = np.asarray(distinct)
+        kind = (
+            given[j]
+            if given is not None
+            else _infer_task_type(distinct, name, spec.kind)
+        )
+        types.append(kind)
+        classes.append(None if kind == "regression" else distinct)
+    return tuple(types), classes
+
+
+def _train_passes(
+    work, X_parts, y_parts, n_passes: int, seed: int, training: TrainingSpec
+) -> None:
+    """``n_passes`` passes of partial_fit over the partitions, each pass in a
+    seeded random order, each partition shuffled; the next partition is computed
+    while the current one trains. Call i of n trains at the estimator's
+    learning rate times its schedule's factor at i / n ("linear": from 1 down
+    to 1 / n; "plateau", which needs a validation loss: constant), so the last
+    partitions, whatever they hold, move the model least, as the last steps of
+    ``fit`` do."""
+    rng = np.random.default_rng([seed, 1])
+    order = [int(i) for _ in range(n_passes) for i in rng.permutation(len(X_parts))]
+    if not order:
+        return
+
+    dask, _ = _import_dask()
+
+    def load(i):
+        return dask.compute(X_parts[i], y_parts[i])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, order[0])
+        for position in range(len(order)):
+            X_part, y_part = pending.result()
+            if position + 1 < len(order):
+                pending = pool.submit(load, order[position + 1])
+            if len(X_part) == 0:
+                continue
+            rows = rng.permutation(len(X_part))
+            factor = lr_factor(training.lr_schedule, position, len(order))
+            work.set_params(learning_rate=training.learning_rate * factor)
+            work.partial_fit(_take(X_part, rows), _take(y_part, rows))
+            del X_part, y_part
+
+
+# -------------------------------------------------------------------- predict
+def _blocks(estimator, X, method: str, dtype, columns: list | None, task=None):
+    """The estimator's ``method`` (for one task of predict_proba's list when
+    ``task`` is given) on each partition of X, one block per partition: for a
+    dask Array X a dask Array (1-D when ``columns`` is None, else one column per
+    entry); for a dask DataFrame X a dask Series or DataFrame with X's index and
+    ``columns`` as its columns."""
+    check_is_fitted(estimator, "network_")
+    _, da = _import_dask()
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask Array; got {X.ndim}-D.")
+        X = X.rechunk({1: -1})  # blocks of whole rows
+        if columns is None:
+            return X.map_blocks(
+                _call, estimator, method, task, dtype=dtype, drop_axis=1
+            )
+        return X.map_blocks(
+            _call,
+            estimator,
+            method,
+            task,
+            dtype=dtype,
+            chunks=(X.chunks[0], (len(columns),)),
+        )
+    if not _is_dask_frame(X) or X.ndim != 2:
+        raise TypeError(
+            f"X must be a dask DataFrame or a 2-D dask Array; got {type(X).__name__}."
+        )
+    if columns is None:
+        meta: pd.Series | pd.DataFrame = pd.Series(np.empty(0, dtype=dtype))
+    else:
+        meta = pd.DataFrame({c: np.empty(0, dtype=dtype) for c in columns})
+    return X.map_partitions(_call_pandas, estimator, method, task, columns, meta=meta)
+
+
+def _call(part, model, method: str, task):
+    out = getattr(model, method)(part)
+    return out if task is None else out[task]
+
+
+def _call_pandas(part, model, method: str, task, columns):
+    out = np.asarray(_call(part, model, method, task))
+    if columns is None:
+        return pd.Series(out, index=part.index)
+    return pd.DataFrame(out, index=part.index, columns=columns)
+
+
+def _prediction_dtype(estimator) -> np.dtype:
+    dtypes = {
+        np.asarray(t.classes_).dtype if t.is_classification else np.dtype(np.float64)
+        for t in estimator._tasks
+    }
+    return dtypes.pop() if len(dtypes) == 1 else np.dtype(object)
+
+
+def predict(estimator: _BaseMMOE, X) -> da.Array:
+    """Predict every task of a fitted skmmoe estimator on a dask collection, a
+    partition at a time, where dask computes it.
+
+    Parameters
+    ----------
+    estimator : MMOEEstimator, MMOEClassifier or MMOERegressor
+        Fitted (by :func:`fit` or any other way).
+    X : dask DataFrame or dask Array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    y_pred : dask Series or DataFrame, or dask Array
+        One block per partition of X, as ``estimator.predict`` returns for that
+        partition. For a dask DataFrame X, a dask Series (1-D y) or a dask
+        DataFrame with one column per task, named after the tasks, both with
+        X's index; for a dask Array X, a dask Array of shape (n_samples,) or
+        (n_samples, n_tasks).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import dask.dataframe as dd
+    >>> import skmmoe.dask
+    >>> from skmmoe import MMOERegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    >>> y = X.a - X.b
+    >>> reg = MMOERegressor(epochs=2, expert_dnn_hidden_units=(16,)).fit(X, y)
+    >>> pred = skmmoe.dask.predict(reg, dd.from_pandas(X, npartitions=3))
+    >>> np.allclose(pred.compute(), reg.predict(X))
+    True
+    """
+    check_is_fitted(estimator, "network_")
+    columns = None if estimator._y_ndim == 1 else list(estimator.task_names_)
+    return _blocks(estimator, X, "predict", _prediction_dtype(estimator), columns)
+
+
+def predict_proba(estimator: _BaseMMOE, X) -> da.Array | list[da.Array | None]:
+    """Class probabilities of a fitted skmmoe estimator on a dask collection, a
+    partition at a time.
+
+    Parameters
+    ----------
+    estimator : MMOEEstimator or MMOEClassifier
+        Fitted, with at least one classification task.
+    X : dask DataFrame or dask Array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    proba : dask DataFrame or dask Array of shape (n_samples, n_classes), or list
+        As ``estimator.predict_proba``: for a 1-D y one table, whose columns
+        follow ``classes_``; for a 2-D y a list with one entry per task, a table
+        for a classification task and None for a regression task. One block per
+        partition of X: for a dask DataFrame X a dask DataFrame with X's index
+        and the classes as columns, for a dask Array X a dask Array.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import dask.dataframe as dd
+    >>> import skmmoe.dask
+    >>> from skmmoe import MMOEClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    >>> Y = pd.DataFrame({"pos": X.a > 0, "big": X.b > 1})
+    >>> clf = MMOEClassifier(epochs=2, expert_dnn_hidden_units=(16,)).fit(X, Y)
+    >>> proba = skmmoe.dask.predict_proba(clf, dd.from_pandas(X, npartitions=3))
+    >>> [p.compute().shape for p in proba]
+    [(300, 2), (300, 2)]
+    """
+    if not hasattr(estimator, "predict_proba"):
+        raise AttributeError(
+            f"{type(estimator).__name__} has no classification task, so no "
+            "predict_proba."
+        )
+    check_is_fitted(estimator, "network_")
+    tasks: list[Any] = estimator._tasks
+    if estimator._y_ndim == 1:
+        return _blocks(
+            estimator, X, "predict_proba", np.float64, list(tasks[0].classes_)
+        )
+    return [
+        _blocks(estimator, X, "predict_proba", np.float64, list(task.classes_), t)
+        if task.is_classification
+        else None
+        for t, task in enumerate(tasks)
+    ]
