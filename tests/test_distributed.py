@@ -235,10 +235,10 @@ def test_torchrun_runs_the_example(tmp_path):
     """The README's torchrun recipe, as written: torchrun (torch's own launcher)
     starts 2 processes of examples/distributed_torchrun.py."""
     example = Path(__file__).parents[1] / "examples" / "distributed_torchrun.py"
-    output = tmp_path / "census.skmmoe"
+    output = tmp_path / "census_ddp.skmmoe"
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-        + ["--standalone", str(example), "--fast", "--output", str(output)],
+        + ["--standalone", str(example), "--fast", "--output-dir", str(tmp_path)],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,

@@ -77,8 +77,8 @@ def test_gate_usage(tmp_path):
 def test_distributed_torchrun_in_one_process(tmp_path, capsys):
     # Without torchrun a plain fit; tests/test_distributed.py runs it under
     # torchrun with 2 processes.
-    output = tmp_path / "census.skmmoe"
-    auc = run_example("distributed_torchrun.py", "--output", str(output))
+    output = tmp_path / "census_ddp.skmmoe"
+    auc = run_example("distributed_torchrun.py", "--output-dir", str(tmp_path))
     assert set(auc) == {"income", "marital"}
     assert all(0.5 < v <= 1.0 for v in auc.values())
     assert "1 process(es): test AUC" in capsys.readouterr().out
