@@ -7,8 +7,8 @@ encoder and tasks (checked: :meth:`Group.check_same`), and builds the same
 network from the same seed. Each epoch draws one global permutation from that
 seed; every global batch is cut into ``world_size`` contiguous slices, one per
 rank. A rank's loss is its slice's share of the global batch's loss (its summed
-weighted losses over the global batch's total weight, which every rank computes
-from the full targets without communication), so the gradients summed over ranks
+weighted losses over the global batch's total weight, which every rank works out
+using the full targets without communication), so the gradients summed over ranks
 are the gradients of the global batch, as one process would compute them.
 
 Gradients are summed by one ``all_reduce`` of a flat buffer after the backward

@@ -773,7 +773,7 @@ def to_onnx(
     X_example : DataFrame, default=None
         Rows with the columns of the fit, whose dtypes tell a Pipeline's or a
         user's preprocessor's string columns (object, string, category, bool)
-        from numeric ones. Not needed with the built-in preprocessor, whose
+        apart from numeric ones. Not needed with the built-in preprocessor, whose
         categorical columns are string inputs and the others float32.
     path : str or path-like, default=None
         Where to write the model too.

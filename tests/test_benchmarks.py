@@ -29,7 +29,7 @@ TESTED = {
 }
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
-TESTED |= {"onnx_serving.py", "distributed.py", "dask_scaling.py"}
+TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -233,8 +233,8 @@ def test_onnx_serving():
     assert len(rows) == 6, out
 
 
-def test_distributed():
-    out = run_benchmark("distributed.py")
+def test_data_parallel():
+    out = run_benchmark("data_parallel.py")
     startup = lines_matching(
         rf"^2-process gloo group: ready in ({NUMBER}) s \(init_process_group "
         rf"({NUMBER}) s, .*n_workers=2 fit skipped \(smoke\)",

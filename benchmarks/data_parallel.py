@@ -20,9 +20,9 @@ throughput of 2 gloo processes against 1 process.
 3. Equivalence: the largest difference between the weights ``n_workers=2``
    reaches and those of one process, after one epoch on the census rows.
 
-    python benchmarks/distributed.py [--rounds 3] [--rows 100000]
-    python benchmarks/distributed.py --rounds 0 --equivalence-rows 3000
-    python benchmarks/distributed.py --smoke     # tiny data, one round (tests)
+    python benchmarks/data_parallel.py [--rounds 3] [--rows 100000]
+    python benchmarks/data_parallel.py --rounds 0 --equivalence-rows 3000
+    python benchmarks/data_parallel.py --smoke     # tiny data, one round (tests)
 """
 
 from __future__ import annotations
