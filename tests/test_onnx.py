@@ -162,6 +162,14 @@ def test_estimator_equals_predict_proba_on_a_mixed_frame(mixed, numeric_encoding
     assert_preprocessing_parity(est, X_test)
 
 
+def test_shared_gate_model_equals_predict_proba(mixed):
+    """OMoE (shared_gate=True): the one gate's weights serve every task."""
+    X, Y, X_test = mixed
+    est = MMOEEstimator(**small(epochs=2), shared_gate=True).fit(X, Y)
+    out = _run(_session(est, X), est, X_test)
+    assert_task_parity(est, out, X_test, task_names=list(Y.columns))
+
+
 def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed, tmp_path):
     """The exported network is the eval-mode one: batch norm with its running
     statistics, no dropout. The graph: one input per column, named and typed by
