@@ -14,3 +14,6 @@ collect_ignore = [
     for path, needs in OPTIONAL_MODULES.items()
     if any(importlib.util.find_spec(name) is None for name in needs)
 ]
+# tests/typing is the public API as users' type checkers see it, checked by mypy
+# (pyproject.toml), not a test module: it imports every optional extra.
+collect_ignore.append("tests/typing")
