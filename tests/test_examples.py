@@ -64,6 +64,7 @@ def test_paper_census(tmp_path, capsys):
             assert 0.0 <= summary[key.format(approach)][0] <= 1.0
     assert "group 2 MMoE - OMoE marital" in summary
     assert (tmp_path / "paper_census.json").exists()
+    assert (tmp_path / "paper_census.png").stat().st_size > 0
     assert "MMoE minus" in capsys.readouterr().out
 
 
