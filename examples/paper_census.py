@@ -147,7 +147,7 @@ def main(argv=None):
     jobs = [(g, s) for g in GROUPS for s in range(n_seeds)]
     results = {g: {} for g in GROUPS}
     start = time.perf_counter()
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     tasks = (delayed(run)(g, s, X, Y, epochs, rates) for g, s in jobs)
     for done, (group, seed, out) in enumerate(parallel(tasks), 1):
         results[group][seed] = out

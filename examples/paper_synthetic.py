@@ -107,7 +107,7 @@ def run_all(jobs, settings, learning_rates, n_jobs, label):
     results = {c: {name: ([], []) for name in MODELS} for c in CORRELATIONS}
     start = time.perf_counter()
     tasks = (delayed(run)(c, s, settings, learning_rates) for c, s in jobs)
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
     for done, (correlation, out) in enumerate(parallel(tasks), 1):
         for name, (curve, loss) in out.items():
             results[correlation][name][0].append(curve)
