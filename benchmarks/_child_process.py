@@ -16,6 +16,16 @@ def report(result: dict) -> None:
     print(_PREFIX + json.dumps(result), flush=True)
 
 
+def status_kib(field: str) -> int:
+    """In the child: a memory figure of this process from /proc/self/status, in
+    KiB ("VmRSS": resident now; "VmHWM": its peak)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
 def run_child(script: str, *args: str, cwd=None) -> dict:
     """Run ``python script *args`` in a fresh process; the result it reported."""
     done = subprocess.run(

@@ -30,18 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _child_process import report, run_child
+from _child_process import report, run_child, status_kib
 
 SMOKE = dict(rows=4000, partitions=4, passes=1, rounds=1, test_rows=1000)
 SMOKE_NETWORK = dict(expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,))
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def startup_child() -> dict:
@@ -95,7 +87,7 @@ def fit_child(folder: str, how: str, passes: int, smoke: bool) -> dict:
         import dask.dataframe as dd
 
         import skmmoe.dask
-    imported_kib = _status_kib("VmRSS")
+    imported_kib = status_kib("VmRSS")
     tic = time.perf_counter()
     if how == "dask":
         table = dd.read_parquet(str(Path(folder) / "train"))
@@ -107,7 +99,7 @@ def fit_child(folder: str, how: str, passes: int, smoke: bool) -> dict:
         est = MMOEEstimator(epochs=passes, **network).fit(X, Y)
     fit_s = time.perf_counter() - tic
     X_test, Y_test = _split(pd.read_parquet(Path(folder) / "test.parquet"))
-    peak_kib = _status_kib("VmHWM")
+    peak_kib = status_kib("VmHWM")
     proba = est.predict_proba(X_test)
     aucs = [
         roc_auc_score(Y_test.iloc[:, t] == est.classes_[t][1], proba[t][:, 1])

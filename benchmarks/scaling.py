@@ -26,20 +26,12 @@ import time
 
 import numpy as np
 import pandas as pd
-from _child_process import report, run_child
+from _child_process import report, run_child, status_kib
 
 # --smoke: tiny data and network, so that the script runs in a few seconds (tests).
 SMOKE = dict(rows=[500, 1000])
 SMOKE_NETWORK = dict(expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,))
 NAN = float("nan")
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def _reset_peak() -> None:
@@ -68,16 +60,16 @@ def child(n_rows: int, smoke: bool = False) -> dict:
     from skmmoe import MMOEEstimator
 
     X, Y = census_like(n_rows)
-    before_kib = _status_kib("VmRSS")
+    before_kib = status_kib("VmRSS")
     training = {}
     real_train = _training.train
 
     def train_and_measure(*args, **kwargs):
-        training["preprocessing_peak_kib"] = _status_kib("VmHWM")
+        training["preprocessing_peak_kib"] = status_kib("VmHWM")
         _reset_peak()
-        training["start_kib"] = _status_kib("VmRSS")
+        training["start_kib"] = status_kib("VmRSS")
         result = real_train(*args, **kwargs)
-        training["peak_kib"] = _status_kib("VmHWM")
+        training["peak_kib"] = status_kib("VmHWM")
         return result
 
     _training.train = train_and_measure
@@ -94,7 +86,7 @@ def child(n_rows: int, smoke: bool = False) -> dict:
             file=sys.stderr,
         )
         training = dict(preprocessing_peak_kib=NAN, start_kib=NAN, peak_kib=NAN)
-    fit_peak_kib = max(_status_kib("VmHWM"), training["preprocessing_peak_kib"])
+    fit_peak_kib = max(status_kib("VmHWM"), training["preprocessing_peak_kib"])
     n_sparse = sum(c.kind == "sparse" for c in est.feature_columns_)
     n_dense = len(est.feature_columns_) - n_sparse
     encoded_bytes = n_sparse * 4 + n_dense * 4 + 2 * 4  # int32 ids, float32 values

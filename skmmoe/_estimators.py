@@ -238,10 +238,14 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     )
 
 
-def _fit_digest(specs, encoder: FeatureEncoder, tasks, data, valid) -> int:
-    """A hash of what data-parallel processes must agree on before training: the
+def _check_ranks_agree(specs, encoder: FeatureEncoder, tasks, data, valid) -> None:
+    """In a process group, every rank must train on the same thing: a hash of the
     parameters (the device aside), the encoded training and validation rows with
-    their targets and weights, the inputs and the fitted tasks."""
+    their targets and weights, the inputs and the fitted tasks, compared across
+    ranks. Nothing to do without a group."""
+    group = specs.training.group
+    if group is None:
+        return
     training = {
         f.name: getattr(specs.training, f.name)
         for f in fields(specs.training)
@@ -252,7 +256,11 @@ def _fit_digest(specs, encoder: FeatureEncoder, tasks, data, valid) -> int:
     for d in (data, valid):
         if d is not None:
             parts += [d.sparse, d.dense, *d.targets, *d.weights]
-    return _distributed.digest(*parts)
+    group.check_same(
+        _distributed.digest(*parts),
+        specs.training.device,
+        "training data, encoding and parameters",
+    )
 
 
 def _warn_unknown_categories(encoder: FeatureEncoder, X, sparse: np.ndarray) -> None:
@@ -540,12 +548,7 @@ default=None
             encoded = encoder.transform(_take_rows(X, valid_rows))
             valid = targets.train_data(*encoded, valid_rows)
         del X, sparse, dense  # only the encoded tensors are held during training
-        if training.group is not None:
-            training.group.check_same(
-                _fit_digest(specs, encoder, targets.tasks, data, valid),
-                training.device,
-                "training data, encoding and parameters",
-            )
+        _check_ranks_agree(specs, encoder, targets.tasks, data, valid)
         network, dropout_rng = _training.initialise(
             training.device,
             training.seed,
@@ -605,12 +608,7 @@ default=None
         _warn_unknown_categories(state.encoder, X, sparse)
         data = targets.train_data(sparse, dense)
         del X
-        if specs.training.group is not None:
-            specs.training.group.check_same(
-                _fit_digest(specs, state.encoder, state.tasks, data, None),
-                specs.training.device,
-                "training data, encoding and parameters",
-            )
+        _check_ranks_agree(specs, state.encoder, state.tasks, data, None)
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
         config = specs.training.config(

@@ -239,6 +239,17 @@ def _initializer(scope, container, values: np.ndarray, name: str) -> str:
     return var
 
 
+def _float_output(scope, container, operator, x: str) -> None:
+    """The converter's output: ``x`` cast to float32."""
+    container.add_node(
+        "Cast",
+        [x],
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Cast"),
+        to=TensorProto.FLOAT,
+    )
+
+
 def _node(scope, container, op_type: str, inputs: list, **attrs) -> str:
     out = scope.get_unique_variable_name(op_type.lower())
     domain = attrs.pop("op_domain", "")
@@ -300,13 +311,7 @@ def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None
         if len(codes) == 1
         else _node(scope, container, "Concat", codes, axis=1)
     )
-    container.add_node(
-        "Cast",
-        [joined],
-        [operator.outputs[0].full_name],
-        name=scope.get_unique_operator_name("Cast"),
-        to=TensorProto.FLOAT,
-    )
+    _float_output(scope, container, operator, joined)
 
 
 def _edges_at_or_above(edges: np.ndarray) -> np.ndarray:
@@ -399,13 +404,7 @@ def _convert_ple(scope: Any, operator: Any, container: Any) -> None:
     t = _node(scope, container, "Div", [t, const(width, "width")])
     t = _node(scope, container, "Max", [t, const(lower, "lower")])
     t = _node(scope, container, "Min", [t, const(upper, "upper")])
-    container.add_node(
-        "Cast",
-        [t],
-        [operator.outputs[0].full_name],
-        name=scope.get_unique_operator_name("Cast"),
-        to=TensorProto.FLOAT,
-    )
+    _float_output(scope, container, operator, t)
 
 
 def _shape_imputer(operator: Any) -> None:
@@ -511,13 +510,7 @@ def _check_function(transformer: FunctionTransformer) -> None:
 
 
 def _convert_as_float(scope: Any, operator: Any, container: Any) -> None:
-    container.add_node(
-        "Cast",
-        [operator.inputs[0].full_name],
-        [operator.outputs[0].full_name],
-        name=scope.get_unique_operator_name("Cast"),
-        to=TensorProto.FLOAT,
-    )
+    _float_output(scope, container, operator, operator.inputs[0].full_name)
 
 
 skl2onnx.update_registered_converter(
