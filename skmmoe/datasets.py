@@ -40,7 +40,7 @@ def load_census_income(
     """Load the UCI Census-Income (KDD) test split shipped with skmmoe.
 
     99,762 rows of the 1994-1995 US Current Population Survey, as used by the MMoE
-    paper (Ma et al., KDD 2018, section 6.2, first task group). The data is the UCI
+    paper (Ma et al., KDD 2018, section 6.3, first task group). The data is the UCI
     Machine Learning Repository's "Census-Income (KDD)" test split, by Terran Lane and
     Ronny Kohavi, licensed CC BY 4.0 (https://doi.org/10.24432/C5N30T).
 
@@ -115,7 +115,7 @@ def make_multitask_regression(
     n_sin: int = 10,
     alpha_scale: float = 1.0,
     beta_scale: float = 1.0,
-    noise: float = 0.01,
+    noise: float = 0.1,
     random_state: int | np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two regression tasks of a chosen correlation (Ma et al., KDD 2018, sec. 3.2).
@@ -126,8 +126,11 @@ def make_multitask_regression(
 
         y_t = w_t . x + sum_{i=1..m} sin(alpha_i * (w_t . x) + beta_i) + eps_t,
 
-    with eps_t ~ N(0, noise^2). The paper fixes neither c, m, nor the law of alpha_i
-    and beta_i; they are parameters here.
+    with eps_t ~ N(0, noise^2), drawn independently for each task. The paper's noise
+    is N(0, 0.01), in the usual notation a variance of 0.01: hence the default
+    standard deviation 0.1.
+    The paper fixes neither c, m, nor the law of alpha_i and beta_i; they are
+    parameters here.
 
     Parameters
     ----------
@@ -143,7 +146,7 @@ def make_multitask_regression(
     alpha_scale, beta_scale : float, default=1.0
         alpha_i and beta_i are drawn from N(0, alpha_scale^2) and N(0, beta_scale^2)
         once per data set and shared by both tasks, as in the paper.
-    noise : float, default=0.01
+    noise : float, default=0.1
         Standard deviation of the Gaussian noise.
     random_state : int, numpy Generator or None, default=None
 

@@ -120,6 +120,16 @@ def test_make_multitask_regression_is_seeded():
     assert not np.array_equal(Y1, Y3)
 
 
+def test_make_multitask_regression_noise_is_a_standard_deviation():
+    # Identical weight vectors and no sine terms: y1 - y2 = eps1 - eps2, whose
+    # standard deviation is sqrt(2) * noise; the default is the paper's N(0, 0.01).
+    for noise, kwargs in ((0.1, {}), (0.5, {"noise": 0.5})):
+        _, Y = make_multitask_regression(
+            40000, 10, correlation=1.0, n_sin=0, random_state=0, **kwargs
+        )
+        assert_allclose(np.std(Y[:, 0] - Y[:, 1]), np.sqrt(2) * noise, rtol=0.02)
+
+
 def test_make_multitask_regression_accepts_a_generator():
     X1, Y1 = make_multitask_regression(100, 4, random_state=np.random.default_rng(5))
     X2, Y2 = make_multitask_regression(100, 4, random_state=np.random.default_rng(5))
@@ -142,7 +152,8 @@ def test_make_multitask_regression_correlation_one_gives_identical_tasks():
     )
     assert_array_equal(Y[:, 0], Y[:, 1])
     _, Y = make_multitask_regression(1000, 10, correlation=1.0, random_state=0)
-    assert_allclose(Y[:, 0], Y[:, 1], atol=0.1)
+    # Only the noise differs: eps1 - eps2 has sd sqrt(2) * 0.1, so within 5 sd.
+    assert_allclose(Y[:, 0], Y[:, 1], atol=5 * np.sqrt(2) * 0.1)
     assert not np.array_equal(Y[:, 0], Y[:, 1])
 
 
