@@ -45,7 +45,9 @@ def test_persistence(capsys):
 
 
 def test_paper_synthetic(tmp_path, capsys):
-    summary = run_example("paper_synthetic.py", "--output-dir", str(tmp_path))
+    summary = run_example(
+        "paper_synthetic.py", "--output-dir", str(tmp_path), "--rows", "300"
+    )
     for model in ("MMoE", "OMoE", "Shared-Bottom"):
         for corr in (0.5, 0.9, 1.0):
             mean, half = summary[f"{model} corr {corr}"]
@@ -53,6 +55,7 @@ def test_paper_synthetic(tmp_path, capsys):
     assert "MMoE - OMoE corr 0.5" in summary
     saved = json.loads((tmp_path / "paper_synthetic.json").read_text())
     assert set(saved["learning_rates"]) == {"MMoE", "OMoE", "Shared-Bottom"}
+    assert saved["settings"]["n_train"] == 300  # --rows overrides the fast setting
     assert (tmp_path / "paper_synthetic.png").stat().st_size > 0
     assert "95% CI" in capsys.readouterr().out
 
@@ -63,9 +66,19 @@ def test_paper_census(tmp_path, capsys):
         for key in ("group 1 {} income", "group 1 {} marital", "group 2 {} education"):
             assert 0.0 <= summary[key.format(approach)][0] <= 1.0
     assert "group 2 MMoE - OMoE marital" in summary
-    assert (tmp_path / "paper_census.json").exists()
+    saved = json.loads((tmp_path / "paper_census.json").read_text())
+    paper = saved["paper_mean_auc"]  # the paper's figures, for every approach/task
+    assert set(paper) == {"group 1", "group 2"}
+    for group, tasks in (
+        ("group 1", {"income", "marital"}),
+        ("group 2", {"education", "marital"}),
+    ):
+        assert set(paper[group]) == {"Single-Task", "Shared-Bottom", "OMoE", "MMoE"}
+        assert all(set(aucs) == tasks for aucs in paper[group].values())
     assert (tmp_path / "paper_census.png").stat().st_size > 0
-    assert "MMoE minus" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "MMoE minus" in out
+    assert "0.9359" in out  # the paper's group 1 MMoE income AUC, printed alongside
 
 
 def test_gate_usage(tmp_path):
