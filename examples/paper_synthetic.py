@@ -154,9 +154,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     fast = args.fast or os.environ.get("SKMMOE_EXAMPLES_FAST") == "1"
     settings = dict(FAST if fast else FULL)
-    for key in ("n_runs", "n_tuning_runs", "n_train", "epochs"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    # The options above are named by their keys in the settings.
+    settings |= {k: v for k, v in vars(args).items() if k in settings and v is not None}
     n_jobs = 1 if fast else args.n_jobs
 
     steps_per_epoch = -(-settings["n_train"] // BATCH_SIZE)
