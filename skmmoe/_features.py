@@ -296,9 +296,44 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         return _check_feature_names_in(self, input_features)
 
 
+_TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
+def _is_time_dtype(dtype) -> bool:
+    """Datetime (kind "M") or timedelta (kind "m"): numpy's, pandas' tz-aware, and
+    Arrow's timestamp and duration dtypes."""
+    return getattr(dtype, "kind", None) in ("m", "M")
+
+
+def _seconds(column: pd.Series) -> np.ndarray:
+    """A datetime column as seconds since 1970-01-01 UTC (tz-aware ones converted
+    to UTC, naive ones read as UTC), a timedelta column as seconds; NaT as NaN.
+    Computed from the integer ticks of the column's own unit, so the same instants
+    give the same numbers whatever the resolution (s, ms, us or ns) they arrive
+    in."""
+    if column.dtype.kind == "M" and column.dt.tz is not None:
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    if isinstance(column.dtype, pd.ArrowDtype):
+        column = column.astype(column.dtype.numpy_dtype)
+    values = column.to_numpy()
+    unit = np.datetime_data(values.dtype)[0]
+    if unit not in _TICKS_PER_SECOND:  # coarser units (days, ...) are exact in us
+        values = values.astype(values.dtype.str[:3] + "8[us]")
+        unit = "us"
+    missing = np.isnat(values)
+    seconds = values.view(np.int64).astype(np.float64) / _TICKS_PER_SECOND[unit]
+    seconds[missing] = np.nan
+    return seconds
+
+
 def numbers_as_float(X) -> np.ndarray:
-    """Numeric columns as float32 (what the network computes in) with np.nan for
-    missing; inf and complex rejected."""
+    """Numeric columns as float64 with np.nan for missing; datetime and timedelta
+    columns as seconds (:func:`_seconds`); inf and complex rejected.
+
+    float64, not the network's float32: the imputation, scaling and binning that
+    follow need the full precision of columns with a large offset (timestamps,
+    amounts in cents, large ids), whose steps float32 would round away (at 1e9
+    its step is 128); the encoded values are cast to float32 once scaled."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     columns = []
     for j in range(frame.shape[1]):
@@ -308,6 +343,9 @@ def numbers_as_float(X) -> np.ndarray:
             raise TypeError(
                 f"Column {name!r} holds complex values, which skmmoe does not support."
             )
+        if _is_time_dtype(column.dtype):
+            columns.append(_seconds(column))
+            continue
         try:
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError) as exc:
@@ -320,13 +358,9 @@ def numbers_as_float(X) -> np.ndarray:
                 f"Column {name!r} contains infinity; skmmoe imputes missing values "
                 "(NaN) but cannot use infinite ones. Replace them first."
             )
-        if (np.abs(values) > np.finfo(np.float32).max).any():
-            raise ValueError(
-                f"Column {name!r} holds values too large for float32; rescale it."
-            )
-        columns.append(values.astype(np.float32))
+        columns.append(values)
     if not columns:
-        return np.empty((frame.shape[0], 0), dtype=np.float32)
+        return np.empty((frame.shape[0], 0), dtype=np.float64)
     return np.column_stack(columns)
 
 
