@@ -562,6 +562,8 @@ NUMERIC_ENCODINGS = (
 """The choices of ``numeric_encoding``: a dense encoding, a bin embedding, or both
 (``"+embedding"``)."""
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 TRANSFORM_BLOCK_ROWS = 262_144
 """Rows the preprocessor transforms at a time when encoding large data."""
 SPLIT_BLOCK_ROWS = 32_768
@@ -776,8 +778,8 @@ class FeatureEncoder:
             return self.preprocessor.transform(X)
 
     def _non_finite_error(self, dense: np.ndarray) -> ValueError:
-        """Which dense input is NaN (a missing value left unimputed) or infinite
-        (a value whose encoding overflows float32), by name."""
+        """Which dense input is NaN (a missing value left unimputed) or beyond
+        float32's range (a value whose encoding overflows float32), by name."""
         names = [c.name for c in self.feature_columns if c.kind == "dense"]
         nan = np.isnan(dense).any(axis=0)
         if nan.any():
@@ -785,7 +787,7 @@ class FeatureEncoder:
                 f"The preprocessor left NaN in the dense input {names[nan.argmax()]!r}"
                 "; impute missing values in the preprocessor."
             )
-        column = names[(~np.isfinite(dense)).any(axis=0).argmax()]
+        column = names[(~(np.abs(dense) <= _FLOAT32_MAX)).any(axis=0).argmax()]
         return ValueError(
             f"The dense input {column!r} overflows float32 once encoded (its values "
             "are too large after scaling); rescale that column."
@@ -815,9 +817,10 @@ class FeatureEncoder:
             if block.dtype.kind != "f":
                 block = block.astype(np.float64)
             sparse[rows] = _reserved_index_codes(block[:, self.sparse_positions], sizes)
-            dense[rows] = block[:, self.dense_positions]
-            if not np.isfinite(dense[rows]).all():
-                raise self._non_finite_error(dense[rows])
+            values = block[:, self.dense_positions]
+            if not (np.abs(values) <= _FLOAT32_MAX).all():  # NaN fails it too
+                raise self._non_finite_error(values)
+            dense[rows] = values
         return sparse, dense
 
 
