@@ -101,12 +101,28 @@ def make_targets(
     )
 
 
+def as_pandas(y):
+    """y as pandas where it arrives in another container that numpy would read
+    wrong: a polars Series or DataFrame, a pyarrow Array, ChunkedArray or Table
+    (Arrow-backed dtypes keep nullable ints as ints, and column names), a pandas
+    ExtensionArray (nullable Int64, boolean, string) or Index. numpy would turn
+    integer labels with missing values into floats, or drop the names."""
+    if type(y).__module__.partition(".")[0] == "polars":
+        return y.to_pandas(use_pyarrow_extension_array=True)
+    if type(y).__module__.partition(".")[0] == "pyarrow" and hasattr(y, "to_pandas"):
+        return y.to_pandas(types_mapper=pd.ArrowDtype)
+    if isinstance(y, (pd.api.extensions.ExtensionArray, pd.Index)):
+        return pd.Series(y)
+    return y
+
+
 def read_labels(y, task_names=None) -> tuple[list[Labels], list[str], int]:
     """y -> (labels per task, task names, y.ndim)."""
     if y is None:
         raise ValueError(
             "This estimator requires y to be passed, but the target y is None."
         )
+    y = as_pandas(y)
     if hasattr(y, "toarray") or hasattr(y, "tocsr"):
         raise TypeError("A sparse y is not supported; pass a dense array.")
     if isinstance(y, pd.DataFrame):
@@ -149,8 +165,10 @@ def read_labels(y, task_names=None) -> tuple[list[Labels], list[str], int]:
 
 def align_to_tasks(y, task_names: list[str]):
     """A y DataFrame whose columns are named (not numbered) with its columns in
-    the order of the tasks, matched by name; any other y as it is. Columns whose
-    names are not the tasks' are refused."""
+    the order of the tasks, matched by name; any other y as it is (polars and
+    pyarrow containers as pandas ones). Columns whose names are not the tasks'
+    are refused."""
+    y = as_pandas(y)
     if not isinstance(y, pd.DataFrame) or all(
         isinstance(c, (int, np.integer)) for c in y.columns
     ):

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from small_network import small
@@ -484,3 +486,78 @@ def test_regression_targets_of_any_magnitude_train_and_predict(scale):
     pred = est.predict(X)
     assert np.isfinite(pred).all()
     assert np.corrcoef(pred / scale, y / scale)[0, 1] > 0.9
+
+
+# ------------------------------------------------ labels in other containers
+def _containers(values: list, dtype: str):
+    """The same labels (None where missing) in the containers users pass."""
+    import polars as pl
+    import pyarrow as pa
+
+    series = pd.Series(values, dtype=dtype)
+    arrow = pa.array(
+        values,
+        type={"Int64": pa.int64(), "boolean": pa.bool_()}.get(dtype, pa.string()),
+    )
+    return {
+        "pandas ExtensionArray": series.array,
+        "pandas Index": pd.Index(series),
+        "polars Series": pl.from_arrow(arrow),
+        "pyarrow Array": arrow,
+        "pyarrow ChunkedArray": pa.chunked_array([arrow[:3], arrow[3:]]),
+    }
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["Int64", "boolean", "string"]),
+    missing=st.lists(st.booleans(), min_size=12, max_size=12),
+    seed=st.integers(0, 2**16),
+)
+def test_labels_in_any_container_read_as_the_same_pandas_series(kind, missing, seed):
+    """Nullable ints with missing values stay ints (a pandas Int64 array came back
+    as floats), booleans bools, strings strings, in whatever container: the
+    classes and the missing mask equal the pandas Series'."""
+    pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(seed)
+    pool = {"Int64": [3, 7, 11], "boolean": [True, False], "string": ["x", "y"]}[kind]
+    values = [None if m else pool[i % len(pool)] for i, m in enumerate(missing)]
+    values = [values[i] for i in rng.permutation(len(values))]
+    (expected,), _, _ = read_labels(pd.Series(values, dtype=kind))
+    for name, y in _containers(values, kind).items():
+        (labels,), names, ndim = read_labels(y)
+        assert (names, ndim) == (["task_0"], 1), name
+        assert labels.observed.dtype == expected.observed.dtype, name
+        assert_array_equal(labels.observed, expected.observed)
+        assert_array_equal(labels.missing, expected.missing)
+
+
+def test_a_nullable_int_array_fits_int_classes_and_predicts_ints():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = pd.array(np.where(X[:, 0] > 0, 5, 9), dtype="Int64")
+    y[::7] = pd.NA
+    clf = MMOEClassifier(**small()).fit(X, y)
+    assert clf.classes_.dtype.kind == "i"
+    assert_array_equal(clf.classes_, [5, 9])
+    assert clf.predict(X).dtype.kind == "i"
+
+
+def test_a_polars_and_pyarrow_y_keep_names_and_types():
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    frame = pd.DataFrame(
+        {"buys": np.where(X[:, 0] > 0, 1, 2), "spend": X[:, 1] * 2.0}
+    ).astype({"buys": "Int64"})
+    frame.loc[::5, "buys"] = pd.NA
+    expected = MMOEEstimator(**small()).fit(X, frame)
+    for y in (pl.from_pandas(frame), pa.Table.from_pandas(frame)):
+        est = MMOEEstimator(**small()).fit(X, y)
+        assert est.task_names_ == ["buys", "spend"]
+        assert_array_equal(est.classes_[0], [1, 2])
+        assert est.classes_[0].dtype.kind == "i"
+        assert_array_equal(est.predict(X), expected.predict(X))
+        assert est.score(X, y) == pytest.approx(expected.score(X, frame))
