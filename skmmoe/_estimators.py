@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field, fields
 from numbers import Integral, Real
@@ -690,38 +688,6 @@ default=None
         )
         return [o.double().cpu().numpy() for o in outs]
 
-    def _refuse_single_output_scorers(self) -> None:
-        """A clear error where one of scikit-learn's scorers (``scoring="r2"``
-        in GridSearchCV, say) would score a model whose tasks mix classification
-        and regression: those scorers compare one kind of output and failed deep
-        inside scikit-learn ("could not convert string to float"). skmmoe's own
-        task scorers call through skmmoe.metrics and pass."""
-        tasks = getattr(self, "_tasks", ())
-        if len({t.task_type == "regression" for t in tasks}) < 2:
-            return
-        frame: types.FrameType | None = sys._getframe(2)
-        for _ in range(16):
-            if frame is None:
-                return
-            module = frame.f_globals.get("__name__", "")
-            if module == "skmmoe.metrics":
-                return
-            if module == "sklearn.metrics._scorer":
-                names = [t.name for t in tasks]
-                scorer = "A scikit-learn scorer"
-                while frame is not None and "self" not in frame.f_locals:
-                    frame = frame.f_back
-                if frame is not None:
-                    scorer = f"scikit-learn's scorer {frame.f_locals['self']!r}"
-                raise ValueError(
-                    f"{scorer} scores one kind of output, but this model's tasks "
-                    f"{names} mix classification and regression. Score each task "
-                    "with skmmoe.metrics.task_scorer, e.g. scoring={"
-                    f"{names[0]!r}: task_scorer({names[0]!r}, 'roc_auc'), ...}}, or "
-                    "leave scoring=None for the estimator's own score."
-                )
-            frame = frame.f_back
-
     def predict(self, X: FeaturesLike) -> np.ndarray:
         """Predict every task.
 
@@ -736,7 +702,6 @@ default=None
             (strings, bools, ints); regression values as floats. With several tasks
             whose predictions differ in dtype, an object array.
         """
-        self._refuse_single_output_scorers()
         logits = self._network_outputs(X)
         preds = [task.decode(z) for task, z in zip(self._tasks, logits)]
         if self._y_ndim == 1:
@@ -765,6 +730,13 @@ default=None
     def _mean_task_score(self, X, y, sample_weight) -> float:
         """Mean over tasks of each task's own score, on its labelled rows."""
         labels = self._score_labels(X, y)
+        for task, (_, missing) in zip(self._tasks, labels):
+            if missing.all():
+                raise ValueError(
+                    f"score: task {task.name!r} has no label in y (all {len(missing)} "
+                    "missing), so it cannot be scored; score the other tasks with "
+                    "skmmoe.metrics.task_scorer."
+                )
         logits = self._network_outputs(X)
         sw = None if sample_weight is None else np.asarray(sample_weight)
         scores = []
@@ -812,7 +784,6 @@ class _ProbaMixin:
             classification task, None for a regression task.
         """
         model = cast(_BaseMMOE, self)  # a mixin of the estimators
-        model._refuse_single_output_scorers()
         logits = model._network_outputs(X)
         probas = [task.predict_proba(z) for task, z in zip(model._tasks, logits)]
         if model._y_ndim == 1:  # its one task classifies (available_if)
@@ -948,8 +919,9 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         y: TargetsLike,
         sample_weight: SampleWeightLike = None,
     ) -> float:
-        """Accuracy, or subset accuracy (every task right) for a 2-D y; a missing
-        label (NaN, None) does not count against its sample.
+        """Accuracy, or subset accuracy (every task right) for a 2-D y, over the
+        samples that have a label; a missing label (NaN, None) does not count
+        against its sample, and a sample with no label at all is left out.
 
         Parameters
         ----------
@@ -962,12 +934,24 @@ class MMOEClassifier(_ProbaMixin, ClassifierMixin, _BaseMMOE):
         score : float
         """
         labels = self._score_labels(X, y)
-        y_pred = self.predict(X).reshape(len(labels[0].missing), -1)
+        labelled = ~np.logical_and.reduce([missing for _, missing in labels])
+        if not labelled.any():
+            raise ValueError(
+                f"score: y has no label (all {len(labelled)} samples missing in "
+                f"every task {self.task_names_}); there is nothing to score."
+            )
+        y_pred = self.predict(X).reshape(len(labelled), -1)
         correct = np.ones(len(y_pred), dtype=bool)
         for t, (observed, missing) in enumerate(labels):
             # A sample is right when every task with a label there is right.
             correct[~missing] &= y_pred[~missing, t] == observed
-        return float(np.average(correct, weights=sample_weight))
+        weights = None if sample_weight is None else np.asarray(sample_weight)
+        return float(
+            np.average(
+                correct[labelled],
+                weights=None if weights is None else weights[labelled],
+            )
+        )
 
 
 class MMOERegressor(RegressorMixin, _BaseMMOE):

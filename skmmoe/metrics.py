@@ -127,6 +127,12 @@ class TaskScorer:
         model = _final_step(estimator)
         t = self._task_index(model)
         y_true, keep = _labelled(align_to_tasks(y, model.task_names_), t)
+        name = model.task_names_[t]
+        if not keep.any():
+            raise ValueError(
+                f"task_scorer: task {name!r} has no label in y (all {len(keep)} "
+                "missing), so it cannot be scored."
+            )
         task_type = model.task_types_[t]
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
@@ -135,7 +141,6 @@ class TaskScorer:
             sample_weight = sample_weight[keep]
         if not keep.all():
             X = _safe_indexing(X, np.flatnonzero(keep))
-        name = model.task_names_[t]
         if task_type == "regression":
             if not _uses_predict(self.scorer):
                 raise ValueError(

@@ -7,6 +7,7 @@ How y becomes tasks is tested in test_targets.py, X in test_features.py, devices
 test_device.py, partial_fit in test_partial_fit.py, pickles and model files in
 test_persistence.py. Shared fixtures are in conftest.py."""
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -446,3 +449,112 @@ def test_fits_with_one_seed_in_several_threads_give_one_model(mixed_frame_xy):
         thread.join()
     for proba in results:
         assert_array_equal(proba, expected)
+
+
+# ------------------------------------------------ scoring with missing labels
+@functools.cache
+def _scored_models():
+    """Three fitted models on 80 rows, and their full labels: an MMOEEstimator
+    (binary, multiclass, regression), an MMOEClassifier (binary, multiclass)
+    and an MMOERegressor (two regressions)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(80, 3))
+    Y = pd.DataFrame(
+        {
+            "b": np.where(X[:, 0] > 0, "yes", "no"),
+            "m": np.array(["p", "q", "r"])[np.argmax(X, axis=1)],
+            "r": X[:, 1] + 0.1 * rng.normal(size=80),
+            "s": X[:, 2] - X[:, 0],
+        }
+    )
+    return (
+        X,
+        Y,
+        {
+            "estimator": (MMOEEstimator(**small()).fit(X, Y[["b", "m", "r"]]), "bmr"),
+            "classifier": (MMOEClassifier(**small()).fit(X, Y[["b", "m"]]), "bm"),
+            "regressor": (MMOERegressor(**small()).fit(X, Y[["r", "s"]]), "rs"),
+        },
+    )
+
+
+MISSING_PATTERNS = ("none", "random", "half", "all", "alternate")
+
+
+def _with_missing(column: pd.Series, pattern: str, rng) -> pd.Series:
+    hidden = {
+        "none": np.zeros(len(column), dtype=bool),
+        "random": rng.random(len(column)) < 0.4,
+        "half": np.arange(len(column)) < len(column) // 2,
+        "all": np.ones(len(column), dtype=bool),
+        "alternate": np.arange(len(column)) % 2 == 0,
+    }[pattern]
+    return column.astype(object).mask(hidden, None)
+
+
+def _expected_task_score(model, t: int, y_true: pd.Series, pred) -> float:
+    keep = y_true.notna().to_numpy()
+    observed = y_true[keep].infer_objects().to_numpy()
+    if model.task_types_[t] == "binary":
+        proba = model.predict_proba(_scored_models()[0])[t][keep, 1]
+        return roc_auc_score(observed == model.classes_[t][1], proba)
+    if model.task_types_[t] == "multiclass":
+        return accuracy_score(observed, pred[keep, t])
+    return r2_score(observed.astype(float), pred[keep, t].astype(float))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    which=st.sampled_from(["estimator", "classifier", "regressor"]),
+    patterns=st.lists(st.sampled_from(MISSING_PATTERNS), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_scores_count_only_labelled_rows_and_name_a_task_with_none(
+    which, patterns, seed
+):
+    """score and task_scorer under labels missing in any pattern per task: each
+    task is scored on its labelled rows (the classifier's subset accuracy on the
+    rows with any label; a row with no label counted as right before), and a
+    task, or a y, with no label at all is refused by a ValueError naming it."""
+    from skmmoe.metrics import task_scorer
+
+    X, full, models = _scored_models()
+    model, names = models[which]
+    rng = np.random.default_rng(seed)
+    Y = pd.DataFrame(
+        {n: _with_missing(full[n], p, rng) for n, p in zip(names, patterns)}
+    )
+    pred = model.predict(X)
+    labelled = Y.notna().to_numpy()
+    for t, name in enumerate(names):
+        if not labelled[:, t].any():
+            with pytest.raises(ValueError, match=f"task '{name}' has no label"):
+                task_scorer(name, "accuracy" if t < 2 else "r2")(model, X, Y)
+            continue
+        assert_allclose(
+            task_scorer(
+                name,
+                "roc_auc"
+                if model.task_types_[t] == "binary"
+                else "accuracy"
+                if model.task_types_[t] == "multiclass"
+                else "r2",
+            )(model, X, Y),
+            _expected_task_score(model, t, Y[name], pred),
+        )
+    if which == "classifier":
+        rows = labelled.any(axis=1)
+        if not rows.any():
+            with pytest.raises(ValueError, match="y has no label"):
+                model.score(X, Y)
+            return
+        right = np.where(labelled, pred == Y.to_numpy(), True).all(axis=1)
+        assert_allclose(model.score(X, Y), right[rows].mean())
+        return
+    empty = [n for n, has in zip(names, labelled.any(axis=0)) if not has]
+    if empty:
+        with pytest.raises(ValueError, match=f"task '{empty[0]}' has no label"):
+            model.score(X, Y)
+        return
+    expected = [_expected_task_score(model, t, Y[n], pred) for t, n in enumerate(names)]
+    assert_allclose(model.score(X, Y), np.mean(expected))

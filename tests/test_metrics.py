@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.metrics import (
     accuracy_score,
     log_loss,
@@ -428,14 +429,57 @@ def test_permutation_importance_of_one_task(data):
     assert int(np.argmax(result.importances_mean)) == 1
 
 
+def test_a_users_own_scorer_scores_a_mixed_task_model(mixed, data):
+    """A make_scorer of the user's own over the whole multi-task prediction is
+    called with predict's output, never refused (a refusal became silent NaN
+    scores in cross_validate)."""
+    from sklearn.metrics import make_scorer
+    from sklearn.model_selection import cross_validate
+
+    def spend_r2(Y, pred):
+        return r2_score(np.asarray(Y)[:, 1], pred[:, 1].astype(float))
+
+    X, Y = data
+    scores = cross_validate(
+        mixed, X, Y, scoring=make_scorer(spend_r2), cv=2, error_score="raise"
+    )["test_score"]
+    assert np.isfinite(scores).all()
+    assert_allclose(make_scorer(spend_r2)(mixed, X, Y), spend_r2(Y, mixed.predict(X)))
+
+
 @pytest.mark.parametrize("scoring", ["r2", "roc_auc", "accuracy"])
-def test_a_built_in_scorer_on_mixed_tasks_points_to_task_scorer(mixed, data, scoring):
+def test_a_built_in_single_output_scorer_on_mixed_tasks_raises(mixed, data, scoring):
+    """scikit-learn's scorers compare one kind of output; on string and float
+    columns together they raise scikit-learn's own error (task_scorer scores
+    one task). skmmoe no longer inspects its caller to find out."""
     from sklearn.model_selection import cross_validate
 
     X, Y = data
-    # scikit-learn 1.6 refuses probability scorers on any non-classifier itself,
-    # before asking the estimator; later releases ask it, and skmmoe points to
-    # task_scorer.
-    match = "task_scorer|should either be a classifier"
-    with pytest.raises(ValueError, match=match):
-        cross_validate(mixed, X, Y, scoring=scoring, cv=2, error_score="raise")
+    Y = Y.assign(click=np.where(Y["click"] == 1, "yes", "no"))
+    est = clone(mixed).fit(X, Y)
+    with pytest.raises((ValueError, TypeError)):
+        cross_validate(est, X, Y, scoring=scoring, cv=2, error_score="raise")
+
+
+def test_predict_from_a_thread_with_no_python_caller(mixed, data, monkeypatch):
+    """A host that calls predict from a thread of its own (no Python frame above
+    the call, as from C or C++) gets predictions: nothing in predict looks up
+    its callers. The thread runs C callables only (list.extend over map), so
+    predict's frame is the bottom of its Python stack."""
+    import _thread
+    import itertools
+    import sys
+    import time
+
+    X, _ = data
+    results: list = []
+    errors: list = []
+    monkeypatch.setattr(sys, "unraisablehook", errors.append)
+    calls = itertools.chain(map(mixed.predict, [X]), map(mixed.predict_proba, [X]))
+    _thread.start_new_thread(results.extend, (calls,))
+    deadline = time.monotonic() + 60
+    while len(results) < 2 and not errors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not errors, errors[0].exc_value
+    assert_array_equal(results[0], mixed.predict(X))
+    assert_array_equal(results[1][0], mixed.predict_proba(X)[0])
