@@ -126,7 +126,8 @@ class Task:
         logits : tensor of shape (n, output_dim)
         target : tensor of shape (n,), as :meth:`encode` returns it
         weight : tensor of shape (n,) or None
-            Sample weights, zero where the label is missing.
+            Sample weights, zero where the label is missing. Where no row has a
+            label, the loss and metrics are NaN: nothing was measured.
         """
         losses = self.loss(logits.float(), target)
         if weight is None:
@@ -134,10 +135,15 @@ class Task:
             keep = np.ones(len(target), dtype=bool)
             sw = None
         else:
-            loss = float((losses * weight).sum() / weight.sum().clamp_min(1e-12))
             w = weight.cpu().numpy()
             keep = w > 0
             sw = w[keep]
+            # No labelled row, nothing measured: NaN, never a perfect 0.
+            loss = (
+                float((losses * weight).sum() / weight.sum())
+                if keep.any()
+                else math.nan
+            )
         z = logits.double().cpu().numpy()[keep]
         t = target.cpu().numpy()[keep]
         return self._metrics(z, t, loss, sw), loss
@@ -301,7 +307,11 @@ class MulticlassTask(_ClassificationTask):
         return F.cross_entropy(logits, target, reduction="none")
 
     def _metrics(self, z, t, loss, sw):
-        accuracy = accuracy_score(t, np.argmax(z, axis=1), sample_weight=sw)
+        accuracy = (
+            accuracy_score(t, np.argmax(z, axis=1), sample_weight=sw)
+            if len(t)
+            else math.nan
+        )
         return {"log_loss": loss, "accuracy": float(accuracy)}
 
     def predict_proba(self, logits):

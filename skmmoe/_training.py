@@ -183,8 +183,25 @@ def _weighted_loss(task_losses: dict, config: TrainConfig) -> float:
 
 def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
     """``TrainConfig.validate`` for early stopping: validation metrics per task and
-    the loss-weighted mean validation loss."""
-    total = sum(loss_weights)
+    the loss-weighted mean validation loss of the tasks that have a label among
+    the validation rows (the others' metrics are NaN: not measured).
+
+    Raises
+    ------
+    ValueError
+        When no validation row has a label for any task.
+    """
+    measured = [
+        (w is None or bool((w > 0).any())) and loss_weight > 0
+        for w, loss_weight in zip(valid.weights, loss_weights)
+    ]
+    if not any(measured):
+        raise ValueError(
+            f"early_stopping: none of the {len(valid)} validation rows has a label "
+            "for a task with a positive loss weight, so nothing can be validated; "
+            "raise validation_fraction, or fit without early_stopping."
+        )
+    total = sum(w for w, m in zip(loss_weights, measured) if m)
 
     def validate(logits):
         metrics, objective = {}, 0.0
@@ -192,7 +209,8 @@ def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
             metrics[task.name], loss = task.validation_metrics(
                 logits[t], valid.targets[t], valid.weights[t]
             )
-            objective += loss_weights[t] * loss / total
+            if measured[t]:
+                objective += loss_weights[t] * loss / total
         return metrics, objective
 
     return validate

@@ -797,3 +797,57 @@ def test_only_the_default_measures_the_thread_count(n_jobs, adaptive, monkeypatc
     X = np.random.default_rng(0).normal(size=(64, 3))
     MMOEClassifier(**small(epochs=1, n_jobs=n_jobs)).fit(X, (X[:, 0] > 0) * 1)
     assert seen == [adaptive and torch.get_num_threads() > 1]
+
+
+# --------------------------------------- validation rows without a task's labels
+def _validation_rows(X, Y, fraction: float, seed: int) -> np.ndarray:
+    from skmmoe._params import TargetSpec
+    from skmmoe._targets import make_targets, validation_split
+
+    spec = TargetSpec(
+        task_types=None,
+        task_names=None,
+        class_weight=None,
+        loss_weights=None,
+        kind="any",
+    )
+    return validation_split(make_targets(Y, None, X, spec), fraction, seed)[1]
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_a_task_with_no_labelled_validation_row_is_nan_not_a_perfect_zero(kind):
+    """A task whose labels are all missing among the validation rows was
+    reported with a validation loss of 0.0; it is NaN (nothing measured), and
+    early stopping watches the other tasks' losses alone."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 3))
+    labels = {
+        "binary": np.where(X[:, 1] > 0, "u", "v"),
+        "multiclass": np.array(["p", "q", "r"])[np.argmax(X, axis=1)],
+        "regression": X[:, 1] * 3.0,
+    }[kind]
+    Y = pd.DataFrame({"watched": X[:, 0] > 0, "other": labels})
+    valid = _validation_rows(X, Y, 0.1, seed=5)
+    Y["other"] = Y["other"].astype(object)
+    Y.loc[valid, "other"] = None  # labelled in training rows only
+    est = MMOEEstimator(
+        **small(epochs=4), early_stopping=True, validation_fraction=0.1, seed=5
+    ).fit(X, Y)
+    for record in est.history_:
+        assert all(math.isnan(v) for v in record["valid"]["other"].values())
+        assert all(math.isfinite(v) for v in record["valid"]["watched"].values())
+        assert record["valid_objective"] == pytest.approx(
+            record["valid"]["watched"]["log_loss"]
+        )
+
+
+def test_validation_rows_without_any_label_are_refused():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 2))
+    Y = pd.DataFrame({"a": X[:, 0] * 2.0, "b": X[:, 1] - 1.0})
+    valid = _validation_rows(X, Y, 0.2, seed=1)
+    Y.loc[valid] = np.nan
+    est = MMOEEstimator(**small(), early_stopping=True, validation_fraction=0.2)
+    with pytest.raises(ValueError, match="none of the 20 validation rows has a label"):
+        est.set_params(seed=1).fit(X, Y)
+    assert not hasattr(est, "network_")
