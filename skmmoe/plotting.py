@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .metrics import _final_step
 
 __all__ = ["plot_gates", "plot_history", "plot_tasks"]
 
@@ -47,9 +51,7 @@ def plot_history(
     1
     """
     plt = _pyplot("plot_history")
-    history = getattr(estimator_or_history, "history_", estimator_or_history)
-    if not history:
-        raise ValueError("The history is empty: fit the estimator first.")
+    history = _history(estimator_or_history)
     tasks = list(history[0]["train_loss"])
     if axes is None:
         _, grid = plt.subplots(
@@ -65,18 +67,44 @@ def plot_history(
             marker="o",
             label=f"{prefix}train loss",
         )
-        if "valid" in history[0]:
-            for metric in history[0]["valid"][task]:
-                ax.plot(
-                    epochs,
-                    [h["valid"][task][metric] for h in history],
-                    linestyle="--",
-                    label=f"{prefix}valid {metric}",
-                )
+        # Epochs without validation (partial_fit after an early-stopped first
+        # call) are gaps in the curves.
+        metrics = dict.fromkeys(
+            m for h in history if "valid" in h for m in h["valid"][task]
+        )
+        for metric in metrics:
+            ax.plot(
+                epochs,
+                [h.get("valid", {}).get(task, {}).get(metric, np.nan) for h in history],
+                linestyle="--",
+                marker=".",
+                label=f"{prefix}valid {metric}",
+            )
         ax.set_title(task)
         ax.set_xlabel("epoch")
         ax.legend(fontsize="small")
     return list(axes)
+
+
+def _history(estimator_or_history: Any) -> list[dict]:
+    """The history of a fitted estimator (NotFittedError before fit, as
+    scikit-learn's displays raise), or a history given as it is."""
+    if isinstance(estimator_or_history, BaseEstimator):
+        check_is_fitted(_final_step(estimator_or_history))
+        history = _final_step(estimator_or_history).history_
+    else:
+        history = estimator_or_history
+    if not history:
+        raise ValueError("The history is empty: fit the estimator first.")
+    return list(history)
+
+
+def _fitted_model(estimator: Any) -> Any:
+    """The skmmoe estimator of ``estimator`` or of a Pipeline ending in one,
+    checked to be fitted."""
+    model = _final_step(estimator)
+    check_is_fitted(model)
+    return model
 
 
 def _pyplot(caller: str):
@@ -143,10 +171,10 @@ def plot_tasks(
     )
 
     from ._targets import align_to_tasks
-    from .metrics import _final_step, _labelled, _task_classes
+    from .metrics import _labelled, _task_classes
 
     plt = _pyplot("plot_tasks")
-    model = _final_step(estimator)
+    model = _fitted_model(estimator)
     names, kinds = list(model.task_names_), list(model.task_types_)
     n_panels = sum(2 if kind == "binary" else 1 for kind in kinds)
     if axes is None:
@@ -226,10 +254,8 @@ def plot_gates(estimator: Any, X: Any, *, ax: Any = None) -> Any:
     >>> plot_gates(reg, X).get_title()
     'Mean gate weight per task and expert'
     """
-    from .metrics import _final_step
-
     plt = _pyplot("plot_gates")
-    model = _final_step(estimator)
+    model = _fitted_model(estimator)
     if model is not estimator:  # a Pipeline: its steps first
         X = estimator[:-1].transform(X)
     weights = model.gate_weights(X).mean(axis=0)  # (n_tasks, num_experts)

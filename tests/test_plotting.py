@@ -124,3 +124,49 @@ def test_plot_gates_on_a_given_ax():
     means = est.gate_weights(X).mean(axis=0)
     np.testing.assert_allclose(image.get_array(), means)
     assert image.get_array().shape == (2, 4)
+
+
+@pytest.mark.parametrize("calls", [["fit"], ["partial_fit", "partial_fit"]])
+def test_history_after_partial_fit_calls_with_and_without_validation(calls):
+    """A first call with early stopping, then partial_fit calls without it: the
+    validation curves have gaps where nothing was validated (a KeyError before)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    Y = np.column_stack([X[:, 0] > 0, X @ [1.0, 2.0, 0.5]])
+    est = MMOEEstimator(
+        expert_dnn_hidden_units=(8,), epochs=3, early_stopping=True, n_iter_no_change=5
+    )
+    getattr(est, calls[0])(X, Y)
+    first = len(est.history_)
+    for call in calls[1:] + ["partial_fit"]:
+        getattr(est, call)(X, Y)
+    assert "valid" in est.history_[0] and "valid" not in est.history_[-1]
+    axes = plot_history(est)
+    valid = axes[0].get_lines()[1]
+    assert valid.get_label() == "valid log_loss"
+    values = np.asarray(valid.get_ydata(), dtype=float)
+    assert np.isfinite(values[:first]).all() and np.isnan(values[first:]).all()
+    assert len(axes[0].get_lines()[0].get_ydata()) == len(est.history_)
+
+
+@pytest.mark.parametrize("plot", ["plot_history", "plot_tasks", "plot_gates"])
+@pytest.mark.parametrize("wrap", [False, True], ids=["estimator", "pipeline"])
+def test_plots_of_an_unfitted_model_raise_not_fitted_error(plot, wrap):
+    """As scikit-learn's displays do, not a TypeError or AttributeError."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skmmoe import plotting
+
+    est = MMOEEstimator()
+    if wrap:
+        est = make_pipeline(StandardScaler(), est)
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    args = (
+        (est,)
+        if plot == "plot_history"
+        else (est, X, y)[: 3 if plot == "plot_tasks" else 2]
+    )
+    with pytest.raises(NotFittedError):
+        getattr(plotting, plot)(*args)
