@@ -21,10 +21,13 @@ that. This module owns the container, the checksums and the format version only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import secrets
+import stat
 import warnings
 import zipfile
 import zlib
@@ -145,7 +148,11 @@ def save(
             if state.feature_names_in is None
             else _jsonable(state.feature_names_in)
         ),
-        "columns_in": None if state.columns_in is None else _jsonable(state.columns_in),
+        "columns_in": (
+            None
+            if state.columns_in is None
+            else [_label_to_json(c) for c in state.columns_in]
+        ),
         "tasks": [t.to_json() for t in state.tasks],
         "y_ndim": state.y_ndim,
         "history": _jsonable(state.history),
@@ -160,9 +167,58 @@ def save(
         name: hashlib.sha256(data).hexdigest() for name, data in members.items()
     }
     members[_CHECKSUMS] = json.dumps(checksums).encode()
-    with zipfile.ZipFile(os.fspath(path), "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    _write_atomically(path, members)
+
+
+def _write_atomically(path, members: dict[str, bytes]) -> None:
+    """Write the archive to a new file beside ``path`` (beside the target of a
+    symbolic link), flush it to disk, then rename it over ``path``: a write that
+    fails at any point (disk full, interrupted) leaves the file that was there
+    as it was, and removes the partial one."""
+    target = os.path.realpath(os.fspath(path))
+    directory, base = os.path.split(target)
+    temporary = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
+    # Created as open() creates a file (the umask applies), never over another.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, data in members.items():
+                    archive.writestr(name, data)
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileNotFoundError):  # keep the replaced file's mode
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _label_to_json(label):
+    """A column label of X as JSON, exactly: a tuple (a MultiIndex column) as
+    ``{"tuple": [...]}``, so that it comes back a tuple and predict keeps matching
+    columns by name."""
+    if isinstance(label, tuple):
+        return {"tuple": [_label_to_json(part) for part in label]}
+    if isinstance(label, (str, bool, np.bool_)) or label is None:
+        return label if label is None or isinstance(label, str) else bool(label)
+    if isinstance(label, (Integral, np.integer)):
+        return int(label)
+    if isinstance(label, (float, np.floating)):
+        return float(label)
+    raise TypeError(
+        f"skmmoe.save cannot save the column label {label!r} of type "
+        f"{type(label).__name__}: column labels must be strings, numbers, booleans "
+        "or tuples of them; rename the column before fitting."
+    )
+
+
+def _label_from_json(value):
+    if isinstance(value, dict):
+        return tuple(_label_from_json(part) for part in value["tuple"])
+    return value
 
 
 def _param_to_json(value):
@@ -393,7 +449,11 @@ def load(
             y_ndim=meta["y_ndim"],
             n_features_in=meta["features"]["n_features"],
             feature_names_in=meta["feature_names_in"],
-            columns_in=meta["columns_in"],
+            columns_in=(
+                None
+                if meta["columns_in"] is None
+                else [_label_from_json(c) for c in meta["columns_in"]]
+            ),
             history=meta["history"],
             best_epoch=meta["best_epoch"],
             seed=meta["seed"],

@@ -3,12 +3,14 @@ skmmoe.save / skmmoe.load, a format that never runs code on load. Pickles of a
 network trained off the CPU are tested in test_device.py; partial_fit after a load
 in test_partial_fit.py."""
 
+import functools
 import io
 import json
 import os
 import pickle
 import subprocess
 import sys
+import tempfile
 import textwrap
 import warnings
 import zipfile
@@ -20,6 +22,8 @@ import pandas as pd
 import pytest
 import torch
 from estimator_helpers import assert_same_proba, private_copy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from model_files import archive, read_members
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
@@ -695,3 +699,144 @@ def test_a_member_that_inflates_past_its_bound_is_refused_early(
     assert path.stat().st_size < 2**20
     with pytest.raises(ValueError, match=f"{member} declares .* more than"):
         skmmoe.load(path)
+
+
+# ------------------------------------------------------------ column labels
+_TEXT_LABELS = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
+)
+_SCALAR_LABELS = st.one_of(_TEXT_LABELS, st.integers(-(2**40), 2**40))
+COLUMN_LABELS = st.sampled_from(["text", "int", "tuple", "mixed tuple"]).flatmap(
+    lambda kind: st.lists(
+        {
+            "text": _TEXT_LABELS,
+            "int": st.integers(-(2**40), 2**40),
+            "tuple": st.tuples(_TEXT_LABELS, _TEXT_LABELS),
+            "mixed tuple": st.tuples(_SCALAR_LABELS, st.integers(0, 9)),
+        }[kind],
+        min_size=3,
+        max_size=3,
+        unique=True,
+    )
+)
+
+
+@functools.cache
+def _label_data():
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(
+        {
+            0: rng.normal(size=60),
+            1: rng.normal(size=60) * 100.0,
+            2: rng.choice(["u", "v", "w"], 60),
+        }
+    )
+    y = X[0] - 0.01 * X[1] + (X[2] == "u")
+    return X, y
+
+
+@settings(max_examples=25, deadline=None)
+@given(labels=COLUMN_LABELS, order=st.permutations([0, 1, 2]))
+def test_any_column_labels_are_matched_by_name_after_save_load_and_pickle(
+    labels, order
+):
+    """Names with spaces, punctuation and any characters, ints, tuples (a
+    MultiIndex's columns): a model saved and loaded, or pickled, matches
+    reordered columns by their labels as the fitted one does. JSON turned
+    tuples into lists, and the loaded model then matched by position."""
+    X, y = _label_data()
+    X = X.set_axis(
+        pd.MultiIndex.from_tuples(labels) if isinstance(labels[0], tuple) else labels,
+        axis=1,
+    )
+    est = MMOERegressor(**SMALL).fit(X, y)
+    expected = est.predict(X)
+    shuffled = X.iloc[:, order]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.skmmoe"
+        skmmoe.save(est, path)
+        loaded = skmmoe.load(path)
+    unpickled = pickle.loads(pickle.dumps(est))
+    for model in (est, loaded, unpickled):
+        assert model._columns_in == list(X.columns)
+        assert_array_equal(model.predict(shuffled), expected)
+
+
+def test_a_column_label_json_cannot_hold_is_refused_by_name(tmp_path):
+    X = pd.DataFrame({pd.Timestamp("2024-01-01"): [0.0, 1.0, 2.0, 3.0]})
+    est = MMOERegressor(**SMALL).fit(X, [0.0, 1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="column label Timestamp"):
+        skmmoe.save(est, tmp_path / "model.skmmoe")
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------ atomic saves
+def _write_steps():
+    """The calls a save makes, in order, that can fail: each member's write (four
+    after partial_fit, which keeps the optimizer's state), the flush to disk, and
+    the rename over the old file."""
+    return [("writestr", k) for k in range(4)] + [("fsync", 0), ("replace", 0)]
+
+
+@pytest.mark.parametrize("step", _write_steps(), ids=lambda s: f"{s[0]}-{s[1]}")
+def test_a_save_that_fails_at_any_stage_keeps_the_previous_file(
+    numeric_classifier, saved_file, tmp_path, monkeypatch, step
+):
+    """Disk full or an interruption at any stage of a save: the file that was
+    there is untouched, and nothing of the failed save is left beside it."""
+    est, X, y = numeric_classifier
+    path = tmp_path / "model.skmmoe"
+    path.write_bytes(saved_file[1])
+    before = path.read_bytes()
+    name, at = step
+    calls = {"n": 0}
+
+    def fail_at(original):
+        def call(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] - 1 == at:
+                raise OSError(28, "No space left on device")
+            return original(*args, **kwargs)
+
+        return call
+
+    if name == "writestr":
+        monkeypatch.setattr(
+            zipfile.ZipFile, "writestr", fail_at(zipfile.ZipFile.writestr)
+        )
+    else:
+        monkeypatch.setattr(os, name, fail_at(getattr(os, name)))
+    refit = clone(est).partial_fit(X, 1 - y)
+    with pytest.raises(OSError, match="No space left"):
+        skmmoe.save(refit, path)
+    assert calls["n"] > at  # the failure happened where the step says
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skmmoe"]
+    assert_array_equal(skmmoe.load(path).predict(X), est.predict(X))
+
+
+def test_a_save_keeps_the_replaced_files_mode_and_writes_through_a_link(
+    numeric_classifier, tmp_path
+):
+    est, X, _ = numeric_classifier
+    target = tmp_path / "models" / "model.skmmoe"
+    target.parent.mkdir()
+    skmmoe.save(est, target)
+    target.chmod(0o640)
+    link = tmp_path / "current.skmmoe"
+    link.symlink_to(target)
+    skmmoe.save(est, link)
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.skmmoe"]
+    assert_array_equal(skmmoe.load(link).predict(X), est.predict(X))
+
+
+def test_a_new_file_gets_the_mode_open_would_give_it(numeric_classifier, tmp_path):
+    est, _, _ = numeric_classifier
+    umask = os.umask(0o022)
+    try:
+        skmmoe.save(est, tmp_path / "model.skmmoe")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "model.skmmoe").stat().st_mode & 0o777 == 0o644
