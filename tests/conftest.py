@@ -8,9 +8,23 @@ parameters are in ``small_network.py`` (``from small_network import small``).
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from small_network import small
 
 from skmmoe import MMOEEstimator
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_left_as_found():
+    """Every test leaves torch's thread count as it found it: one that sets it and
+    does not restore it changes the speed, and the float sums, of every test
+    after it."""
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch's threads at {after}; it found {before}")
 
 
 # Small networks and few epochs keep each fit well under a second.

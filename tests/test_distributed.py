@@ -83,14 +83,23 @@ def assert_same_weights(state, reference, rtol=RTOL, atol=ATOL):
         )
 
 
-def test_two_ranks_reach_the_weights_of_one_process(tmp_path):
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as the ranks (n_jobs=1), for the one-process fit that
+    the ranks are compared with; the count is restored after the test."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_two_ranks_reach_the_weights_of_one_process(tmp_path, one_thread):
     # Categorical and numeric columns, a binary task with missing labels, a
     # regression task, sample weights, both L2 terms and early stopping.
     done = launch("mixed", tmp_path)
     for rank, d in enumerate(done):
         assert d.returncode == 0, f"rank {rank}:\n{d.stderr}"
         assert d.stdout == "" and "Warning" not in d.stderr, d.stderr
-    torch.set_num_threads(1)  # as the ranks (n_jobs=1)
     one = worker.result(worker.fit("mixed"))
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
     # The summed gradients are the same on both ranks: so are the weights, exactly.
@@ -132,13 +141,12 @@ def test_ranks_given_different_data_refuse(tmp_path):
         assert "rank(s) [1] of 2 differ from rank 0" in d.stderr
 
 
-def test_n_workers_numeric_only_X_matches_one_process():
+def test_n_workers_numeric_only_X_matches_one_process(one_thread):
     # numeric_encoding="scaled": no embedded input, so the embedding table gets
     # no gradient (DistributedDataParallel fails on such a parameter unless told).
     X, Y = worker.numeric_data()
     params = dict(numeric_encoding="scaled", **worker.COMMON)
     two = MMOEEstimator(n_workers=2, **params).fit(X, Y)
-    torch.set_num_threads(1)
     one = MMOEEstimator(**params).fit(X, Y)
     assert two.n_workers == 2 and two.n_features_in_ == 5
     assert_same_weights(two.network_.state_dict(), one.network_.state_dict())
