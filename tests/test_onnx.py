@@ -34,9 +34,10 @@ from skmmoe import (  # noqa: E402
 from skmmoe._features import NUMERIC_ENCODINGS  # noqa: E402
 from skmmoe._onnx import _input_columns, _preprocessor_graph  # noqa: E402
 
-# The issue's tolerance on probabilities, absolute. Both sides compute in float32
-# from the same float32 inputs; they differ only by the order of float32 sums
-# (about 1e-7 here), whatever the CPU.
+# The issue's tolerance on probabilities, absolute. Both sides preprocess in
+# float64 with the same operations and run the network in float32 on the same
+# float32 features; they differ only by the order of float32 sums (about 1e-7
+# here), whatever the CPU.
 ATOL = 1e-5
 BIG_BATCH = 4096
 
@@ -187,7 +188,7 @@ def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed, tmp_
     for name in ("city", "color", "member"):  # member, a bool: "True" / "False"
         assert inputs[name].elem_type == elem.STRING
     for name in ("age", "income", "children", "constant"):
-        assert inputs[name].elem_type == elem.FLOAT
+        assert inputs[name].elem_type == elem.DOUBLE
     for tensor_type in inputs.values():
         assert not tensor_type.shape.dim[0].HasField("dim_value")  # dynamic batch
     outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
@@ -214,6 +215,89 @@ def test_regressor_equals_predict(mixed):
     assert_task_parity(reg, out, X_test, task_names=["spend", "twice"])
     row = X_test.iloc[[5]]
     assert_task_parity(reg, _run(session, reg, row), row, task_names=["spend", "twice"])
+
+
+def _as_float32(feed: dict) -> dict:
+    """The feed with its numbers rounded to float32, as the graph read them
+    before they went through the preprocessing in float64."""
+    return {
+        name: values.astype(np.float32).astype(np.float64)
+        if values.dtype == np.float64
+        else values
+        for name, values in feed.items()
+    }
+
+
+def assert_full_precision_parity(model, X, *, task_names):
+    """Parity at batch 4096 and 1, and the proof that it needs float64: fed the
+    same rows rounded to float32, the graph's probabilities move far past ATOL."""
+    session = _session(model)
+    assert_task_parity(model, _run(session, model, X), X, task_names=task_names)
+    row = X.iloc[[0]]
+    assert_task_parity(model, _run(session, model, row), row, task_names=task_names)
+    assert_preprocessing_parity(model, X)
+    name = f"{task_names[0]}_proba"
+    (rounded,) = session.run([name], _as_float32(onnx_inputs(model, X)))
+    assert np.abs(rounded - model.predict_proba(X)[0]).max() > 100 * ATOL
+
+
+@pytest.mark.parametrize("numeric_encoding", ["scaled+embedding", "piecewise_linear"])
+def test_large_offsets_keep_their_fine_part(numeric_encoding):
+    """Columns whose information float32 rounds away (a Unix time x + 1e9, where
+    its step is 128; amounts in cents near 1e11, where it is 8192) and a tiny one
+    (x * 1e-6): the graph reads them as float64 and scales and bins them in
+    float64, as predict does, so the two agree where the labels hang on x."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400 + BIG_BATCH)
+    X = pd.DataFrame(
+        {
+            "stamp": 1e9 + x,
+            "micro": 1e-6 * x,
+            "cents": 1e11 + 100.0 * x,
+            "city": rng.choice(["paris", "rome"], len(x)).astype(object),
+        }
+    )
+    Y = pd.DataFrame({"up": np.where(x > 0, "up", "down"), "size": 3.0 * x})
+    est = MMOEEstimator(**small(epochs=5), numeric_encoding=numeric_encoding)
+    est.fit(X.iloc[:400], Y.iloc[:400])
+    assert_full_precision_parity(est, X.iloc[400:], task_names=["up", "size"])
+
+
+def test_datetime_and_timedelta_columns_are_seconds_at_full_precision():
+    """Naive, tz-aware and Arrow timestamps (seconds since the epoch near 1.7e9,
+    spread by 10 s) and a timedelta (near 3e8 s): onnx_inputs feeds them as the
+    float64 seconds predict reads (the same instant, the same number, whatever
+    its time zone; NaT as NaN), and the graph agrees with predict where the
+    labels hang on the seconds."""
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400 + BIG_BATCH)
+    micros = np.round((1.7e9 + 10.0 * x) * 1e6).astype(np.int64)
+    stamps = pd.Series(micros.astype("datetime64[us]"))
+    naive = stamps.copy()
+    naive[rng.random(len(x)) < 0.05] = pd.NaT
+    X = pd.DataFrame(
+        {
+            "naive": naive,
+            "aware": stamps.dt.tz_localize("UTC").dt.tz_convert("Asia/Kolkata"),
+            "arrow": stamps.astype(pd.ArrowDtype(pa.timestamp("us", tz="UTC"))),
+            "waited": pd.to_timedelta(np.round((3e8 + 10.0 * x) * 1e9), unit="ns"),
+        }
+    )
+    Y = pd.DataFrame({"late": np.where(x > 0, "yes", "no"), "delay": x})
+    est = MMOEEstimator(**small(epochs=5)).fit(X.iloc[:400], Y.iloc[:400])
+    test = X.iloc[400:]
+    feed = onnx_inputs(est, test)
+    seconds = micros[400:] / 1e6
+    for name in ("aware", "arrow"):
+        assert feed[name].dtype == np.float64
+        np.testing.assert_allclose(feed[name].ravel(), seconds, rtol=0, atol=1e-6)
+    missing = test["naive"].isna().to_numpy()
+    assert missing.any() and np.isnan(feed["naive"].ravel()[missing]).all()
+    np.testing.assert_allclose(
+        feed["waited"].ravel(), 3e8 + 10.0 * x[400:], rtol=0, atol=1e-6
+    )
+    assert_full_precision_parity(est, test, task_names=["late", "delay"])
 
 
 def test_one_dimensional_y_and_array_input():
@@ -266,8 +350,8 @@ def test_onnx_inputs_spells_missing_values():
     feed = onnx_inputs(clf, X)
     assert feed["city"].ravel().tolist() == ["a", "", "b", ""]
     assert feed["city"].shape == (4, 1)
-    assert feed["n"].dtype == np.float32 and np.isnan(feed["n"][1, 0])
-    assert feed["k"].dtype == np.float32
+    assert feed["n"].dtype == np.float64 and np.isnan(feed["n"][1, 0])
+    assert feed["k"].dtype == np.float64
     # Columns are matched by name, in any order.
     reordered = onnx_inputs(clf, X[["k", "n", "city"]])
     for name in feed:
@@ -321,6 +405,29 @@ def test_users_preprocessor_with_an_ordinal_encoder(mixed):
     session = _session(est, X_str)
     out = _run(session, est, X_test_str)
     assert_task_parity(est, out, X_test_str, task_names=list(Y.columns))
+
+
+def test_pipeline_whose_skmmoe_step_embeds_a_numeric_column(mixed):
+    """The skmmoe step of a Pipeline with categorical_features: its category
+    lookup gets the earlier steps' float64 numbers (here ordinal codes)."""
+    X, Y, X_test = mixed
+    ct = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["city"],
+            ),
+            ("num", SimpleImputer(), ["age", "income"]),
+        ]
+    )
+    X_str = X.fillna({"city": "none"}).astype({"city": str})
+    X_test_str = X_test.fillna({"city": "none"}).astype({"city": str})
+    mmoe = MMOEEstimator(**small(epochs=2), categorical_features=[0])
+    pipe = Pipeline([("ct", ct), ("mmoe", mmoe)]).fit(X_str, Y)
+    assert mmoe.feature_columns_[0].kind == "sparse"
+    out = _run(_session(pipe, X_str), pipe, X_test_str)
+    assert_task_parity(pipe, out, X_test_str, task_names=list(Y.columns))
 
 
 def test_unsupported_steps_raise_naming_the_step(mixed):
