@@ -6,11 +6,14 @@ missing-value indicators and the ``numbers_as_float`` step; the eval-mode networ
 the task links go through torch's exporter; ``onnx.compose`` joins the two, and a
 last node per classification task looks its label up in the task's classes.
 
-Inputs: one per raw column, named by column, of shape (n, 1): strings for categorical
-columns (bool ones included, as "True"/"False"; missing spelled ``""``), float32 for
-numeric ones (missing as NaN), float64 for the numeric columns of a Pipeline.
-Outputs per task ``t``: ``t_label`` and ``t_proba`` for classification, ``t_value``
-for regression.
+Inputs: one per raw column of shape (n, 1), named ``str(label)`` (``x0``, ``x1``, ...
+for a fit on an array): strings for categorical columns (bool ones included, as
+"True"/"False"; missing spelled ``""``), float64 for numeric ones (missing as NaN;
+datetimes as seconds since the Unix epoch, timedeltas as seconds). As in predict,
+imputation, scaling and binning compute in float64, and the features are cast to
+float32 once encoded, before the network. Outputs per task ``t``: ``t_label`` and
+``t_proba`` for classification, ``t_value`` for regression; no column may bear one
+of those names.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ MISSING_CATEGORY = ""
 """How a missing value of a categorical column is spelled in the graph's string
 inputs (:func:`onnx_inputs` writes it for NaN and None)."""
 FEATURES = "skmmoe_features"
+INPUTS_PREFIX = "skmmoe_in_"
 
 
 # ---------------------------------------------------------------- the inputs
@@ -110,47 +114,69 @@ def _split_model(model) -> tuple[Any, list]:
 
 def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
     """The graph's inputs: (name, column label, kind) per raw column of the fit,
-    kind "string", "float" or "double" (a Pipeline's numeric columns)."""
+    kind "string" or "double" (:func:`_inputs_and_frame`)."""
+    return _inputs_and_frame(model, X_example)[0]
+
+
+def _inputs_and_frame(model, X) -> tuple[list[tuple[str, Any, str]], Any]:
+    """The graph's inputs, and X (None allowed) as a DataFrame holding the
+    columns of the fit under their labels.
+
+    An input's name is ``str(label)`` where the fit saw column labels (a tuple
+    label of MultiIndex columns as ``str`` writes it, ``"('a', 'b')"``), else
+    ``x0``, ``x1``, ... by position. Its kind: "string" for the categorical
+    columns of the built-in preprocessor, and where another preprocessor
+    comes first, for the columns of X of a categorical dtype; "double" for the
+    others, as ``numbers_as_float`` makes them."""
     est, before = _split_model(model)
-    first = before[0][1] if before else est
-    n = int(first.n_features_in_)
-    names = getattr(first, "feature_names_in_", None)
-    labels = list(names) if names is not None else list(range(n))
-    if est._columns_in is not None and not before:
-        labels = list(est._columns_in)
-    built_in = not before and _is_built_in(est._encoder.preprocessor)
-    categorical = np.zeros(n, dtype=bool)
-    if built_in:
+    labels, named = _column_labels(est, before)
+    frame = None if X is None else _columns_of(X, labels, named)
+    categorical = np.zeros(len(labels), dtype=bool)
+    if not before and _is_built_in(est._encoder.preprocessor):
         for name, _, columns in est._encoder.preprocessor.transformers_:
             if name == CATEGORICAL:
                 categorical[list(columns)] = True
-    if X_example is not None:
-        frame = X_example if isinstance(X_example, pd.DataFrame) else None
-        if frame is None:
-            frame = pd.DataFrame(np.asarray(X_example))
-            frame.columns = labels[: frame.shape[1]]
-        missing = [c for c in labels if c not in frame.columns]
+    elif frame is not None:
+        categorical[:] = [is_categorical_dtype_auto(frame[c].dtype) for c in labels]
+    names = [str(c) for c in labels] if named else [f"x{j}" for j in range(len(labels))]
+    columns = [
+        (name, label, "string" if is_string else "double")
+        for name, label, is_string in zip(names, labels, categorical)
+    ]
+    return columns, frame
+
+
+def _column_labels(est, before: list) -> tuple[list, bool]:
+    """The fit's column labels, and whether X had them (else they are its
+    column positions)."""
+    if before:
+        first = before[0][1]
+        names = getattr(first, "feature_names_in_", None)
+        if names is not None:
+            return list(names), True
+        return list(range(int(first.n_features_in_))), False
+    if est._columns_in is not None:
+        return list(est._columns_in), True
+    return list(range(int(est.n_features_in_))), False
+
+
+def _columns_of(X, labels: list, named: bool) -> pd.DataFrame:
+    """X as a DataFrame with the columns ``labels`` of the fit: a DataFrame's
+    taken by label (in any order) where the fit had labels, else by position."""
+    if isinstance(X, pd.DataFrame) and named:
+        missing = [c for c in labels if c not in X.columns]
         if missing:
             raise ValueError(
-                f"X_example lacks the columns {missing} of the fit; it must hold "
-                "the columns the model was fitted on."
+                f"X lacks the columns {missing} of the fit; it must hold the "
+                "columns the model was fitted on."
             )
-        dtypes = [frame[c].dtype for c in labels]
-    else:
-        dtypes = [None] * n
-    out = []
-    for j, (label, dtype) in enumerate(zip(labels, dtypes)):
-        name = str(label) if names is not None else f"x{j}"
-        if categorical[j] or (
-            not built_in and dtype is not None and is_categorical_dtype_auto(dtype)
-        ):
-            out.append((name, label, "string"))
-        else:
-            # A Pipeline's steps compute in float64, as scikit-learn does: their
-            # output then rounds to the float32 values of predict (a value at a
-            # bin edge stays at it).
-            out.append((name, label, "double" if before else "float"))
-    return out
+        return X
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    if np.ndim(X) != 2 or frame.shape[1] != len(labels):
+        raise ValueError(
+            f"X must have shape (n_samples, {len(labels)}); got {np.shape(X)}."
+        )
+    return frame.set_axis(labels, axis=1)
 
 
 def _is_built_in(preprocessor: ColumnTransformer) -> bool:
@@ -170,15 +196,18 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
     model : MMOEEstimator, MMOEClassifier, MMOERegressor or Pipeline
         The fitted model the graph was exported from.
     X : DataFrame or array-like of shape (n_samples, n_features)
-        Raw rows with the columns of the fit.
+        Raw rows with the columns of the fit (a DataFrame's matched by label,
+        in any order, where the fit had labels).
 
     Returns
     -------
     feed : dict of str to ndarray of shape (n_samples, 1)
-        One entry per column, named by column: categorical columns as strings
-        (missing as ``""``; bools as ``"True"`` / ``"False"``), numeric columns
-        as float32 (missing as NaN; float64 for the numeric columns of a
-        Pipeline, whose steps compute in float64 as in scikit-learn).
+        One entry per column, named as the graph's inputs: ``str(label)``
+        (``x0``, ``x1``, ... where the fit had no column labels). Categorical
+        columns as strings (missing as ``""``; bools as ``"True"`` /
+        ``"False"``), numeric ones as float64 (missing as NaN; datetimes as
+        seconds since 1970-01-01 UTC and timedeltas as seconds, as predict
+        reads them).
 
     Examples
     --------
@@ -189,32 +218,24 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
     >>> clf = clf.fit(X, [0, 1, 0, 1])
     >>> feed = onnx_inputs(clf, X)
     >>> feed["city"].ravel().tolist(), feed["age"].dtype
-    (['a', 'b', '', 'a'], dtype('float32'))
+    (['a', 'b', '', 'a'], dtype('float64'))
     """
-    columns = _input_columns(model, X)
-    frame = X if isinstance(X, pd.DataFrame) else None
-    if frame is None:
-        array = np.asarray(X)
-        if array.ndim != 2 or array.shape[1] != len(columns):
-            raise ValueError(
-                f"X must have shape (n_samples, {len(columns)}); got {array.shape}."
-            )
-        frame = pd.DataFrame(array)
-        frame.columns = [label for _, label, _ in columns]
-    feed = {}
-    floats = [label for _, label, kind in columns if kind == "float"]
-    # One conversion for all float32 columns (it checks them as predict does).
-    as_float = numbers_as_float(frame[floats]) if floats else None
-    for name, label, kind in columns:
-        if kind == "string":
-            feed[name] = _strings(frame[label], label).reshape(-1, 1)
-        elif kind == "double":
-            values = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
-            feed[name] = values.reshape(-1, 1)
-        else:
-            assert as_float is not None
-            feed[name] = as_float[:, [floats.index(label)]]
-    return feed
+    columns, frame = _inputs_and_frame(model, X)
+    numeric = [(name, label) for name, label, kind in columns if kind == "double"]
+    numbers = {}
+    if numeric:
+        # One conversion for all numeric columns, predict's own: it checks them
+        # as predict does and reads datetimes and timedeltas as seconds.
+        values = numbers_as_float(frame[[label for _, label in numeric]])
+        numbers = {name: values[:, [j]] for j, (name, _) in enumerate(numeric)}
+    return {
+        name: (
+            numbers[name]
+            if kind == "double"
+            else _strings(frame[label], label).reshape(-1, 1)
+        )
+        for name, label, kind in columns
+    }
 
 
 def _strings(column: pd.Series, label) -> np.ndarray:
@@ -239,14 +260,14 @@ def _initializer(scope, container, values: np.ndarray, name: str) -> str:
     return var
 
 
-def _float_output(scope, container, operator, x: str) -> None:
-    """The converter's output: ``x`` cast to float32."""
+def _cast_output(scope, container, operator, x: str, to: int) -> None:
+    """The converter's output: ``x`` cast to the TensorProto type ``to``."""
     container.add_node(
         "Cast",
         [x],
         [operator.outputs[0].full_name],
         name=scope.get_unique_operator_name("Cast"),
-        to=TensorProto.FLOAT,
+        to=to,
     )
 
 
@@ -280,6 +301,9 @@ def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None
     encoder: CategoryEncoder = operator.raw_operator
     x = operator.inputs[0].full_name
     numeric = not isinstance(operator.inputs[0].type, StringTensorType)
+    if numeric:  # a Pipeline's earlier steps made numbers
+        # LabelEncoder (ai.onnx.ml 2 and 3) looks up float32 keys only.
+        x = _node(scope, container, "Cast", [x], to=TensorProto.FLOAT)
     codes = []
     for j, categories in enumerate(encoder.categories_):
         column = _node(
@@ -292,7 +316,7 @@ def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None
         attrs: dict[str, Any] = dict(
             values_int64s=list(range(len(categories))), default_int64=-1
         )
-        if numeric:  # a Pipeline's earlier steps made numbers
+        if numeric:
             attrs["keys_floats"] = [float(c) for c in categories]
         else:
             attrs["keys_strings"] = [str(c) for c in categories]
@@ -311,27 +335,19 @@ def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None
         if len(codes) == 1
         else _node(scope, container, "Concat", codes, axis=1)
     )
-    _float_output(scope, container, operator, joined)
-
-
-def _edges_at_or_above(edges: np.ndarray) -> np.ndarray:
-    """The smallest float32 at or above each float64 edge, so that a float32 x
-    compares with it as with the edge itself."""
-    low = edges.astype(np.float32)
-    below = low.astype(np.float64) < edges
-    low[below] = np.nextafter(low[below], np.float32(np.inf))
-    return low
+    _cast_output(scope, container, operator, joined, TensorProto.FLOAT)
 
 
 def _convert_quantile_binner(scope: Any, operator: Any, container: Any) -> None:
-    """Index of the bin: how many inner edges are <= x; NaN stays NaN."""
+    """Index of the bin: how many inner edges are <= x, compared in float64 as
+    the transformer compares them; NaN stays NaN."""
     binner: QuantileBinner = operator.raw_operator
-    x = operator.inputs[0].full_name
+    x = operator.inputs[0].full_name  # float64, from numbers_as_float
     inner = [e[1:-1] for e in binner.bin_edges_]
     width = max((len(e) for e in inner), default=0)
-    table = np.full((len(inner), max(width, 1)), np.inf, dtype=np.float32)
+    table = np.full((len(inner), max(width, 1)), np.inf)
     for j, e in enumerate(inner):
-        table[j, : len(e)] = _edges_at_or_above(e)
+        table[j, : len(e)] = e
     x3 = _node(
         scope,
         container,
@@ -399,12 +415,11 @@ def _convert_ple(scope: Any, operator: Any, container: Any) -> None:
         [x, _initializer(scope, container, np.array(source, dtype=np.int64), "j")],
         axis=1,
     )
-    x64 = _node(scope, container, "Cast", [repeated], to=TensorProto.DOUBLE)
-    t = _node(scope, container, "Sub", [x64, const(lo, "lo")])
+    t = _node(scope, container, "Sub", [repeated, const(lo, "lo")])
     t = _node(scope, container, "Div", [t, const(width, "width")])
     t = _node(scope, container, "Max", [t, const(lower, "lower")])
     t = _node(scope, container, "Min", [t, const(upper, "upper")])
-    _float_output(scope, container, operator, t)
+    _cast_output(scope, container, operator, t, TensorProto.FLOAT)
 
 
 def _shape_imputer(operator: Any) -> None:
@@ -497,7 +512,8 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
 
 def _shape_as_float(operator: Any) -> None:
     _check_function(operator.raw_operator)
-    operator.outputs[0].type = FloatTensorType([None, operator.inputs[0].type.shape[1]])
+    width = operator.inputs[0].type.shape[1]
+    operator.outputs[0].type = DoubleTensorType([None, width])
 
 
 def _check_function(transformer: FunctionTransformer) -> None:
@@ -510,7 +526,10 @@ def _check_function(transformer: FunctionTransformer) -> None:
 
 
 def _convert_as_float(scope: Any, operator: Any, container: Any) -> None:
-    _float_output(scope, container, operator, operator.inputs[0].full_name)
+    """``numbers_as_float``: numbers as float64 (what the imputation, scaling
+    and binning after it compute in)."""
+    x = operator.inputs[0].full_name
+    _cast_output(scope, container, operator, x, TensorProto.DOUBLE)
 
 
 skl2onnx.update_registered_converter(
@@ -643,52 +662,60 @@ def _quiet():
 
 # ----------------------------------------------------------------- export
 def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
-    """The raw columns -> the skmmoe preprocessor's output (float, one column per
-    network input before the id lookup). A Pipeline's earlier steps are converted
-    first and joined to the skmmoe preprocessor, which skl2onnx then converts
-    with the width of their output known (it needs it to pick columns)."""
+    """The raw columns -> the skmmoe preprocessor's output as the network takes
+    it: float32, one column per network input before the id lookup, computed in
+    float64 before as predict computes it. A Pipeline's earlier steps are
+    converted first and joined to the skmmoe preprocessor, which skl2onnx then
+    converts with the width of their output known (it needs it to pick
+    columns).
+
+    skl2onnx gets the columns' names, which a user's ColumnTransformer picks
+    columns by, and renames them to names of its own; every name of the graph
+    that takes the columns is then prefixed, so that no merge meets a name
+    twice: :func:`_name_inputs` gives the inputs the columns' names at the end.
+    """
     est, before = _split_model(model)
     preprocessor = est._encoder.preprocessor
     for name, step in [*before, ("skmmoe preprocessor", preprocessor)]:
         for _, transformer, _ in getattr(step, "transformers_", []):
             _check_categories(transformer, name)
-    tensor_types = {
-        "float": FloatTensorType,
-        "double": DoubleTensorType,
-        "string": StringTensorType,
-    }
+    tensor_types = {"double": DoubleTensorType, "string": StringTensorType}
     types = [(name, tensor_types[kind]([None, 1])) for name, _, kind in columns]
     if not before:
-        return _convert(preprocessor, types, opset, "the skmmoe preprocessor")
-    first = before[0][1] if len(before) == 1 else Pipeline(before)
-    described = ", ".join(f"{n!r} ({type(s).__name__})" for n, s in before)
-    head = _convert(first, types, opset, f"the Pipeline's steps {described}")
-    tail = _convert(
-        preprocessor,
-        [(FEATURES, FloatTensorType([None, int(est.n_features_in_)]))],
-        opset,
-        "the skmmoe preprocessor",
-    )
-    tail = onnx.compose.add_prefix(tail, "skmmoe_pre_", rename_inputs=False)
-    _as_float_output(head)
-    _agree(head, tail)
-    return onnx.compose.merge_models(
-        head, tail, io_map=[(head.graph.output[0].name, FEATURES)]
-    )
+        pre = _convert(preprocessor, types, opset, "the skmmoe preprocessor")
+        pre = onnx.compose.add_prefix(pre, INPUTS_PREFIX)
+    else:
+        first = before[0][1] if len(before) == 1 else Pipeline(before)
+        described = ", ".join(f"{n!r} ({type(s).__name__})" for n, s in before)
+        head = _convert(first, types, opset, f"the Pipeline's steps {described}")
+        head = onnx.compose.add_prefix(head, INPUTS_PREFIX)
+        tail = _convert(
+            preprocessor,
+            [(FEATURES, DoubleTensorType([None, int(est.n_features_in_)]))],
+            opset,
+            "the skmmoe preprocessor",
+        )
+        tail = onnx.compose.add_prefix(tail, "skmmoe_pre_", rename_inputs=False)
+        # As numbers_as_float reads the steps' output.
+        _cast_graph_output(head, TensorProto.DOUBLE)
+        _agree(head, tail)
+        pre = onnx.compose.merge_models(
+            head, tail, io_map=[(head.graph.output[0].name, FEATURES)]
+        )
+    _cast_graph_output(pre, TensorProto.FLOAT)  # as FeatureEncoder._split
+    return pre
 
 
-def _as_float_output(model: onnx.ModelProto) -> None:
-    """The graph's one output cast to float32, as skmmoe's preprocessor casts
-    its input (``numbers_as_float``)."""
+def _cast_graph_output(model: onnx.ModelProto, to: int) -> None:
+    """The graph's one output cast to the TensorProto type ``to``, unless it
+    is of that type."""
     output = model.graph.output[0]
-    cast = f"{output.name}_float32"
-    model.graph.node.append(
-        helper.make_node("Cast", [output.name], [cast], to=TensorProto.FLOAT)
-    )
+    if output.type.tensor_type.elem_type == to:
+        return
+    cast = f"{output.name}_{helper.tensor_dtype_to_np_dtype(to)}"
+    model.graph.node.append(helper.make_node("Cast", [output.name], [cast], to=to))
     model.graph.output.remove(output)
-    model.graph.output.append(
-        helper.make_tensor_value_info(cast, TensorProto.FLOAT, [None, None])
-    )
+    model.graph.output.append(helper.make_tensor_value_info(cast, to, [None, None]))
 
 
 def _convert(transformer, types, opset: int, what: str) -> onnx.ModelProto:
@@ -767,7 +794,7 @@ def to_onnx(
         Rows with the columns of the fit, whose dtypes tell a Pipeline's or a
         user's preprocessor's string columns (object, string, category, bool)
         apart from numeric ones. Not needed with the built-in preprocessor, whose
-        categorical columns are string inputs and the others float32.
+        categorical columns are string inputs and the others float64.
     path : str or path-like, default=None
         Where to write the model too.
     opset : int, default=18
@@ -777,13 +804,25 @@ def to_onnx(
     Returns
     -------
     onnx.ModelProto
-        Inputs, one per column of shape (n, 1): categorical columns as strings
-        (missing: ``""``, bools ``"True"`` / ``"False"``), numeric ones as
-        float32 (missing: NaN; float64 in a Pipeline); :func:`onnx_inputs` builds
-        them from a DataFrame. Outputs per task
+        Inputs, one per column of shape (n, 1), named exactly ``str(label)``
+        (``"hours per week"`` stays so; a MultiIndex column ``("a", "b")`` is
+        ``"('a', 'b')"``; ``x0``, ``x1``, ... for a fit on an array or a
+        Pipeline fitted on one): categorical columns as strings (missing:
+        ``""``, bools ``"True"`` / ``"False"``), numeric ones as float64
+        (missing: NaN; datetimes as seconds since 1970-01-01 UTC, timedeltas as
+        seconds), imputed, scaled and binned in float64 as predict does them;
+        :func:`onnx_inputs` builds them from a DataFrame. Outputs per task
         ``t``: ``t_label`` (n,) and ``t_proba`` (n, n_classes) float32 for
         classification, ``t_value`` (n,) float64 for regression. The batch size
         is dynamic.
+
+    Raises
+    ------
+    ValueError
+        Before building anything, for a column whose name the graph cannot
+        take: the empty name (ONNX's absent input), one that is not UTF-8, or
+        the name of an output (a column ``"t_label"`` beside a classification
+        task ``t``). Also for steps skl2onnx cannot convert, naming the step.
 
     Examples
     --------
@@ -806,6 +845,7 @@ def to_onnx(
             f"tested with; got {opset!r}."
         )
     columns = _input_columns(model, X_example)
+    _check_names(columns, est._fitted_state().tasks)
     pre = _preprocessor_graph(model, columns, opset)
     n_features = len(est._encoder.preprocessor.get_feature_names_out())
     net, tasks = _network_graph(est, n_features, opset)
@@ -822,10 +862,83 @@ def to_onnx(
     del merged.opset_import[:]
     merged.opset_import.extend(imports.values())
     merged.graph.name = "skmmoe"
+    _name_inputs(merged.graph, [name for name, _, _ in columns])
     onnx.checker.check_model(merged)
     if path is not None:
         onnx.save(merged, os.fspath(path))
     return merged
+
+
+def _check_names(columns, tasks) -> None:
+    """Every column's name can be a graph input: not empty (ONNX's name for an
+    absent input), UTF-8, and not an output's name (an ONNX graph has one
+    namespace for all its values). Names are distinct: the fit refuses
+    duplicate columns, and the labels it takes (strings, numbers, tuples of
+    them) print differently where they differ."""
+    outputs = {}
+    for task in tasks:
+        kinds = ("label", "proba") if task.is_classification else ("value",)
+        outputs.update({f"{task.name}_{kind}": task.name for kind in kinds})
+    for name, label, _ in columns:
+        if not name:
+            raise ValueError(
+                "The column named '' cannot be a graph input: ONNX reserves the "
+                "empty name for absent inputs; rename the column."
+            )
+        if not _is_utf8(name):
+            raise ValueError(
+                f"The name of column {label!r} is not valid Unicode text, which "
+                "ONNX names must be (UTF-8); rename the column."
+            )
+        if name in outputs:
+            raise ValueError(
+                f"Column {label!r} has the name of the output {name!r} of task "
+                f"{outputs[name]!r}, and an ONNX graph's inputs and outputs share "
+                "one namespace; rename the column or the task."
+            )
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _name_inputs(graph: onnx.GraphProto, names: list[str]) -> None:
+    """The graph's inputs renamed, in order, to ``names``; any other value of
+    the graph that has one of them gets a name of its own first."""
+    old = [i.name for i in graph.input]
+    values = _value_names(graph)
+    taken = values | set(names)
+    mapping = {}
+    for name in sorted(set(names) & (values - set(old))):
+        fresh, k = name, 0
+        while fresh in taken:
+            k += 1
+            fresh = f"{name}_{k}"
+        taken.add(fresh)
+        mapping[name] = fresh
+    mapping.update(zip(old, names))
+    _rename_values(graph, mapping)
+
+
+def _value_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    names.update(t.name for t in graph.initializer)
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def _rename_values(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
+    for node in graph.node:
+        node.input[:] = [mapping.get(n, n) for n in node.input]
+        node.output[:] = [mapping.get(n, n) for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        value.name = mapping.get(value.name, value.name)
 
 
 def _agree(*models: onnx.ModelProto) -> None:

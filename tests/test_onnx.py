@@ -1,12 +1,17 @@
 """skmmoe.to_onnx and onnx_inputs: one ONNX graph from the raw columns to every
 task's outputs, equal to predict_proba / predict within 1e-5 in onnxruntime."""
 
+import copy
+import hashlib
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from small_network import small
 
 onnx = pytest.importorskip("onnx")
@@ -32,11 +37,17 @@ from skmmoe import (  # noqa: E402
     to_onnx,
 )
 from skmmoe._features import NUMERIC_ENCODINGS  # noqa: E402
-from skmmoe._onnx import _input_columns, _preprocessor_graph  # noqa: E402
+from skmmoe._onnx import (  # noqa: E402
+    _input_columns,
+    _name_inputs,
+    _network_graph,
+    _preprocessor_graph,
+)
 
-# The issue's tolerance on probabilities, absolute. Both sides compute in float32
-# from the same float32 inputs; they differ only by the order of float32 sums
-# (about 1e-7 here), whatever the CPU.
+# The issue's tolerance on probabilities, absolute. Both sides preprocess in
+# float64 with the same operations and run the network in float32 on the same
+# float32 features; they differ only by the order of float32 sums (about 1e-7
+# here), whatever the CPU.
 ATOL = 1e-5
 BIG_BATCH = 4096
 
@@ -135,7 +146,9 @@ def assert_preprocessing_parity(model, X):
     """The graph's preprocessing equals the fitted ColumnTransformer's output:
     bin indices exactly, every other value to float32 rounding."""
     est = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    proto = _preprocessor_graph(model, _input_columns(model, X), 18)
+    columns = _input_columns(model, X)
+    proto = _preprocessor_graph(model, columns, 18)
+    _name_inputs(proto.graph, [name for name, _, _ in columns])
     session = ort.InferenceSession(proto.SerializeToString())
     (got,) = session.run(None, onnx_inputs(model, X))
     Xt = model[:-1].transform(X) if isinstance(model, Pipeline) else X
@@ -187,7 +200,7 @@ def test_classifier_with_batch_norm_and_dropout_equals_predict_proba(mixed, tmp_
     for name in ("city", "color", "member"):  # member, a bool: "True" / "False"
         assert inputs[name].elem_type == elem.STRING
     for name in ("age", "income", "children", "constant"):
-        assert inputs[name].elem_type == elem.FLOAT
+        assert inputs[name].elem_type == elem.DOUBLE
     for tensor_type in inputs.values():
         assert not tensor_type.shape.dim[0].HasField("dim_value")  # dynamic batch
     outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
@@ -216,6 +229,89 @@ def test_regressor_equals_predict(mixed):
     assert_task_parity(reg, _run(session, reg, row), row, task_names=["spend", "twice"])
 
 
+def _as_float32(feed: dict) -> dict:
+    """The feed with its numbers rounded to float32, as the graph read them
+    before they went through the preprocessing in float64."""
+    return {
+        name: values.astype(np.float32).astype(np.float64)
+        if values.dtype == np.float64
+        else values
+        for name, values in feed.items()
+    }
+
+
+def assert_full_precision_parity(model, X, *, task_names):
+    """Parity at batch 4096 and 1, and the proof that it needs float64: fed the
+    same rows rounded to float32, the graph's probabilities move far past ATOL."""
+    session = _session(model)
+    assert_task_parity(model, _run(session, model, X), X, task_names=task_names)
+    row = X.iloc[[0]]
+    assert_task_parity(model, _run(session, model, row), row, task_names=task_names)
+    assert_preprocessing_parity(model, X)
+    name = f"{task_names[0]}_proba"
+    (rounded,) = session.run([name], _as_float32(onnx_inputs(model, X)))
+    assert np.abs(rounded - model.predict_proba(X)[0]).max() > 100 * ATOL
+
+
+@pytest.mark.parametrize("numeric_encoding", ["scaled+embedding", "piecewise_linear"])
+def test_large_offsets_keep_their_fine_part(numeric_encoding):
+    """Columns whose information float32 rounds away (a Unix time x + 1e9, where
+    its step is 128; amounts in cents near 1e11, where it is 8192) and a tiny one
+    (x * 1e-6): the graph reads them as float64 and scales and bins them in
+    float64, as predict does, so the two agree where the labels hang on x."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400 + BIG_BATCH)
+    X = pd.DataFrame(
+        {
+            "stamp": 1e9 + x,
+            "micro": 1e-6 * x,
+            "cents": 1e11 + 100.0 * x,
+            "city": rng.choice(["paris", "rome"], len(x)).astype(object),
+        }
+    )
+    Y = pd.DataFrame({"up": np.where(x > 0, "up", "down"), "size": 3.0 * x})
+    est = MMOEEstimator(**small(epochs=5), numeric_encoding=numeric_encoding)
+    est.fit(X.iloc[:400], Y.iloc[:400])
+    assert_full_precision_parity(est, X.iloc[400:], task_names=["up", "size"])
+
+
+def test_datetime_and_timedelta_columns_are_seconds_at_full_precision():
+    """Naive, tz-aware and Arrow timestamps (seconds since the epoch near 1.7e9,
+    spread by 10 s) and a timedelta (near 3e8 s): onnx_inputs feeds them as the
+    float64 seconds predict reads (the same instant, the same number, whatever
+    its time zone; NaT as NaN), and the graph agrees with predict where the
+    labels hang on the seconds."""
+    pa = pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400 + BIG_BATCH)
+    micros = np.round((1.7e9 + 10.0 * x) * 1e6).astype(np.int64)
+    stamps = pd.Series(micros.astype("datetime64[us]"))
+    naive = stamps.copy()
+    naive[rng.random(len(x)) < 0.05] = pd.NaT
+    X = pd.DataFrame(
+        {
+            "naive": naive,
+            "aware": stamps.dt.tz_localize("UTC").dt.tz_convert("Asia/Kolkata"),
+            "arrow": stamps.astype(pd.ArrowDtype(pa.timestamp("us", tz="UTC"))),
+            "waited": pd.to_timedelta(np.round((3e8 + 10.0 * x) * 1e9), unit="ns"),
+        }
+    )
+    Y = pd.DataFrame({"late": np.where(x > 0, "yes", "no"), "delay": x})
+    est = MMOEEstimator(**small(epochs=5)).fit(X.iloc[:400], Y.iloc[:400])
+    test = X.iloc[400:]
+    feed = onnx_inputs(est, test)
+    seconds = micros[400:] / 1e6
+    for name in ("aware", "arrow"):
+        assert feed[name].dtype == np.float64
+        np.testing.assert_allclose(feed[name].ravel(), seconds, rtol=0, atol=1e-6)
+    missing = test["naive"].isna().to_numpy()
+    assert missing.any() and np.isnan(feed["naive"].ravel()[missing]).all()
+    np.testing.assert_allclose(
+        feed["waited"].ravel(), 3e8 + 10.0 * x[400:], rtol=0, atol=1e-6
+    )
+    assert_full_precision_parity(est, test, task_names=["late", "delay"])
+
+
 def test_one_dimensional_y_and_array_input():
     """An array X gets inputs x0, x1, ...; a 1-D y's one task is task_0."""
     rng = np.random.default_rng(0)
@@ -226,6 +322,188 @@ def test_one_dimensional_y_and_array_input():
     assert [i.name for i in session.get_inputs()] == ["x0", "x1", "x2"]
     out = _run(session, clf, X)
     assert_task_parity(clf, out, X, task_names=["task_0"], y_ndim=1)
+
+
+# Column names the converter used to rename: spaces, punctuation, dots, dashes,
+# unicode, a digit first, a pair that one sanitisation merges ("a b", "a_b"), and
+# names of the graph's own inner values.
+AWKWARD_NAMES = [
+    "hours per week",
+    "capital-gain",
+    "x.1",
+    "a b",
+    "a_b",
+    "名前",
+    "0x",
+    "features",
+    "skmmoe_features",
+    "skmmoe_in_a_b",
+    "bought__classes",
+]
+
+
+def _awkward_frame(n, seed):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {name: rng.normal(j, 1.0 + j, n) for j, name in enumerate(AWKWARD_NAMES)}
+    )
+    X["état civil"] = rng.choice(["marié", "seul"], n).astype(object)
+    return X
+
+
+def test_graph_inputs_are_the_column_names():
+    """Each input is named exactly as its column, and onnx_inputs' feed runs."""
+    X = _awkward_frame(300, seed=0)
+    Y = pd.DataFrame(
+        {"bought": np.where(X["a b"] > 3.0, "yes", "no"), "spend": X["a_b"] * 2.0}
+    )
+    est = MMOEEstimator(**small(epochs=2)).fit(X, Y)
+    session = _session(est)
+    assert [i.name for i in session.get_inputs()] == list(X.columns)
+    X_test = _awkward_frame(BIG_BATCH, seed=1)
+    out = _run(session, est, X_test)
+    assert_task_parity(est, out, X_test, task_names=["bought", "spend"])
+
+
+def test_a_users_column_transformer_picks_awkward_names():
+    """A ColumnTransformer that picks columns by such names, in a Pipeline and
+    as the estimator's own preprocessor."""
+    X = _awkward_frame(300, seed=0)
+    Y = pd.DataFrame({"bought": np.where(X["a_b"] > 4.0, "yes", "no")})
+    ct = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["hours per week", "a b", "a_b", "x.1"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["état civil"]),
+        ],
+        sparse_threshold=0.0,
+    )
+    X_test = _awkward_frame(BIG_BATCH, seed=1)
+    for model in (
+        Pipeline([("ct", ct), ("mmoe", MMOEClassifier(**small(epochs=2)))]),
+        MMOEClassifier(**small(epochs=2), preprocessor=ct),
+    ):
+        model.fit(X, Y)
+        session = _session(model, X)
+        assert [i.name for i in session.get_inputs()] == list(X.columns)
+        out = _run(session, model, X_test)
+        assert_task_parity(model, out, X_test, task_names=["bought"])
+
+
+@pytest.mark.parametrize(
+    "labels, names",
+    [
+        ([0, 1, 2], ["0", "1", "2"]),
+        ([7, -1, 3], ["7", "-1", "3"]),
+        (
+            [("income", "2023"), ("income", 2024), ("city", "")],
+            ["('income', '2023')", "('income', 2024)", "('city', '')"],
+        ),
+    ],
+)
+def test_integer_and_tuple_labels_are_named_as_str_writes_them(labels, names):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            0: rng.normal(size=200),
+            1: rng.normal(size=200),
+            2: rng.choice(["a", "b"], 200).astype(object),
+        }
+    )
+    X.columns = labels
+    y = np.where(X.iloc[:, 0] > 0, "up", "down")
+    clf = MMOEClassifier(**small(epochs=1)).fit(X, y)
+    session = _session(clf)
+    assert [i.name for i in session.get_inputs()] == names
+    out = _run(session, clf, X.iloc[:, ::-1])  # matched by label, not position
+    assert_task_parity(clf, out, X, task_names=["task_0"], y_ndim=1)
+
+
+OUTPUT_NAMES = {"t_label", "t_proba", "r_value"}  # of the tasks t and r below
+NAMES = st.one_of(
+    st.sampled_from(AWKWARD_NAMES),
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=8),
+).filter(lambda name: name not in OUTPUT_NAMES)
+COLUMN_LABELS = st.one_of(
+    st.lists(NAMES, min_size=4, max_size=4, unique=True),
+    st.lists(st.integers(-(2**40), 2**40), min_size=4, max_size=4, unique=True),
+    st.lists(
+        st.tuples(NAMES, st.one_of(NAMES, st.integers(-9, 9))),
+        min_size=4,
+        max_size=4,
+        unique=True,
+    ),
+)
+TINY = dict(
+    epochs=1,
+    expert_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(),
+    gate_dnn_hidden_units=(),
+    num_experts=2,
+)
+
+
+_NETWORK_GRAPHS: dict = {}
+
+
+def _network_graph_once(est, n_features, opset):
+    """skmmoe._onnx._network_graph, run once per distinct network: torch's
+    exporter takes seconds, and the network graph does not depend on column
+    names. Keyed by everything it reads (the network's structure and weights,
+    which features feed embeddings, the tasks), so that a reused graph is the
+    one it would build."""
+    state = est._fitted_state()
+    encoder = state.encoder
+    key = hashlib.sha256(
+        repr(
+            (
+                opset,
+                n_features,
+                state.network,
+                encoder.sparse_positions.tolist(),
+                encoder.dense_positions.tolist(),
+                encoder.vocabulary_sizes,
+                [task.to_json() for task in state.tasks],
+            )
+        ).encode()
+    )
+    for name, tensor in state.network.state_dict().items():
+        key.update(f"{name}{tuple(tensor.shape)}".encode())
+        key.update(tensor.cpu().numpy().tobytes())
+    digest = key.hexdigest()
+    if digest not in _NETWORK_GRAPHS:
+        _NETWORK_GRAPHS[digest] = _network_graph(est, n_features, opset)
+    proto, tasks = _NETWORK_GRAPHS[digest]
+    return copy.deepcopy(proto), tasks
+
+
+@settings(max_examples=15, deadline=None, database=None)
+@given(labels=COLUMN_LABELS, categorical=st.integers(0, 3))
+def test_any_column_labels_export_and_match_predict(labels, categorical):
+    """Whatever the labels (text of any characters, ints, MultiIndex tuples),
+    the graph's inputs are ``str(label)``, every drawn frame exports, and
+    onnx_inputs' feed gives predict_proba and predict. (The network's part of
+    the graph is exported once per distinct network: see _network_graph_once.)"""
+    rng = np.random.default_rng(0)
+    columns = [rng.normal(j, 1.0, 50) for j in range(4)]
+    city = rng.choice(["paris", "rome", "oslo"], 50).astype(object)
+    city[::7] = None
+    columns[categorical] = city
+    X = pd.DataFrame(dict(enumerate(columns)))
+    X.columns = labels
+    numeric = columns[(categorical + 1) % 4]
+    Y = pd.DataFrame({"t": numeric > np.median(numeric), "r": rng.normal(size=50)})
+    est = MMOEEstimator(**TINY).fit(X, Y)
+    with mock.patch("skmmoe._onnx._network_graph", _network_graph_once):
+        session = _session(est)
+    assert [i.name for i in session.get_inputs()] == [str(c) for c in labels]
+    out = _run(session, est, X)
+    proba = est.predict_proba(X)[0]
+    np.testing.assert_allclose(out["t_proba"], proba, rtol=0, atol=ATOL)
+    clear = _decision_margin(proba) > ATOL
+    np.testing.assert_array_equal(out["t_label"][clear], est.predict(X)[clear, 0])
+    np.testing.assert_allclose(
+        out["r_value"], est.predict(X)[:, 1].astype(float), rtol=ATOL, atol=ATOL
+    )
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +544,8 @@ def test_onnx_inputs_spells_missing_values():
     feed = onnx_inputs(clf, X)
     assert feed["city"].ravel().tolist() == ["a", "", "b", ""]
     assert feed["city"].shape == (4, 1)
-    assert feed["n"].dtype == np.float32 and np.isnan(feed["n"][1, 0])
-    assert feed["k"].dtype == np.float32
+    assert feed["n"].dtype == np.float64 and np.isnan(feed["n"][1, 0])
+    assert feed["k"].dtype == np.float64
     # Columns are matched by name, in any order.
     reordered = onnx_inputs(clf, X[["k", "n", "city"]])
     for name in feed:
@@ -323,6 +601,29 @@ def test_users_preprocessor_with_an_ordinal_encoder(mixed):
     assert_task_parity(est, out, X_test_str, task_names=list(Y.columns))
 
 
+def test_pipeline_whose_skmmoe_step_embeds_a_numeric_column(mixed):
+    """The skmmoe step of a Pipeline with categorical_features: its category
+    lookup gets the earlier steps' float64 numbers (here ordinal codes)."""
+    X, Y, X_test = mixed
+    ct = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ["city"],
+            ),
+            ("num", SimpleImputer(), ["age", "income"]),
+        ]
+    )
+    X_str = X.fillna({"city": "none"}).astype({"city": str})
+    X_test_str = X_test.fillna({"city": "none"}).astype({"city": str})
+    mmoe = MMOEEstimator(**small(epochs=2), categorical_features=[0])
+    pipe = Pipeline([("ct", ct), ("mmoe", mmoe)]).fit(X_str, Y)
+    assert mmoe.feature_columns_[0].kind == "sparse"
+    out = _run(_session(pipe, X_str), pipe, X_test_str)
+    assert_task_parity(pipe, out, X_test_str, task_names=list(Y.columns))
+
+
 def test_unsupported_steps_raise_naming_the_step(mixed):
     X, Y, _ = mixed
     numeric = X[["age", "income"]].fillna(0.0).abs()
@@ -347,6 +648,39 @@ def test_unsupported_steps_raise_naming_the_step(mixed):
         to_onnx(MMOEClassifier())
     with pytest.raises(ValueError, match="opset must be an int >= 15"):
         to_onnx(first[-1], opset=13)
+
+
+@pytest.mark.parametrize(
+    "column, task",
+    [("spend_value", "spend"), ("bought_label", "bought"), ("bought_proba", "bought")],
+)
+def test_a_column_named_as_an_output_is_refused(column, task):
+    """A graph's inputs and outputs share one namespace, and the outputs' names
+    are documented: the export stops before building anything, naming both."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({column: rng.normal(size=40), "n": rng.normal(size=40)})
+    Y = pd.DataFrame({"bought": X["n"] > 0, "spend": rng.normal(size=40)})
+    est = MMOEEstimator(**small(epochs=1)).fit(X, Y)
+    with mock.patch("skmmoe._onnx._preprocessor_graph") as build:
+        with pytest.raises(ValueError, match=f"{column!r} of task {task!r}"):
+            to_onnx(est)
+    build.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "label, message",
+    [("", "column named '' cannot be a graph input"), ("\ud800", "UTF-8")],
+)
+def test_a_name_onnx_cannot_hold_is_refused(label, message):
+    """The empty name means an absent input in ONNX, and names are UTF-8 (a lone
+    surrogate, which an object Index holds, is not)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        rng.normal(size=(40, 2)), columns=pd.Index([label, "n"], dtype=object)
+    )
+    est = MMOEEstimator(**small(epochs=1)).fit(X, X["n"] > 0)
+    with pytest.raises(ValueError, match=message):
+        to_onnx(est)
 
 
 def test_empty_string_category_is_refused():
