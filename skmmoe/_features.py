@@ -296,6 +296,10 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         return _check_feature_names_in(self, input_features)
 
 
+MAX_NUMERIC_MAGNITUDE = 1e150
+"""The largest magnitude of a numeric value: the standardisation's variance sums
+squares of the values in float64, which stay finite for up to 1e8 rows below it."""
+
 _TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
@@ -357,6 +361,12 @@ def numbers_as_float(X) -> np.ndarray:
             raise ValueError(
                 f"Column {name!r} contains infinity; skmmoe imputes missing values "
                 "(NaN) but cannot use infinite ones. Replace them first."
+            )
+        if (np.abs(values) > MAX_NUMERIC_MAGNITUDE).any():
+            raise ValueError(
+                f"Column {name!r} holds values beyond +-{MAX_NUMERIC_MAGNITUDE:g} "
+                f"(up to {np.nanmax(np.abs(values)):.3g}), whose squares overflow "
+                "float64 when the column is scaled; rescale it."
             )
         columns.append(values)
     if not columns:

@@ -51,6 +51,51 @@ KINDS = (
 # The ValueErrors skmmoe documents for data it cannot learn from.
 DOCUMENTED = ("only one class", "no observed", "no sample with a label")
 
+# How the examples of the running "works or is refused" test ended: True where the
+# example worked (fitted, loaded), False where it was refused as documented.
+_OUTCOMES: list[bool] = []
+
+
+def requires_a_share_that_works(share: float):
+    """For a property test whose examples either work or are refused with a
+    documented error: fail unless at least ``share`` of its examples worked
+    (each calls :func:`_worked`), so that a generator that drifted into inputs
+    that are all refused cannot leave the test checking nothing. The shares
+    set below are well under those measured, as the examples are drawn anew
+    each run."""
+
+    def decorate(test):
+        @functools.wraps(test)
+        def run(*args, **kwargs):
+            _OUTCOMES.clear()
+            test(*args, **kwargs)
+            worked = sum(_OUTCOMES)
+            assert worked >= share * len(_OUTCOMES), (
+                f"only {worked} of {len(_OUTCOMES)} examples worked; at least "
+                f"{share:.0%} must, or the test checks little."
+            )
+
+        return run
+
+    return decorate
+
+
+# Measured shares (one run of each, on 2 cores): fit 38 of 50 examples, load 17 of
+# 120 damaged files, fit at 55 of 60 magnitudes, converge at 14 of 25 learning
+# rates. The class_weight generator draws valid values half the time; the device
+# one too, but its valid values are few and hypothesis does not repeat an example
+# (10 of 60 trained).
+SHARE_FIT = 0.4
+SHARE_LOADS = 0.04
+SHARE_DEVICE = 0.05
+SHARE_CLASS_WEIGHT = 0.25
+SHARE_MAGNITUDE = 0.5
+SHARE_CONVERGE = 0.2
+
+
+def _worked(worked: bool) -> None:
+    _OUTCOMES.append(worked)
+
 
 def make_column(kind, n, rng, pool):
     if kind == "float":
@@ -120,6 +165,7 @@ def datasets(draw):
     return X, Y, X_new
 
 
+@requires_a_share_that_works(SHARE_FIT)
 @settings(
     max_examples=50,
     deadline=None,
@@ -134,6 +180,7 @@ def test_fit_predict_work_or_raise_a_documented_value_error(data):
     except ValueError as exc:
         assert any(s in str(exc) for s in DOCUMENTED), str(exc)
         assert not hasattr(est, "network_")
+        _worked(False)
         return
     for frame in (X, X_new):
         pred = est.predict(frame)
@@ -155,6 +202,7 @@ def test_fit_predict_work_or_raise_a_documented_value_error(data):
         gates = est.gate_weights(frame)
         assert gates.shape == (n, est.n_tasks_, 2)
         assert np.isfinite(gates).all()
+    _worked(True)
 
 
 @settings(max_examples=150, deadline=None)
@@ -253,8 +301,9 @@ def test_class_weight_survives_save_and_load_whatever_its_keys(keys, weights):
 
 # ------------------------------------------------ hostile and damaged model files
 @functools.cache
-def _saved_model() -> tuple[bytes, pd.DataFrame, np.ndarray]:
-    """A small two-task model's file, rows to predict, and their predictions."""
+def _saved_model() -> tuple[bytes, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """A small two-task model's file, rows to predict, and their predictions:
+    task b's probabilities and task r's values."""
     import skmmoe
 
     rng = np.random.default_rng(0)
@@ -264,7 +313,8 @@ def _saved_model() -> tuple[bytes, pd.DataFrame, np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.skmmoe"
         skmmoe.save(est, path)
-        return path.read_bytes(), X, est.predict_proba(X)[1]
+        values = est.predict(X)[:, 1].astype(np.float64)
+        return path.read_bytes(), X, (est.predict_proba(X)[0], values)
 
 
 # Compressed, so that a padded member is small in the file and large inflated.
@@ -365,6 +415,7 @@ def damaged_files(draw):
     )
 
 
+@requires_a_share_that_works(SHARE_LOADS)
 @settings(
     max_examples=120,
     deadline=None,
@@ -393,18 +444,25 @@ def test_a_damaged_model_file_is_refused_or_predicts_as_saved(case):
         try:
             loaded = skmmoe.load(path)
         except ValueError:
+            _worked(False)
             return
     assert kind.split()[0] not in ("drop", "pad")
+    _worked(True)
     if kind == "edit+checksum":
         try:
             assert len(loaded.predict(X)) == len(X)
         except ValueError:
             return
     else:
-        np.testing.assert_array_equal(loaded.predict_proba(X)[1], expected)
+        proba, values = expected
+        np.testing.assert_array_equal(loaded.predict_proba(X)[0], proba)
+        np.testing.assert_array_equal(loaded.predict(X)[:, 1].astype(float), values)
 
 
 # ------------------------------------------------------------- parameter values
+WORKING_DEVICES = st.one_of(
+    st.sampled_from(["cpu", "cpu:0", "cpu:1", "auto"]), st.just(torch.device("cpu"))
+)
 DEVICE_SPECS = st.one_of(
     st.sampled_from(
         [
@@ -435,8 +493,9 @@ DEVICE_SPECS = st.one_of(
 )
 
 
+@requires_a_share_that_works(SHARE_DEVICE)
 @settings(max_examples=60, deadline=None)
-@given(device=DEVICE_SPECS)
+@given(device=st.one_of(WORKING_DEVICES, DEVICE_SPECS))
 def test_any_device_value_trains_on_a_real_device_or_is_refused_by_name(device):
     X = np.random.default_rng(0).normal(size=(30, 2))
     est = MMOEEstimator(**SMALL, device=device)
@@ -445,23 +504,30 @@ def test_any_device_value_trains_on_a_real_device_or_is_refused_by_name(device):
     except (ValueError, TypeError) as exc:
         assert "device" in str(exc), str(exc)
         assert not hasattr(est, "network_")
+        _worked(False)
         return
     device_type = next(est.network_.parameters()).device.type
     assert device_type in ("cpu", "cuda", "mps")
     assert np.isfinite(est.predict(X)).all()
+    _worked(True)
 
 
+@requires_a_share_that_works(SHARE_CLASS_WEIGHT)
 @settings(max_examples=40, deadline=None)
 @given(
-    class_weight=st.dictionaries(
-        st.sampled_from([0, 1, 2, "0", True]),
-        st.one_of(
-            st.floats(allow_nan=True, allow_infinity=True),
-            st.integers(-3, 3),
-            st.text(max_size=3),
-            st.none(),
+    class_weight=st.one_of(
+        st.dictionaries(st.sampled_from([0, 1]), st.floats(0.1, 10.0), max_size=2),
+        st.just("balanced"),
+        st.dictionaries(
+            st.sampled_from([0, 1, 2, "0", True]),
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.integers(-3, 3),
+                st.text(max_size=3),
+                st.none(),
+            ),
+            max_size=3,
         ),
-        max_size=3,
     )
 )
 def test_any_class_weight_trains_or_is_refused_by_name(class_weight):
@@ -477,12 +543,15 @@ def test_any_class_weight_trains_or_is_refused_by_name(class_weight):
     except (ValueError, TypeError) as exc:
         assert "class_weight" in str(exc), str(exc)
         assert not hasattr(est, "network_")
+        _worked(False)
         return
     proba = est.predict_proba(X)
     assert np.isfinite(proba).all()
+    _worked(True)
 
 
 # ------------------------------------------------ extreme magnitudes and divergence
+@requires_a_share_that_works(SHARE_MAGNITUDE)
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
@@ -512,10 +581,13 @@ def test_finite_values_of_any_magnitude_train_or_are_refused_by_name(
     except ValueError as exc:
         assert "'big'" in str(exc) or "target" in str(exc), str(exc)
         assert not hasattr(est, "network_")
+        _worked(False)
         return
     assert np.isfinite(est.predict(X).astype(float)).all()
+    _worked(True)
 
 
+@requires_a_share_that_works(SHARE_CONVERGE)
 @settings(max_examples=25, deadline=None)
 @given(
     log_lr=st.floats(0, 30),
@@ -534,8 +606,10 @@ def test_divergence_is_caught_and_keeps_the_previous_model(log_lr, optimizer, ch
     try:
         est.fit(X, y)
         assert np.isfinite(est.predict(X).astype(float)).all()
+        _worked(True)
     except FloatingPointError:
         assert not hasattr(est, "network_")
+        _worked(False)
     stream = MMOEEstimator(**params).partial_fit(X, y)
     stream.set_params(learning_rate=10.0**log_lr)
     for _ in range(chunks):
