@@ -39,3 +39,16 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         assert np.isfinite(search.cv_results_[key]).all(), key
     assert search.cv_results_["mean_test_churn_auc"].max() > 0.9
     assert (tmp_path / "model.skmmoe").exists()
+
+
+def test_ci_runs_the_readme_test_command_as_written():
+    """A newcomer's green run is CI's: .ci/run runs README's second set-up command
+    line for line, installing nothing else before it."""
+    commands = re.findall(r"^pip install torch.* && .*$", README.read_text(), re.M)
+    assert len(commands) == 2 and commands[1].endswith("python -m pytest")
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci
+    before = ci[: ci.index(commands[1])]
+    assert not any(
+        line.lstrip().startswith(("pip", "python -m pip")) for line in before
+    )
