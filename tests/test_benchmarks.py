@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ TESTED = {
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
+TESTED |= {"time_and_offsets.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -120,6 +122,26 @@ def test_scaling():
         assert run["encoded_bytes_per_row"] > 0
     assert "s_per_million" in out
     assert len(lines_matching(r"^500 -> 1,000 rows: per extra row .* rows$", out)) == 1
+
+
+def test_time_and_offsets():
+    out = run_benchmark("time_and_offsets.py")
+    inputs = ("x", "x + 1e9", "cents + 1e11", "datetime", "datetime + hour, weekday")
+    for name in inputs:
+        for model in ("skmmoe", "HGB"):
+            row = rf"^{re.escape(name)} +{model} +(?:{NUMBER} \(.*?\) +){{2}}{NUMBER}$"
+            assert len(lines_matching(row, out)) == 1, (name, model, out)
+    # The same data and seed: an offset moves the encoded inputs by rounding only.
+    medians = [
+        [
+            float(v)
+            for v in lines_matching(rf"^{re.escape(name)} +skmmoe +(.*)$", out)[0]
+            .replace("(", " ")
+            .split()[::2][:2]
+        ]
+        for name in inputs[:3]
+    ]
+    assert np.allclose(medians[1:], medians[0], atol=0.005), medians
 
 
 def test_numeric_encoding():
