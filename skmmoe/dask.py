@@ -478,46 +478,64 @@ def _blocks(estimator, X, method: str, dtype, columns: list | None, task=None):
     ``task`` is given) on each partition of X, one block per partition: for a
     dask Array X a dask Array (1-D when ``columns`` is None, else one column per
     entry); for a dask DataFrame X a dask Series or DataFrame with X's index and
-    ``columns`` as its columns."""
+    ``columns`` as its columns. An empty partition (of a filtered frame, say)
+    gives an empty block of that dtype and those columns."""
     check_is_fitted(estimator, "network_")
     _, da = _import_dask()
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask Array; got {X.ndim}-D.")
         X = X.rechunk({1: -1})  # blocks of whole rows
+        empty = np.empty((0,) if columns is None else (0, len(columns)), dtype=dtype)
         if columns is None:
             return X.map_blocks(
-                _call, estimator, method, task, dtype=dtype, drop_axis=1
+                _call, estimator, method, task, empty, meta=empty, drop_axis=1
             )
         return X.map_blocks(
             _call,
             estimator,
             method,
             task,
-            dtype=dtype,
+            empty,
+            meta=empty,
             chunks=(X.chunks[0], (len(columns),)),
         )
     if not _is_dask_frame(X) or X.ndim != 2:
         raise TypeError(
             f"X must be a dask DataFrame or a 2-D dask Array; got {type(X).__name__}."
         )
-    if columns is None:
-        meta: pd.Series | pd.DataFrame = pd.Series(np.empty(0, dtype=dtype))
-    else:
-        meta = pd.DataFrame({c: np.empty(0, dtype=dtype) for c in columns})
-    return X.map_partitions(_call_pandas, estimator, method, task, columns, meta=meta)
+    # Built from a numpy array as every block is, so that pandas gives the empty
+    # blocks and the others one dtype (str for numpy strings, object for objects).
+    meta: pd.Series | pd.DataFrame = (
+        pd.Series(np.empty(0, dtype=dtype))
+        if columns is None
+        else pd.DataFrame(np.empty((0, len(columns)), dtype=dtype), columns=columns)
+    )
+    return X.map_partitions(_call_pandas, estimator, method, task, meta, meta=meta)
 
 
-def _call(part, model, method: str, task):
+def _predict_part(part, model, method: str, task):
     out = getattr(model, method)(part)
     return out if task is None else out[task]
 
 
-def _call_pandas(part, model, method: str, task, columns):
-    out = np.asarray(_call(part, model, method, task))
-    if columns is None:
-        return pd.Series(out, index=part.index)
-    return pd.DataFrame(out, index=part.index, columns=columns)
+def _call(part, model, method: str, task, empty: np.ndarray) -> np.ndarray:
+    # The estimator refuses 0 rows, as scikit-learn's do; an empty partition has
+    # nothing to predict.
+    return empty if len(part) == 0 else _predict_part(part, model, method, task)
+
+
+def _call_pandas(part, model, method: str, task, meta):
+    """A block of ``method`` as a Series or DataFrame like ``meta``, with the
+    partition's index."""
+    if len(part) == 0:
+        return meta.set_axis(part.index)
+    out = _predict_part(part, model, method, task)
+    if meta.ndim == 1:
+        return pd.Series(out, index=part.index, dtype=meta.dtype)
+    return pd.DataFrame(
+        out, index=part.index, columns=meta.columns, dtype=meta.dtypes.iloc[0]
+    )
 
 
 def _prediction_dtype(estimator) -> np.dtype:
@@ -542,10 +560,10 @@ def predict(estimator: _BaseMMOE, X) -> da.Array:
     -------
     y_pred : dask Series or DataFrame, or dask Array
         One block per partition of X, as ``estimator.predict`` returns for that
-        partition. For a dask DataFrame X, a dask Series (1-D y) or a dask
-        DataFrame with one column per task, named after the tasks, both with
-        X's index; for a dask Array X, a dask Array of shape (n_samples,) or
-        (n_samples, n_tasks).
+        partition (empty, of the same dtype, for an empty partition). For a dask
+        DataFrame X, a dask Series (1-D y) or a dask DataFrame with one column
+        per task, named after the tasks, both with X's index; for a dask Array
+        X, a dask Array of shape (n_samples,) or (n_samples, n_tasks).
 
     Examples
     --------
@@ -582,8 +600,9 @@ def predict_proba(estimator: _BaseMMOE, X) -> da.Array | list[da.Array | None]:
         As ``estimator.predict_proba``: for a 1-D y one table, whose columns
         follow ``classes_``; for a 2-D y a list with one entry per task, a table
         for a classification task and None for a regression task. One block per
-        partition of X: for a dask DataFrame X a dask DataFrame with X's index
-        and the classes as columns, for a dask Array X a dask Array.
+        partition of X (with no row for an empty one): for a dask DataFrame X a
+        dask DataFrame with X's index and the classes as columns, for a dask
+        Array X a dask Array.
 
     Examples
     --------

@@ -17,6 +17,8 @@ da = pytest.importorskip("dask.array")
 
 import joblib  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV  # noqa: E402
@@ -362,3 +364,187 @@ def test_the_readme_scaling_out_recipes_run(client, monkeypatch):
         namespace["model"].score(frame[["city", "age"]], frame[["bought", "spend"]])
         > 0.9
     )
+
+
+# ------------------------------ partitions of any size, labels missing by partition
+TINY = dict(
+    epochs=1,
+    expert_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(),
+    gate_dnn_hidden_units=(),
+    num_experts=2,
+)
+# A predicted class is compared where its probability leads the next one's by
+# more than this, far above the float32 rounding of the tiny networks' outputs.
+CLEAR_LEAD = 1e-4
+# Each kind of y: the dtype of each task's labels ("float": regression, unless
+# two values), one task as a 1-D y.
+TASK_KINDS = {
+    "strings": ("str",),
+    "bools": ("bool",),
+    "ints": ("int",),
+    "floats": ("float",),
+    "two string tasks": ("str", "str"),
+    "mixed": ("str", "float", "bool"),
+}
+
+
+def _dask_rows(data, sizes):
+    """``data`` (a pandas frame or a numpy array) in partitions of ``sizes`` rows,
+    as a dask DataFrame, Series or Array."""
+    if isinstance(data, np.ndarray):
+        return da.from_array(data, chunks=(tuple(sizes), *data.shape[1:]))
+    bounds = np.cumsum([0, *sizes])
+    parts = [data.iloc[a:b] for a, b in zip(bounds, bounds[1:])]
+    return dd.from_delayed([dask.delayed(p) for p in parts], meta=data.iloc[:0])
+
+
+def _features(n, rng, as_array):
+    x = rng.normal(size=(n, 2))
+    if as_array:
+        return x
+    city = rng.choice(["a", "b", "c"], n).astype(object)
+    city[rng.random(n) < 0.2] = None
+    return pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "city": city})
+
+
+def _task_labels(dtype, labelled, rng):
+    """One task's labels where ``labelled``, missing (NaN, None) elsewhere; the
+    classes take turns over the labelled rows, so that two labels hold two."""
+    if dtype == "float":
+        return np.where(labelled, rng.normal(size=len(labelled)), np.nan)
+    turn = np.cumsum(labelled) - 1
+    values = {
+        "str": np.array(["no", "yes"], dtype=object)[turn % 2],
+        "bool": turn % 2 == 0,
+        "int": turn % 3,
+    }[dtype]
+    if labelled.all():
+        return values
+    values = values.astype(object)
+    values[~labelled] = None
+    return values
+
+
+def _targets(kind, labelled, rng, as_array):
+    """y of TASK_KINDS[kind], labelled where ``labelled`` (rows, tasks) says."""
+    dtypes = TASK_KINDS[kind]
+    columns = [_task_labels(d, labelled[:, t], rng) for t, d in enumerate(dtypes)]
+    if as_array:
+        return columns[0] if len(columns) == 1 else np.column_stack(columns)
+    frame = pd.DataFrame({f"t{t}": c for t, c in enumerate(columns)})
+    # Bools and ints with missing labels in pandas' nullable dtypes: dask reads an
+    # object column as strings (its dataframe.convert-string option).
+    nullable = {"bool": "boolean", "int": "Int64"}
+    frame = frame.astype(
+        {
+            f"t{t}": nullable[d]
+            for t, d in enumerate(dtypes)
+            if d in nullable and columns[t].dtype == object
+        }
+    )
+    return frame["t0"] if len(columns) == 1 else frame
+
+
+def _block_values(result, computed, X_dask, index):
+    """The values of a prediction of skmmoe.dask, ``computed``, after checking
+    that it has one block per partition of X_dask, and for a frame X's index and
+    the dtypes it declares."""
+    if isinstance(result, da.Array):
+        assert result.numblocks[0] == X_dask.numblocks[0]
+        assert computed.dtype == result.dtype
+        return computed
+    assert result.npartitions == X_dask.npartitions
+    assert_array_equal(computed.index, index)
+    if computed.ndim == 1:
+        assert computed.dtype == result.dtype
+    else:
+        assert list(computed.dtypes) == list(result.dtypes)
+    return computed.to_numpy()
+
+
+def _per_task(result, one_task) -> list:
+    return [result] if one_task else list(result)
+
+
+def _assert_predictions_by_partition(est, X_dask, pool=None):
+    """skmmoe.dask's predict and predict_proba on X_dask equal est's own on its
+    rows in memory: regression values and probabilities to the rounding of other
+    row sets, classes wherever one leads clearly, with the same dtype (object for
+    strings in a frame) and the classes as a frame's columns. X_dask of no rows:
+    empty results, their dtype and columns those of est's on ``pool``."""
+    one_task = not isinstance(est.classes_, list)
+    frame = not isinstance(X_dask, da.Array)
+    has_proba = hasattr(est, "predict_proba")
+    lazy = [skmmoe.dask.predict(est, X_dask)]
+    if has_proba:
+        lazy += _per_task(skmmoe.dask.predict_proba(est, X_dask), one_task)
+    X, index, *computed = dask.compute(X_dask, X_dask.index if frame else None, *lazy)
+    got, *by_partition = [
+        None if r is None else _block_values(r, c, X_dask, index)
+        for r, c in zip(lazy, computed)
+    ]
+    n = len(X)
+    source = X if n else pool
+    want = est.predict(source)[:n]
+    assert got.shape == want.shape
+    assert got.dtype == (object if frame and want.dtype.kind in "OU" else want.dtype)
+    probas = _per_task(est.predict_proba(source), one_task) if has_proba else [None]
+    classes = _per_task(est.classes_, one_task)
+    got, want = got.reshape(n, est.n_tasks_), want.reshape(n, est.n_tasks_)
+    for t, kind in enumerate(est.task_types_):
+        if kind == "regression":
+            assert probas[t] is None and (not has_proba or by_partition[t] is None)
+            assert_close_across_row_sets(
+                got[:, t].astype(float), want[:, t].astype(float)
+            )
+            continue
+        proba = probas[t][:n]
+        top_two = np.sort(proba, axis=1)[:, -2:]
+        clear = top_two[:, 1] - top_two[:, 0] > CLEAR_LEAD
+        assert_array_equal(got[clear, t], want[clear, t])
+        if frame:
+            assert list(lazy[1 + t].columns) == list(classes[t])
+        assert by_partition[t].shape == proba.shape
+        assert_close_across_row_sets(by_partition[t], proba)
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    """(kind, as_array) -> (an MMOEEstimator fitted in memory on 40 rows of a y
+    of TASK_KINDS[kind], 30 other rows to predict), fitted when first asked."""
+    fitted: dict = {}
+
+    def get(kind, as_array):
+        if (kind, as_array) not in fitted:
+            rng = np.random.default_rng(7)
+            labelled = np.ones((40, len(TASK_KINDS[kind])), dtype=bool)
+            X, y = _features(40, rng, as_array), _targets(kind, labelled, rng, as_array)
+            est = MMOEEstimator(**TINY).fit(X, y)
+            fitted[kind, as_array] = est, _features(30, rng, as_array)
+        return fitted[kind, as_array]
+
+    return get
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    kind=st.sampled_from(sorted(TASK_KINDS)),
+    as_array=st.booleans(),
+)
+def test_prediction_by_partitions_of_any_size_equals_predict(
+    client, tiny_models, sizes, kind, as_array
+):
+    est, pool = tiny_models(kind, as_array)
+    _assert_predictions_by_partition(est, _dask_rows(pool[: sum(sizes)], sizes), pool)
+
+
+def test_prediction_on_a_filtered_frame_with_empty_partitions(out_of_core, partitioned):
+    X_dask = partitioned[0]
+    # Partitions sorted by x: the filter leaves the first ones without a row.
+    kept = X_dask[X_dask.x > 1.0]
+    sizes = kept.map_partitions(len).compute().to_numpy()
+    assert (sizes == 0).sum() >= 6 and (sizes > 0).sum() >= 2
+    # Mixed tasks: predictions of object dtype, probabilities for two tasks.
+    _assert_predictions_by_partition(out_of_core[0], kept)
