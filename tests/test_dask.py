@@ -17,7 +17,7 @@ da = pytest.importorskip("dask.array")
 
 import joblib  # noqa: E402
 import torch  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score  # noqa: E402
@@ -323,6 +323,10 @@ def test_bad_input_is_refused_by_name():
         skmmoe.dask.fit(est, data[["x"]], data["y"], passes=0)
     with pytest.raises(TypeError, match="estimator must be an MMOEEstimator"):
         skmmoe.dask.fit(StandardScaler(), data[["x"]], data["y"])
+    # As fit refuses it: a task without a label in any partition.
+    unlabelled = dd.from_pandas(frame.assign(z=np.nan), npartitions=4)
+    with pytest.raises(ValueError, match="Task 'z' has no sample with a label"):
+        skmmoe.dask.fit(est, data[["x"]], unlabelled[["y", "z"]])
     assert not hasattr(est, "network_")
 
 
@@ -387,6 +391,14 @@ TASK_KINDS = {
     "two string tasks": ("str", "str"),
     "mixed": ("str", "float", "bool"),
 }
+# Until make_targets checks for a label of each task only where it fits the tasks
+# (see the report on issue 26, item 4), partial_fit refuses a later chunk with no
+# label of a task, and so skmmoe.dask.fit a partition with none.
+PARTIAL_FIT_NEEDS_EVERY_TASK = pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="partial_fit refuses a chunk with no label of a task",
+)
 
 
 def _dask_rows(data, sizes):
@@ -444,6 +456,26 @@ def _targets(kind, labelled, rng, as_array):
         }
     )
     return frame["t0"] if len(columns) == 1 else frame
+
+
+def _labelled(pattern, sizes, n_tasks, rng):
+    """Which rows have a label of each task: all; 70% at random, each partition
+    keeping one of each task (a partition without one is what the next patterns
+    are for); all but the first task's in one partition; or the first task's
+    only in the last partition that has rows."""
+    bounds = np.cumsum([0, *sizes])
+    filled = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    labelled = np.ones((bounds[-1], n_tasks), dtype=bool)
+    if pattern == "at random":
+        labelled = rng.random(labelled.shape) > 0.3
+        for a, b in filled:
+            labelled[a + rng.integers(b - a, size=n_tasks), range(n_tasks)] = True
+    elif pattern == "a task missing in a partition":
+        a, b = filled[rng.integers(len(filled))]
+        labelled[a:b, 0] = False
+    elif pattern == "a task only in the last partition":
+        labelled[: filled[-1][0], 0] = False
+    return labelled
 
 
 def _block_values(result, computed, X_dask, index):
@@ -548,3 +580,147 @@ def test_prediction_on_a_filtered_frame_with_empty_partitions(out_of_core, parti
     assert (sizes == 0).sum() >= 6 and (sizes > 0).sum() >= 2
     # Mixed tasks: predictions of object dtype, probabilities for two tasks.
     _assert_predictions_by_partition(out_of_core[0], kept)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "every label",
+        "at random",
+        pytest.param(
+            "a task missing in a partition", marks=PARTIAL_FIT_NEEDS_EVERY_TASK
+        ),
+        pytest.param(
+            "a task only in the last partition", marks=PARTIAL_FIT_NEEDS_EVERY_TASK
+        ),
+    ],
+)
+# Generation only, stopping at the first failure: shrinking examples this small
+# gains little for the many fits it takes.
+@settings(
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.generate],
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+@given(
+    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    kind=st.sampled_from(sorted(TASK_KINDS)),
+    as_array=st.booleans(),
+    sample_size=st.sampled_from([None, 2, 5]),
+    passes=st.integers(1, 2),
+    batch_norm=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_fit_by_partitions_of_any_size_with_labels_missing_by_partition(
+    client, pattern, sizes, kind, as_array, sample_size, passes, batch_norm, seed
+):
+    rng = np.random.default_rng(seed)
+    filled = [s for s in sizes if s > 0]
+    # The last two patterns need another partition with rows.
+    assume(
+        sum(sizes) >= 2
+        and (pattern in ("every label", "at random") or len(filled) >= 2)
+    )
+    labelled = _labelled(pattern, sizes, len(TASK_KINDS[kind]), rng)
+    assume(labelled.sum(axis=0).min() >= 2)  # fit needs two labels of each task
+    X_dask = _dask_rows(_features(sum(sizes), rng, as_array), sizes)
+    y_dask = _dask_rows(_targets(kind, labelled, rng, as_array), sizes)
+    params = dict(TINY, dnn_use_bn=batch_norm)
+
+    est = skmmoe.dask.fit(
+        MMOEEstimator(**params), X_dask, y_dask, passes=passes, sample_size=sample_size
+    )
+    # The tasks fit infers on the same rows, their classes of the same values and
+    # dtype.
+    in_memory = MMOEEstimator(**params).fit(*dask.compute(X_dask, y_dask))
+    assert est.task_types_ == in_memory.task_types_
+    classes, expected = est.classes_, in_memory.classes_
+    for got, want in zip(
+        *(c if isinstance(c, list) else [c] for c in (classes, expected))
+    ):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert_array_equal(got, want)
+            assert got.dtype == want.dtype
+    # One partial_fit call per partition with rows and pass; with batch norm, a
+    # one-row partition joins another call.
+    calls = est.n_epochs_ - 1
+    if batch_norm:
+        big = sum(s >= 2 for s in sizes)
+        assert passes * big <= calls <= passes * len(filled)
+    else:
+        assert calls == passes * len(filled)
+    _assert_predictions_by_partition(est, X_dask)
+
+
+@pytest.mark.parametrize("batch_norm, calls", [(False, 3), (True, 2)])
+def test_fit_skips_empty_partitions_and_trains_one_row_ones(client, batch_norm, calls):
+    # One partial_fit call per partition with rows; under batch norm, which
+    # cannot train on one row, the one-row partition joins another call (as fit
+    # folds a last batch of one row into the one before).
+    sizes = [0, 3, 1, 0, 4]
+    X = np.random.default_rng(8).normal(size=(8, 2))
+    y = np.array(["no", "yes"] * 4, dtype=object)
+    est = skmmoe.dask.fit(
+        MMOEClassifier(**TINY, dnn_use_bn=batch_norm),
+        _dask_rows(X, sizes),
+        _dask_rows(y, sizes),
+        passes=1,
+    )
+    assert est.n_epochs_ == 1 + calls
+    _assert_predictions_by_partition(est, _dask_rows(X, sizes))
+
+
+def _two_tasks(n, rng):
+    X = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n)})
+    clicked = np.where(X.x0 + 0.3 * rng.normal(size=n) > 0, "yes", "no")
+    spend = 2.0 * X.x1 + 0.2 * rng.normal(size=n) + 50
+    return X, pd.DataFrame({"clicked": clicked.astype(object), "spend": spend})
+
+
+@PARTIAL_FIT_NEEDS_EVERY_TASK
+def test_each_task_learns_from_the_partitions_holding_its_labels(client):
+    # 'clicked' has no label in the first two of six partitions, 'spend' none in
+    # the last: each task's loss is left out where it has no label.
+    X, Y = _two_tasks(1200, np.random.default_rng(9))
+    Y.loc[:399, "clicked"] = None
+    Y.loc[1000:, "spend"] = np.nan
+    sizes = [200] * 6
+    est = skmmoe.dask.fit(
+        MMOEEstimator(**small()), _dask_rows(X, sizes), _dask_rows(Y, sizes), passes=3
+    )
+    assert est.n_epochs_ == 1 + 3 * 6
+    X_test, Y_test = _two_tasks(1000, np.random.default_rng(10))
+    proba, pred = est.predict_proba(X_test)[0], est.predict(X_test)
+    # Measured: ROC AUC 0.96, R^2 0.71 (fit in memory with epochs=3: 0.96, 0.24).
+    assert roc_auc_score(Y_test.clicked == "yes", proba[:, 1]) > 0.9
+    assert r2_score(Y_test.spend, pred[:, 1].astype(float)) > 0.5
+
+
+def test_a_task_with_few_labels_in_the_sample_is_fitted_on_its_labelled_rows(
+    client,
+):
+    # 'spend' has a label on one row in 100, in every partition: a sample of 100
+    # rows holds about one (here none, which fit refused). The first call adds
+    # the task's labelled rows of smallest key: its mean and scale (50 and 2)
+    # come from them.
+    rng = np.random.default_rng(12)
+    X, Y = _two_tasks(2000, rng)
+    labelled = np.arange(0, 2000, 100) + rng.integers(100, size=20)
+    Y.loc[~Y.index.isin(labelled), "spend"] = np.nan
+    sizes = [500] * 4
+    est = skmmoe.dask.fit(
+        MMOEEstimator(**TINY),
+        _dask_rows(X, sizes),
+        _dask_rows(Y, sizes),
+        passes=1,
+        sample_size=100,
+    )
+    assert est.task_types_ == ["binary", "regression"]
+    spend = Y.spend.dropna()
+    pred = est.predict(X.iloc[labelled])[:, 1].astype(float)
+    # Measured: 0.26 standard deviations off.
+    assert abs(pred.mean() - spend.mean()) < 0.5 * spend.std()
