@@ -559,7 +559,7 @@ def tiny_models():
     return get
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=10, deadline=None)
 @given(
     sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6),
     kind=st.sampled_from(sorted(TASK_KINDS)),
@@ -595,18 +595,17 @@ def test_prediction_on_a_filtered_frame_with_empty_partitions(out_of_core, parti
         ),
     ],
 )
-# Generation only, stopping at the first failure: shrinking examples this small
+# No shrinking, and a stop at the first failure: shrinking examples this small
 # gains little for the many fits it takes.
 @settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
-    derandomize=True,
-    phases=[Phase.generate],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 @given(
-    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=5),
     kind=st.sampled_from(sorted(TASK_KINDS)),
     as_array=st.booleans(),
     sample_size=st.sampled_from([None, 2, 5]),
