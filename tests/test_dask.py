@@ -703,9 +703,9 @@ def test_a_task_with_few_labels_in_the_sample_is_fitted_on_its_labelled_rows(
     client,
 ):
     # 'spend' has a label on one row in 100, in every partition: a sample of 100
-    # rows holds about one (here none, which fit refused). The first call adds
-    # the task's labelled rows of smallest key: its mean and scale (50 and 2)
-    # come from them.
+    # rows holds about one (here none: skmmoe.dask.fit refused it when the first
+    # call had the sample alone). The first call adds the task's labelled rows of
+    # smallest key, so that its mean and scale (50 and 2) come from them.
     rng = np.random.default_rng(12)
     X, Y = _two_tasks(2000, rng)
     labelled = np.arange(0, 2000, 100) + rng.integers(100, size=20)
