@@ -11,17 +11,21 @@ time (the next one computed while the current one trains).
 
 1. **One pass over the data** draws a uniform sample of rows of X and y together
    (each row gets a seeded random key; the rows with the smallest keys over all
-   partitions are kept, so every row is equally likely to be in it), and
-   collects the exact set of categories of every categorical column and the
-   distinct labels of every task.
+   partitions are kept, so every row is equally likely to be in it), keeps each
+   task's 256 labelled rows of smallest key too, and collects the exact set of
+   categories of every categorical column and the distinct labels of every task.
 2. **From that**, the encoding is fitted (imputation, scaling and bin edges on the
    sample; categories set to the exact union, so a category first seen in the last
    partition has its own embedding), the tasks are fitted (kinds inferred as
    ``fit`` infers them, classes from the exact union so a rare class seen in one
    partition only is a class, and a regression target's mean and scale from the
-   sample), and the network takes one epoch on the sample.
+   sample's labels), and the network takes one epoch on the sample. A task with
+   fewer than 256 labels in the sample (labels rare, or in a few partitions only)
+   has its kept labelled rows added to that epoch, and fitted on them.
 3. **Passes over the partitions**, in a seeded random order, each partition's rows
    shuffled, each one ``partial_fit`` call (one epoch, Adam's state carried over).
+   Empty partitions (of a filtered frame, say) are skipped; with batch norm,
+   which cannot train on one row, a one-row partition joins the next call.
 
 Grid and randomized searches on a cluster need nothing from this module: run
 scikit-learn's ``GridSearchCV`` under ``joblib.parallel_backend("dask")`` (see the
@@ -51,7 +55,7 @@ from ._features import (
     resolve_categorical_mask,
 )
 from ._optim import lr_factor
-from ._params import TrainingSpec, read_params
+from ._params import Specs, read_params
 from ._tasks import _infer_task_type, split_label_column
 
 if TYPE_CHECKING:
@@ -144,15 +148,27 @@ def _meta(collection):
     return collection._meta
 
 
+_TASK_ROWS = 256
+"""Besides the uniform sample, the first pass keeps each task's labelled rows of
+smallest key, this many at most: a task with fewer labels than this in the
+sample (its labels rare, or in a few partitions only) is fitted on them, so its
+regression mean and scale come from 256 labels at least (to about 6% of a
+standard deviation) wherever the data has them."""
+
+
 @dataclass
 class _Summary:
     """What the first pass learns from one or more partitions."""
 
-    n_rows: int
+    sizes: np.ndarray
+    """The rows of each partition, in order."""
     keys: np.ndarray
-    """The random keys of the sample rows, ascending."""
+    """The random keys of the kept rows, ascending: the first ``k`` are the
+    uniform sample, the others labelled rows of tasks (see :data:`_TASK_ROWS`)."""
     X: Any
     y: Any
+    labelled: np.ndarray
+    """Of shape (kept rows, tasks): whether the row has a label for the task."""
     categories: list[np.ndarray]
     """Per categorical column, its sorted categories (as strings)."""
     labels: list[np.ndarray | None]
@@ -169,7 +185,20 @@ def _y_frame(y) -> pd.DataFrame:
     if isinstance(y, pd.Series):
         return y.to_frame()
     arr = np.asarray(y)
-    return pd.DataFrame(arr.reshape(len(arr), -1))
+    return pd.DataFrame(arr if arr.ndim == 2 else arr[:, np.newaxis])
+
+
+def _kept_rows(keys: np.ndarray, labelled: np.ndarray, k: int) -> np.ndarray:
+    """The rows to keep, ascending by key: the ``k`` of smallest key, and each
+    task's :data:`_TASK_ROWS` labelled rows of smallest key. A row kept over all
+    partitions is kept in its own partition's summary, so merging summaries
+    keeps exactly these rows."""
+    order = np.argsort(keys, kind="stable")
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[order[:k]] = True
+    for t in range(labelled.shape[1]):
+        keep[order[labelled[order, t]][:_TASK_ROWS]] = True
+    return order[keep[order]]
 
 
 def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
@@ -180,19 +209,27 @@ def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
             "give them the same partitions (the same divisions or chunks)."
         )
     keys = np.random.default_rng(seed).random(len(X))
-    rows = np.argsort(keys, kind="stable")[:k]
     categories: list[np.ndarray] = []
     if cat_positions:
         columns = _take_columns(X, cat_positions)
         categories = CategoryEncoder().fit(columns).categories_
     labels: list[np.ndarray | None] = []
     frame = _y_frame(y)
+    labelled = np.empty((len(X), frame.shape[1]), dtype=bool)
     for j in range(frame.shape[1]):
-        observed = split_label_column(frame.iloc[:, j]).observed
+        observed, missing = split_label_column(frame.iloc[:, j])
+        labelled[:, j] = ~missing
         distinct = pd.unique(observed)
         labels.append(distinct if len(distinct) <= MAX_LABELS else None)
+    rows = _kept_rows(keys, labelled, k)
     return _Summary(
-        len(X), keys[rows], _take(X, rows), _take(y, rows), categories, labels
+        np.array([len(X)]),
+        keys[rows],
+        _take(X, rows),
+        _take(y, rows),
+        labelled[rows],
+        categories,
+        labels,
     )
 
 
@@ -203,33 +240,41 @@ def _take_columns(X, positions):
 
 
 def _concat(parts: list):
+    if len(parts) == 1:
+        return parts[0]
     if isinstance(parts[0], (pd.DataFrame, pd.Series)):
         return pd.concat(parts)
     return np.concatenate([np.asarray(p) for p in parts])
 
 
 def _merge(k: int, *summaries: _Summary) -> _Summary:
-    """Summaries of several partitions -> one: the k rows of smallest key, the
-    union of categories and labels."""
+    """Summaries of several partitions -> one: the rows :func:`_kept_rows`
+    keeps, the union of categories and labels."""
     keys = np.concatenate([s.keys for s in summaries])
-    rows = np.argsort(keys, kind="stable")[:k]
+    labelled = np.concatenate([s.labelled for s in summaries])
+    rows = _kept_rows(keys, labelled, k)
     categories = [
         np.unique(np.concatenate([s.categories[j] for s in summaries]).astype(str))
         for j in range(len(summaries[0].categories))
     ]
     labels: list[np.ndarray | None] = []
     for j in range(len(summaries[0].labels)):
-        parts = [s.labels[j] for s in summaries]
-        if any(p is None for p in parts):
+        given = [s.labels[j] for s in summaries]
+        parts = [p for p in given if p is not None]
+        if len(parts) < len(given):
             labels.append(None)
             continue
-        distinct = pd.unique(np.concatenate([np.asarray(p) for p in parts]))
+        # Partitions without a label of the task (an empty one, or all missing)
+        # left out: the dtype of their empty arrays (object, float) would
+        # otherwise become the labels', and so the classes'.
+        distinct = pd.unique(np.concatenate([p for p in parts if len(p)] or parts[:1]))
         labels.append(distinct if len(distinct) <= MAX_LABELS else None)
     return _Summary(
-        sum(s.n_rows for s in summaries),
+        np.concatenate([s.sizes for s in summaries]),
         keys[rows],
         _take(_concat([s.X for s in summaries]), rows),
         _take(_concat([s.y for s in summaries]), rows),
+        labelled[rows],
         categories,
         labels,
     )
@@ -360,7 +405,7 @@ def fit(
 
     frozen = features.preprocessor
     if not isinstance(frozen, FrozenEstimator):
-        encoder, _, _ = fit_feature_encoder(summary.X, features)
+        encoder, _, _ = fit_feature_encoder(_take(summary.X, slice(0, k)), features)
         if features.preprocessor is None and cat_positions:
             encoder.preprocessor.named_transformers_[CATEGORICAL].set_categories(
                 summary.categories
@@ -380,13 +425,30 @@ def fit(
         lr_schedule="constant",
     )
     one_task = _sample_y_ndim(summary.y) == 1
-    work.partial_fit(summary.X, summary.y, classes=classes[0] if one_task else classes)
-    n_passes = (
-        specs.training.epochs_for(summary.n_rows) if passes == "auto" else int(passes)
+    first = _first_fit_rows(summary, k)
+    work.partial_fit(
+        _take(summary.X, first),
+        _take(summary.y, first),
+        classes=classes[0] if one_task else classes,
     )
-    _train_passes(work, X_parts, y_parts, n_passes, random_state, specs.training)
+    n_rows = int(summary.sizes.sum())
+    n_passes = specs.training.epochs_for(n_rows) if passes == "auto" else int(passes)
+    _train_passes(work, X_parts, y_parts, summary.sizes, n_passes, random_state, specs)
     estimator._set_fitted(work._fitted_state())
     return estimator
+
+
+def _first_fit_rows(summary: _Summary, k: int) -> np.ndarray:
+    """The kept rows the first partial_fit call fits the tasks and takes its
+    epoch on: the uniform sample, and for each task with fewer than
+    :data:`_TASK_ROWS` labels in it, its labelled rows of smallest key (a
+    uniform sample of the rows labelled for it)."""
+    keep = np.arange(len(summary.keys)) < k
+    for t in range(summary.labelled.shape[1]):
+        labelled = np.flatnonzero(summary.labelled[:, t])
+        if np.count_nonzero(labelled < k) < _TASK_ROWS:
+            keep[labelled[:_TASK_ROWS]] = True
+    return np.flatnonzero(keep)
 
 
 def _sample_y_ndim(y) -> int:
@@ -437,36 +499,59 @@ def _tasks(summary: _Summary, spec) -> tuple[tuple, list]:
     return tuple(types), classes
 
 
+def _steps(order: list[int], sizes: np.ndarray, smallest: int) -> list[list[int]]:
+    """The partial_fit calls of the passes, each a list of partitions in
+    ``order``: empty partitions left out, and partitions of fewer than
+    ``smallest`` rows (2 with batch norm, which cannot train on one row) trained
+    with the next ones, the last with the call before, as fit folds a last batch
+    of one row into the one before."""
+    steps: list[list[int]] = []
+    group: list[int] = []
+    for i in order:
+        if sizes[i] == 0:
+            continue
+        group.append(i)
+        if sizes[group].sum() >= smallest:
+            steps.append(group)
+            group = []
+    if group and steps:
+        steps[-1].extend(group)
+    elif group:
+        steps.append(group)
+    return steps
+
+
 def _train_passes(
-    work, X_parts, y_parts, n_passes: int, seed: int, training: TrainingSpec
+    work, X_parts, y_parts, sizes: np.ndarray, n_passes: int, seed: int, specs: Specs
 ) -> None:
-    """``n_passes`` passes of partial_fit over the partitions, each pass in a
-    seeded random order, each partition shuffled; the next partition is computed
-    while the current one trains. Call i of n trains at the estimator's
-    learning rate times its schedule's factor at i / n ("linear": from 1 down
-    to 1 / n; "plateau", which needs a validation loss: constant), so the last
-    partitions, whatever they hold, move the model least, as the last steps of
-    ``fit`` do."""
+    """``n_passes`` passes of partial_fit over the partitions (``sizes`` rows
+    each), each pass in a seeded random order, each call's rows shuffled; the
+    next call's partitions are computed while the current one trains (see
+    :func:`_steps`). Call i of n trains at the estimator's learning rate times
+    its schedule's factor at i / n ("linear": from 1 down to 1 / n; "plateau",
+    which needs a validation loss: constant), so the last partitions, whatever
+    they hold, move the model least, as the last steps of ``fit`` do."""
+    training = specs.training
     rng = np.random.default_rng([seed, 1])
     order = [int(i) for _ in range(n_passes) for i in rng.permutation(len(X_parts))]
-    if not order:
+    steps = _steps(order, sizes, 2 if specs.network.dnn_use_bn else 1)
+    if not steps:
         return
 
     dask, _ = _import_dask()
 
-    def load(i):
-        return dask.compute(X_parts[i], y_parts[i])
+    def load(step):
+        parts = dask.compute(*(X_parts[i] for i in step), *(y_parts[i] for i in step))
+        return _concat(parts[: len(step)]), _concat(parts[len(step) :])
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, order[0])
-        for position in range(len(order)):
+        pending = pool.submit(load, steps[0])
+        for position in range(len(steps)):
             X_part, y_part = pending.result()
-            if position + 1 < len(order):
-                pending = pool.submit(load, order[position + 1])
-            if len(X_part) == 0:
-                continue
+            if position + 1 < len(steps):
+                pending = pool.submit(load, steps[position + 1])
             rows = rng.permutation(len(X_part))
-            factor = lr_factor(training.lr_schedule, position, len(order))
+            factor = lr_factor(training.lr_schedule, position, len(steps))
             work.set_params(learning_rate=training.learning_rate * factor)
             work.partial_fit(_take(X_part, rows), _take(y_part, rows))
             del X_part, y_part
@@ -478,46 +563,64 @@ def _blocks(estimator, X, method: str, dtype, columns: list | None, task=None):
     ``task`` is given) on each partition of X, one block per partition: for a
     dask Array X a dask Array (1-D when ``columns`` is None, else one column per
     entry); for a dask DataFrame X a dask Series or DataFrame with X's index and
-    ``columns`` as its columns."""
+    ``columns`` as its columns. An empty partition (of a filtered frame, say)
+    gives an empty block of that dtype and those columns."""
     check_is_fitted(estimator, "network_")
     _, da = _import_dask()
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask Array; got {X.ndim}-D.")
         X = X.rechunk({1: -1})  # blocks of whole rows
+        empty = np.empty((0,) if columns is None else (0, len(columns)), dtype=dtype)
         if columns is None:
             return X.map_blocks(
-                _call, estimator, method, task, dtype=dtype, drop_axis=1
+                _call, estimator, method, task, empty, meta=empty, drop_axis=1
             )
         return X.map_blocks(
             _call,
             estimator,
             method,
             task,
-            dtype=dtype,
+            empty,
+            meta=empty,
             chunks=(X.chunks[0], (len(columns),)),
         )
     if not _is_dask_frame(X) or X.ndim != 2:
         raise TypeError(
             f"X must be a dask DataFrame or a 2-D dask Array; got {type(X).__name__}."
         )
-    if columns is None:
-        meta: pd.Series | pd.DataFrame = pd.Series(np.empty(0, dtype=dtype))
-    else:
-        meta = pd.DataFrame({c: np.empty(0, dtype=dtype) for c in columns})
-    return X.map_partitions(_call_pandas, estimator, method, task, columns, meta=meta)
+    # Built from a numpy array as every block is, so that pandas gives the empty
+    # blocks and the others one dtype (str for numpy strings, object for objects).
+    meta: pd.Series | pd.DataFrame = (
+        pd.Series(np.empty(0, dtype=dtype))
+        if columns is None
+        else pd.DataFrame(np.empty((0, len(columns)), dtype=dtype), columns=columns)
+    )
+    return X.map_partitions(_call_pandas, estimator, method, task, meta, meta=meta)
 
 
-def _call(part, model, method: str, task):
+def _predict_part(part, model, method: str, task):
     out = getattr(model, method)(part)
     return out if task is None else out[task]
 
 
-def _call_pandas(part, model, method: str, task, columns):
-    out = np.asarray(_call(part, model, method, task))
-    if columns is None:
-        return pd.Series(out, index=part.index)
-    return pd.DataFrame(out, index=part.index, columns=columns)
+def _call(part, model, method: str, task, empty: np.ndarray) -> np.ndarray:
+    # The estimator refuses 0 rows, as scikit-learn's do; an empty partition has
+    # nothing to predict.
+    return empty if len(part) == 0 else _predict_part(part, model, method, task)
+
+
+def _call_pandas(part, model, method: str, task, meta):
+    """A block of ``method`` as a Series or DataFrame like ``meta``, with the
+    partition's index."""
+    if len(part) == 0:
+        return meta.set_axis(part.index)
+    out = _predict_part(part, model, method, task)
+    if meta.ndim == 1:
+        return pd.Series(out, index=part.index, dtype=meta.dtype)
+    return pd.DataFrame(
+        out, index=part.index, columns=meta.columns, dtype=meta.dtypes.iloc[0]
+    )
 
 
 def _prediction_dtype(estimator) -> np.dtype:
@@ -542,10 +645,10 @@ def predict(estimator: _BaseMMOE, X) -> da.Array:
     -------
     y_pred : dask Series or DataFrame, or dask Array
         One block per partition of X, as ``estimator.predict`` returns for that
-        partition. For a dask DataFrame X, a dask Series (1-D y) or a dask
-        DataFrame with one column per task, named after the tasks, both with
-        X's index; for a dask Array X, a dask Array of shape (n_samples,) or
-        (n_samples, n_tasks).
+        partition (empty, of the same dtype, for an empty partition). For a dask
+        DataFrame X, a dask Series (1-D y) or a dask DataFrame with one column
+        per task, named after the tasks, both with X's index; for a dask Array
+        X, a dask Array of shape (n_samples,) or (n_samples, n_tasks).
 
     Examples
     --------
@@ -582,8 +685,9 @@ def predict_proba(estimator: _BaseMMOE, X) -> da.Array | list[da.Array | None]:
         As ``estimator.predict_proba``: for a 1-D y one table, whose columns
         follow ``classes_``; for a 2-D y a list with one entry per task, a table
         for a classification task and None for a regression task. One block per
-        partition of X: for a dask DataFrame X a dask DataFrame with X's index
-        and the classes as columns, for a dask Array X a dask Array.
+        partition of X (with no row for an empty one): for a dask DataFrame X a
+        dask DataFrame with X's index and the classes as columns, for a dask
+        Array X a dask Array.
 
     Examples
     --------
