@@ -493,7 +493,9 @@ default=None
         X : {DataFrame, array-like} of shape (n_samples, n_features)
         y : array-like or DataFrame of shape (n_samples,) or (n_samples, n_tasks)
             The same tasks (columns) in every call. Class labels must all appear in
-            the first chunk, or be given by ``classes``.
+            the first chunk, or be given by ``classes``. The first chunk needs a
+            label of every task; a later one may have none of a task, whose loss
+            it then leaves out.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
 default=None
         classes : array-like or list of array-like, default=None

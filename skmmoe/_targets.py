@@ -84,8 +84,13 @@ def make_targets(
     """
     labels, names, ndim = read_labels(y, spec.task_names)
     check_consistent_length(X, labels[0].missing)
-    weights = _sample_weights(sample_weight, X, labels, names)
-    if tasks is None:
+    weights = _sample_weights(sample_weight, X, labels)
+    # Fitting a task needs labels of it; a later chunk (of a stream, a dask
+    # partition) may lack a task's labels, or every label, and training leaves
+    # those tasks' losses out of it.
+    fitting = tasks is None
+    if fitting:
+        _check_some_weight(weights, names, "sample_weight")
         tasks = make_tasks(
             labels,
             names,
@@ -95,7 +100,8 @@ def make_targets(
             _check_classes(classes, len(labels), ndim),
         )
     weights = _apply_class_weight(spec.class_weight, tasks, labels, weights)
-    _check_some_weight(weights, names, "class_weight")
+    if fitting:
+        _check_some_weight(weights, names, "class_weight")
     return Targets(
         names, ndim, labels, weights, tasks, _loss_weights(spec.loss_weights, names)
     )
@@ -200,7 +206,7 @@ def _loss_weights(loss_weights, names) -> list[float]:
     return weights.tolist()
 
 
-def _sample_weights(sample_weight, X, labels, names) -> list[np.ndarray | None]:
+def _sample_weights(sample_weight, X, labels) -> list[np.ndarray | None]:
     """Per-task sample weights, zero where the task's label is missing; None where
     every sample counts equally."""
     n, n_tasks = len(labels[0].missing), len(labels)
@@ -228,7 +234,6 @@ def _sample_weights(sample_weight, X, labels, names) -> list[np.ndarray | None]:
         if missing.any():
             w = (np.ones(n) if w is None else w.copy()) * ~missing
         weights.append(w)
-    _check_some_weight(weights, names, "sample_weight")
     return weights
 
 

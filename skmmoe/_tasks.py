@@ -352,7 +352,10 @@ class RegressionTask(Task):
         self.mean_, self.scale_ = float(spec["mean"]), float(spec["scale"])
 
     def _as_float(self, observed):
-        if not (is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)):
+        numeric = is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)
+        # No label (a partial_fit chunk without one of this task): nothing to
+        # check, whatever dtype the empty column has (object, if all None).
+        if len(observed) and not numeric:
             raise ValueError(
                 f"Task {self.name!r} is a regression task but its labels are not "
                 f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."

@@ -176,9 +176,15 @@ def dropout_generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 def _weighted_loss(task_losses: dict, config: TrainConfig) -> float:
-    """The loss-weighted mean of the tasks' training losses."""
-    weights = list(config.loss_weights)
-    return sum(w * v for w, v in zip(weights, task_losses.values())) / sum(weights)
+    """The loss-weighted mean of the tasks' training losses, over the tasks
+    measured (a task without labels in a partial_fit chunk is NaN)."""
+    pairs = [
+        (w, v)
+        for w, v in zip(config.loss_weights, task_losses.values())
+        if not math.isnan(v)
+    ]
+    total = sum(w for w, _ in pairs)
+    return sum(w * v for w, v in pairs) / total if total > 0 else math.nan
 
 
 def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
@@ -388,6 +394,9 @@ class _Run:
     dnn_weights: list[torch.Tensor]
     tuner: ThreadTuner
     schedule: Schedule
+    unlabelled_rows: bool
+    """Whether some row has no label of any task, so that a batch may have none
+    (checked per step only then: the check waits for the device)."""
     step_count: int = 0
 
     @classmethod
@@ -443,6 +452,8 @@ class _Run:
                 total_steps=config.epochs * len(starts),
                 patience=max(1, config.n_iter_no_change // 2),
             ),
+            unlabelled_rows=all(w is not None for w in data.weights)
+            and bool((sum(w > 0 for w in data.weights) == 0).any()),
         )
 
     def epoch(self, epoch: int) -> dict:
@@ -485,10 +496,13 @@ class _Run:
             # Each rank summed its share of every batch's loss: the sum over the
             # ranks is the epoch's, as one process computes it.
             group.all_reduce_sum(loss_sums, "summing the epoch's training loss")
-        # The epoch's weighted mean loss over the labelled samples of each task.
-        train_loss = (loss_sums / weight_sums.clamp_min(1e-12)).tolist()
-        for name, value in zip(names, train_loss):
-            if not math.isfinite(value):
+        # The epoch's weighted mean loss over the labelled samples of each task;
+        # NaN for a task with none (a partial_fit chunk without its labels).
+        train_loss = torch.where(
+            weight_sums > 0, loss_sums / weight_sums.clamp_min(1e-12), math.nan
+        ).tolist()
+        for name, value, total in zip(names, train_loss, weight_sums.tolist()):
+            if total > 0 and not math.isfinite(value):
                 raise FloatingPointError(
                     f"Training diverged: the loss of task {name!r} became {value} "
                     f"in epoch {epoch}. Try a lower learning_rate (now "
@@ -528,6 +542,11 @@ class _Run:
         """
         config = self.config
         task_losses, task_totals, loss = self._loss(batch, global_totals, global_rows)
+        if self.unlabelled_rows and not bool((task_totals > 0).any()):
+            # No label in the batch: no step, which with zero gradients would
+            # still move the weights by the optimizer's momentum. Every rank
+            # sees the same global totals, so all skip alike.
+            return task_losses, task_totals
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if config.group is not None:

@@ -25,7 +25,8 @@ time (the next one computed while the current one trains).
 3. **Passes over the partitions**, in a seeded random order, each partition's rows
    shuffled, each one ``partial_fit`` call (one epoch, Adam's state carried over).
    Empty partitions (of a filtered frame, say) are skipped; with batch norm,
-   which cannot train on one row, a one-row partition joins the next call.
+   which cannot train on one row, a one-row partition joins the next call. A
+   partition without a label of a task leaves that task's loss out of its call.
 
 Grid and randomized searches on a cluster need nothing from this module: run
 scikit-learn's ``GridSearchCV`` under ``joblib.parallel_backend("dask")`` (see the

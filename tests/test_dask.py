@@ -391,14 +391,6 @@ TASK_KINDS = {
     "two string tasks": ("str", "str"),
     "mixed": ("str", "float", "bool"),
 }
-# Until make_targets checks for a label of each task only where it fits the tasks
-# (see the report on issue 26, item 4), partial_fit refuses a later chunk with no
-# label of a task, and so skmmoe.dask.fit a partition with none.
-PARTIAL_FIT_NEEDS_EVERY_TASK = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="partial_fit refuses a chunk with no label of a task",
-)
 
 
 def _dask_rows(data, sizes):
@@ -587,12 +579,8 @@ def test_prediction_on_a_filtered_frame_with_empty_partitions(out_of_core, parti
     [
         "every label",
         "at random",
-        pytest.param(
-            "a task missing in a partition", marks=PARTIAL_FIT_NEEDS_EVERY_TASK
-        ),
-        pytest.param(
-            "a task only in the last partition", marks=PARTIAL_FIT_NEEDS_EVERY_TASK
-        ),
+        "a task missing in a partition",
+        "a task only in the last partition",
     ],
 )
 # No shrinking, and a stop at the first failure: shrinking examples this small
@@ -680,7 +668,6 @@ def _two_tasks(n, rng):
     return X, pd.DataFrame({"clicked": clicked.astype(object), "spend": spend})
 
 
-@PARTIAL_FIT_NEEDS_EVERY_TASK
 def test_each_task_learns_from_the_partitions_holding_its_labels(client):
     # 'clicked' has no label in the first two of six partitions, 'spend' none in
     # the last: each task's loss is left out where it has no label.

@@ -819,6 +819,7 @@ SMOOTH = small(
     epochs=20,
 )
 
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

@@ -2,6 +2,7 @@
 training of an estimator fitted by fit, restored by skmmoe.load or by joblib."""
 
 import copy
+import math
 import warnings
 
 import joblib
@@ -68,6 +69,37 @@ def test_partial_fit_first_call_is_fit(stream_data):
     a = MMOEEstimator(**small()).partial_fit(X, Y)
     b = MMOEEstimator(**small()).fit(X, Y)
     assert_array_equal(a.predict_proba(X_test)[0], b.predict_proba(X_test)[0])
+
+
+def test_a_later_chunk_without_a_task_s_labels_trains_the_others(stream_data):
+    # A later chunk may hold no label of a task (a stream's, a dask partition's):
+    # its loss is left out of that chunk, as zero weights leave it out.
+    X, Y, X_test, _ = stream_data
+    first = MMOEEstimator(**small(epochs=1)).partial_fit(X.iloc[:500], Y.iloc[:500])
+    chunk_X, chunk_Y = X.iloc[500:1000], Y.iloc[500:1000].copy()
+    zero_weight = np.column_stack([np.ones(500), np.zeros(500)])
+    weighted = copy.deepcopy(first).partial_fit(chunk_X, chunk_Y, zero_weight)
+    chunk_Y["r"] = np.nan
+    missing = copy.deepcopy(first).partial_fit(chunk_X, chunk_Y)
+    assert missing.n_epochs_ == 2
+    assert_allclose(
+        missing.predict_proba(X_test)[0], weighted.predict_proba(X_test)[0], rtol=1e-5
+    )
+    assert_allclose(
+        missing.predict(X_test)[:, 1].astype(float),
+        weighted.predict(X_test)[:, 1].astype(float),
+        rtol=1e-5,
+    )
+    # The task without labels was not measured: NaN, not a perfect 0.0.
+    assert math.isnan(missing.history_[-1]["train_loss"]["r"])
+    assert math.isfinite(missing.history_[-1]["train_loss"]["b"])
+    # No label at all, a regression task's column of None included: no step is
+    # taken (zero gradients would still move the weights by Adam's momentum).
+    before = missing.predict_proba(X_test)[0]
+    unlabelled = pd.DataFrame({"b": [None] * 500, "r": [None] * 500}, dtype=object)
+    assert missing.partial_fit(chunk_X, unlabelled).n_epochs_ == 3
+    assert all(math.isnan(v) for v in missing.history_[-1]["train_loss"].values())
+    assert_array_equal(missing.predict_proba(X_test)[0], before)
 
 
 def test_partial_fit_unseen_categories_and_classes_argument(stream_data):
