@@ -147,7 +147,7 @@ def read_labels(y, task_names=None) -> tuple[list[Labels], list[str], int]:
         if arr.dtype.kind == "c":
             raise ValueError("Complex data not supported in y.")
         ndim = arr.ndim
-        frame = pd.DataFrame(arr.reshape(len(arr), -1))
+        frame = pd.DataFrame(arr[:, None] if arr.ndim == 1 else arr)
         default_names = [f"task_{j}" for j in range(frame.shape[1])]
     if frame.shape[1] == 0:
         raise ValueError("y has no columns (tasks).")
