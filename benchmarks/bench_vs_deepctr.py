@@ -162,7 +162,7 @@ def run_skmmoe(
     # about 2 s and 70 MiB once per process; DeepCTR pays that in compile(), before
     # its timed fit), so nothing is paid for it here.
     from skmmoe import MMOEEstimator
-    from skmmoe._network import predict_logits
+    from skmmoe._engine.network import predict_logits
 
     _, X_train, X_test, Y_train, Y_test = _census(smoke)
     if defaults:

@@ -4,7 +4,7 @@ Late in a long fit on census-like rows (drawn with replacement from the census
 data, as in ``scaling.py``) some logits reach +-90 and beyond; their gradients and
 the Adam moments they feed become denormal floats, which the CPU computes with many
 times slower. skmmoe flushes them to zero while training
-(``skmmoe._denormals.flush_denormals``); this script fits ``MMOEEstimator`` with
+(``skmmoe._engine.denormals.flush_denormals``); this script fits ``MMOEEstimator`` with
 that on and with it disabled, each in a fresh process, alternating A B A B, and
 prints every epoch's seconds.
 
@@ -32,13 +32,13 @@ SMOKE_NETWORK = dict(expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,))
 def child(n_rows: int, epochs: int, flush: bool, smoke: bool = False) -> dict:
     from scaling import census_like
 
-    import skmmoe._denormals as denormals
+    import skmmoe._engine.denormals as denormals
     from skmmoe import MMOEEstimator
 
     disabled = []
     if not flush:
         if not callable(getattr(denormals, "flush_denormals", None)):
-            raise AttributeError("skmmoe._denormals.flush_denormals is gone")
+            raise AttributeError("skmmoe._engine.denormals.flush_denormals is gone")
 
         def no_flush(device):
             disabled.append(device)
@@ -49,7 +49,7 @@ def child(n_rows: int, epochs: int, flush: bool, smoke: bool = False) -> dict:
     est = MMOEEstimator(epochs=epochs, **(SMOKE_NETWORK if smoke else {})).fit(X, Y)
     if not flush and not disabled:
         raise RuntimeError(
-            "training did not call skmmoe._denormals.flush_denormals: flushing "
+            "training did not call skmmoe._engine.denormals.flush_denormals: flushing "
             "could not be disabled"
         )
     return dict(flush=flush, epoch_s=[h["seconds"] for h in est.history_])

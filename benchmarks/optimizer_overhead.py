@@ -35,7 +35,7 @@ SMOKE_PARAMS = dict(
 def child(use_torch_optim: bool, smoke: bool = False) -> dict:
     import torch
 
-    import skmmoe._optim as optim
+    import skmmoe._engine.optim as optim
     from skmmoe import MMOEEstimator
     from skmmoe.datasets import load_census_income
 
@@ -45,7 +45,7 @@ def child(use_torch_optim: bool, smoke: bool = False) -> dict:
     made = []
     if use_torch_optim:
         if "adam" not in optim.OPTIMIZERS:
-            raise KeyError("skmmoe._optim.OPTIMIZERS has no 'adam'")
+            raise KeyError("skmmoe._engine.optim.OPTIMIZERS has no 'adam'")
         fused_adam = optim._fused(torch.optim.Adam)
 
         def make(params, lr):
@@ -64,7 +64,7 @@ def child(use_torch_optim: bool, smoke: bool = False) -> dict:
     fit_s = time.perf_counter() - tic
     if use_torch_optim and not made:
         raise RuntimeError(
-            "training did not use skmmoe._optim.OPTIMIZERS['adam']: "
+            "training did not use skmmoe._engine.optim.OPTIMIZERS['adam']: "
             "torch.optim.Adam was not measured"
         )
     return dict(

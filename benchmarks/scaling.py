@@ -56,7 +56,7 @@ def census_like(n_rows: int, seed: int = 0):
 
 def child(n_rows: int, smoke: bool = False) -> dict:
 
-    import skmmoe._training as _training
+    import skmmoe._engine.training as _training
     from skmmoe import MMOEEstimator
 
     X, Y = census_like(n_rows)
@@ -78,10 +78,10 @@ def child(n_rows: int, smoke: bool = False) -> dict:
     est = MMOEEstimator(epochs=1, **(SMOKE_NETWORK if smoke else {})).fit(X, Y)
     fit_s = time.perf_counter() - tic
     if not training:
-        # The fit did not call skmmoe._training.train through its module: the
+        # The fit did not call skmmoe._engine.training.train through its module: the
         # training phase's memory went unmeasured.
         print(
-            "warning: skmmoe._training.train was not called; the training "
+            "warning: skmmoe._engine.training.train was not called; the training "
             "phase's memory is not measured",
             file=sys.stderr,
         )

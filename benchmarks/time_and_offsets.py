@@ -31,7 +31,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor as HGBRegressor
 from sklearn.metrics import r2_score, roc_auc_score
 
 from skmmoe import MMOEEstimator
-from skmmoe._features import numbers_as_float
+from skmmoe._encoders import numbers_as_float
 
 SMOKE_PARAMS = dict(
     epochs=1, expert_dnn_hidden_units=(16,), tower_dnn_hidden_units=(8,)

@@ -3,9 +3,10 @@
 ``fit`` reads the hyper-parameters once (:func:`skmmoe._params.read_params`), then
 goes straight down: targets (:mod:`skmmoe._targets`), rows set aside for early
 stopping, the feature encoder fitted on the training rows (:mod:`skmmoe._features`),
-the network (:mod:`skmmoe._network`), the training loop (:mod:`skmmoe._training`),
-and the fitted state, set by :meth:`_BaseMMOE._set_fitted` alone (``fit``,
-``partial_fit`` and ``skmmoe.load`` all go through it).
+the network (:mod:`skmmoe._engine.network`), the training loop
+(:mod:`skmmoe._engine.training`), and the fitted state, set by
+:meth:`_BaseMMOE._set_fitted` alone (``fit``, ``partial_fit`` and ``skmmoe.load``
+all go through it).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import _distributed, _docs, _launch, _training
+from . import _docs
+from ._engine import distributed as _distributed
+from ._engine import launch as _launch
+from ._engine import training as _training
+from ._engine.network import ACTIVATIONS, MMOENetwork, predict_logits
+from ._engine.optim import LR_SCHEDULES, OPTIMIZERS
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
-from ._network import ACTIVATIONS, MMOENetwork, predict_logits
-from ._optim import LR_SCHEDULES, OPTIMIZERS
 from ._params import read_params
 from ._sklearn_compat import (
     Interval,

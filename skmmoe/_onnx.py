@@ -36,17 +36,14 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._features import (
-    CATEGORICAL,
-    NUMERIC,
-    NUMERIC_BINS,
+from ._encoders import (
     CategoryEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
     _column_as_strings,
-    is_categorical_dtype_auto,
     numbers_as_float,
 )
+from ._features import CATEGORICAL, NUMERIC, NUMERIC_BINS, is_categorical_dtype_auto
 
 try:
     import onnx

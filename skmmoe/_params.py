@@ -17,10 +17,10 @@ import torch
 from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 
-from ._distributed import Group, current_group
-from ._network import MMOENetwork
-from ._threads import max_threads
-from ._training import TrainConfig
+from ._engine.distributed import Group, current_group
+from ._engine.network import MMOENetwork
+from ._engine.threads import max_threads
+from ._engine.training import TrainConfig
 
 __all__ = [
     "FeatureSpec",
@@ -79,7 +79,7 @@ class TargetSpec:
 @dataclass(frozen=True)
 class NetworkSpec:
     """The network's hyper-parameters, named as the estimators' parameters and
-    passed to :class:`~skmmoe._network.MMOENetwork` as they are."""
+    passed to :class:`~skmmoe._engine.network.MMOENetwork` as they are."""
 
     embedding_dim: int
     num_experts: int
@@ -137,7 +137,7 @@ class NetworkSpec:
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    """How the network is trained (see :mod:`skmmoe._training`)."""
+    """How the network is trained (see :mod:`skmmoe._engine.training`)."""
 
     epochs: int | str
     batch_size: int

@@ -36,6 +36,7 @@ from numbers import Integral
 import numpy as np
 import torch
 
+from ._engine.network import MMOENetwork
 from ._estimators import (
     FittedState,
     InconsistentVersionWarning,
@@ -44,7 +45,6 @@ from ._estimators import (
     MMOERegressor,
 )
 from ._features import FeatureEncoder
-from ._network import MMOENetwork
 from ._tasks import task_from_json
 from ._version import __version__
 

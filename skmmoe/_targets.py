@@ -15,10 +15,10 @@ import torch
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from ._engine.training import TrainData
 from ._params import TargetSpec
 from ._sklearn_compat import _check_sample_weight
 from ._tasks import Labels, Task, make_tasks, split_label_column
-from ._training import TrainData
 
 __all__ = [
     "Targets",

@@ -48,6 +48,7 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ._engine.optim import lr_factor
 from ._estimators import _BaseMMOE
 from ._features import (
     CATEGORICAL,
@@ -55,7 +56,6 @@ from ._features import (
     fit_feature_encoder,
     resolve_categorical_mask,
 )
-from ._optim import lr_factor
 from ._params import Specs, read_params
 from ._tasks import _infer_task_type, split_label_column
 

@@ -77,7 +77,7 @@ def fit(scenario: str, rank: int = 0) -> MMOEEstimator:
 
 def _die_after_steps(n: int) -> None:
     """This process exits abruptly (as if killed) at its n-th training step."""
-    from skmmoe import _training
+    from skmmoe._engine import training as _training
 
     step = _training._Run.step
     calls = [0]

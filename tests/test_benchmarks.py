@@ -1,8 +1,8 @@
 """Every benchmark script runs in its smoke mode (``--smoke``: tiny data, one round,
 one epoch), each in a fresh process as a user runs it, so that a rename inside
 skmmoe cannot break a benchmark silently: the scripts patch skmmoe's internals
-(``skmmoe._denormals.flush_denormals``, ``skmmoe._optim.OPTIMIZERS``,
-``skmmoe._training.train``) and fail when a patch no longer takes."""
+(``skmmoe._engine.denormals.flush_denormals``, ``skmmoe._engine.optim.OPTIMIZERS``,
+``skmmoe._engine.training.train``) and fail when a patch no longer takes."""
 
 import importlib.util
 import json
@@ -68,7 +68,7 @@ def test_every_benchmark_is_tested():
 
 
 def test_denormals():
-    # The "off" child disables flushing by patching skmmoe._denormals, and fails
+    # The "off" child disables flushing by patching skmmoe._engine.denormals, and fails
     # if training did not call the patched function.
     out = run_benchmark("denormals.py")
     for mode in ("off", " on"):
@@ -81,7 +81,7 @@ def test_denormals():
 
 
 def test_optimizer_overhead():
-    # The torch.optim child swaps skmmoe._optim.OPTIMIZERS["adam"], and fails if
+    # The torch.optim child swaps skmmoe._engine.optim.OPTIMIZERS["adam"], and fails if
     # training did not use it.
     out = run_benchmark("optimizer_overhead.py")
     assert re.search(r"^Adam +fit s +epoch s +peak RSS MiB +dynamo$", out, re.M)
@@ -112,7 +112,7 @@ def test_profile_training():
 
 
 def test_scaling():
-    # Whether or not the fit calls skmmoe._training.train through its module (the
+    # Whether or not the fit calls skmmoe._engine.training.train through its module (the
     # training phase's memory is measured only then), the script reports each size.
     out = run_benchmark("scaling.py")
     runs = json_lines(out)

@@ -1,4 +1,4 @@
-"""Tests of skmmoe._denormals: denormal floats flushed to zero while training."""
+"""Tests of skmmoe._engine.denormals: denormal floats flushed to zero while training."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,9 @@ import pytest
 import torch
 from small_network import small
 
-from skmmoe import MMOEEstimator, _denormals, _training
+from skmmoe import MMOEEstimator
+from skmmoe._engine import denormals as _denormals
+from skmmoe._engine import training as _training
 
 # ------------------------------------------------------------ denormal floats
 CAN_FLUSH = torch.set_flush_denormal(False)  # off is the default; True if supported

@@ -1,4 +1,4 @@
-"""Data-parallel training (skmmoe/_distributed.py, skmmoe/_launch.py): two gloo
+"""Data-parallel training (skmmoe._engine.distributed and .launch): two gloo
 processes on the CPU reach the weights one process reaches over the same global
 batches, numeric-only X included; a killed rank ends the fit with an error;
 ranks given different data refuse; ``n_workers`` launches and refuses inside a
@@ -27,11 +27,9 @@ if not dist.is_available():
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 import skmmoe  # noqa: E402
-from skmmoe import (  # noqa: E402
-    MMOEEstimator,
-    _distributed,
-    _launch,
-)
+from skmmoe import MMOEEstimator  # noqa: E402
+from skmmoe._engine import distributed as _distributed  # noqa: E402
+from skmmoe._engine import launch as _launch  # noqa: E402
 from skmmoe._params import read_params  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,5 +1,6 @@
-"""Tests of skmmoe._network: shapes, the batched experts and gates against a plain
-per-expert loop, activations, batch norm, init, blocked prediction, penalties."""
+"""Tests of skmmoe._engine.network: shapes, the batched experts and gates
+against a plain per-expert loop, activations, batch norm, init, blocked
+prediction, penalties."""
 
 import math
 
@@ -10,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from small_network import assert_close_across_row_sets
 from torch import nn
 
-from skmmoe._network import (
+from skmmoe._engine.network import (
     ACTIVATIONS,
     GroupedLinear,
     MMOENetwork,

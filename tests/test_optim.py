@@ -1,4 +1,4 @@
-"""Tests of skmmoe._optim: the default Adam and the learning-rate schedules."""
+"""Tests of skmmoe._engine.optim: the default Adam and the learning-rate schedules."""
 
 import copy
 import subprocess
@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 from small_network import small
 from torch import nn
 
-from skmmoe import _optim
+from skmmoe._engine import optim as _optim
 
 
 # ------------------------------------------------------------------ Adam

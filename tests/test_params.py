@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from skmmoe import MMOEClassifier, MMOEEstimator
-from skmmoe._network import MMOENetwork
+from skmmoe._engine.network import MMOENetwork
 from skmmoe._params import (
     FeatureSpec,
     NetworkSpec,

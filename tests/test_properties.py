@@ -217,7 +217,7 @@ def test_bin_edges_keep_every_point_mass_and_value(seed, n, n_bins, n_atoms, int
     """Whatever the column: sorted edges spanning the observed range; each value
     holding more than a bin's share of the rows alone in its bin; a column with at
     most n_bins distinct values binned value by value."""
-    from skmmoe._features import QuantileBinner, bin_edges
+    from skmmoe._encoders import QuantileBinner, bin_edges
 
     rng = np.random.default_rng(seed)
     column = rng.standard_t(2, n) * 10 ** rng.uniform(-3, 6)

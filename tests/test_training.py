@@ -1,4 +1,4 @@
-"""The training loop (skmmoe._training), directly and through the estimators."""
+"""The training loop (skmmoe._engine.training), directly and through the estimators."""
 
 import copy
 import itertools
@@ -14,11 +14,13 @@ from numpy.testing import assert_allclose
 from sklearn.metrics import log_loss, r2_score
 from small_network import small
 
-from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor, _optim, _training
-from skmmoe._network import MMOENetwork, predict_logits
-from skmmoe._optim import OPTIMIZERS
+from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
+from skmmoe._engine import optim as _optim
+from skmmoe._engine import training as _training
+from skmmoe._engine.network import MMOENetwork, predict_logits
+from skmmoe._engine.optim import OPTIMIZERS
+from skmmoe._engine.training import TrainConfig, TrainData, train
 from skmmoe._tasks import BinaryTask, MulticlassTask, RegressionTask
-from skmmoe._training import TrainConfig, TrainData, train
 
 
 # ------------------------------------------------ helpers for train() itself
@@ -646,7 +648,7 @@ def _threads_used(monkeypatch, step_seconds, n_steps, probe=3):
     """The thread count a ThreadTuner (2 threads, probes of 3, runs of 10) uses
     at each step when a step takes ``step_seconds[threads]`` seconds, or
     ``step_seconds(threads, step)`` (a fake clock)."""
-    from skmmoe import _threads
+    from skmmoe._engine import threads as _threads
 
     seconds = step_seconds if callable(step_seconds) else (lambda t, i: step_seconds[t])
     clock = {"now": 0.0}
@@ -720,7 +722,7 @@ def test_default_fits_with_one_seed_are_identical_under_a_noisy_clock(monkeypatc
     same threads at every step and give the same model, bit for bit, also with
     batch normalisation, whose statistics may round differently with two
     threads."""
-    from skmmoe import _threads
+    from skmmoe._engine import threads as _threads
 
     X = np.random.default_rng(0).normal(size=(400, 4))
     y = X[:, 0] + X[:, 1] ** 2
@@ -754,7 +756,7 @@ def test_default_fits_with_one_seed_are_identical_under_a_noisy_clock(monkeypatc
 def test_n_jobs_sets_the_training_threads_and_restores_them(
     n_jobs, expected, monkeypatch
 ):
-    from skmmoe import _threads
+    from skmmoe._engine import threads as _threads
 
     seen = []
     real_epoch = _training._Run.epoch
@@ -776,7 +778,7 @@ def test_threadpool_limits_are_respected():
     X = np.random.default_rng(0).normal(size=(64, 3))
     est = MMOEClassifier(**small(epochs=1))
     with threadpoolctl.threadpool_limits(1):
-        from skmmoe._threads import max_threads
+        from skmmoe._engine.threads import max_threads
 
         assert max_threads(None) == 1
         est.fit(X, (X[:, 0] > 0) * 1)

@@ -2,7 +2,7 @@
 
 A convenience for one machine; on a cluster the user's launcher (torchrun, Ray
 Train, accelerate) starts the processes and skmmoe joins their group
-(:mod:`skmmoe._distributed`). Here the parent writes the unfitted estimator and
+(:mod:`skmmoe._engine.distributed`). Here the parent writes the unfitted estimator and
 the data to a private temporary folder, starts ``n_workers`` fresh Python
 processes (``python -c``, importing skmmoe: no ``__main__`` guard is needed and
 nothing is forked), which join a gloo group through a file store in that folder
@@ -132,10 +132,10 @@ def _wait(processes: list[subprocess.Popen], root: Path) -> None:
     )
 
 
-# Not ``python -m skmmoe._launch``: the package imports this module first, which
+# Not ``python -m skmmoe._engine.launch``: the package imports this module first, which
 # runpy warns about.
 _WORKER_MAIN = (
-    "import sys; from skmmoe._launch import _worker; "
+    "import sys; from skmmoe._engine.launch import _worker; "
     "sys.exit(_worker(sys.argv[1], int(sys.argv[2])))"
 )
 

@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import _denormals
-from ._distributed import Group
-from ._network import Dropout, MMOENetwork, predict_logits
-from ._optim import OPTIMIZERS, Schedule
-from ._progress import Progress
-from ._tasks import Task
-from ._threads import ThreadTuner, training_threads
+from .. import _tasks
+from . import denormals
+from .distributed import Group
+from .network import Dropout, MMOENetwork, predict_logits
+from .optim import OPTIMIZERS, Schedule
+from .progress import Progress
+from .threads import ThreadTuner, training_threads
 
 __all__ = [
     "TrainConfig",
@@ -89,7 +89,7 @@ class TrainConfig:
     learning_rate: float
     lr_schedule: str
     """How the learning rate moves over the planned ``epochs``: see
-    :func:`~skmmoe._optim.lr_factor`; "plateau" halves it after
+    :func:`~skmmoe._engine.optim.lr_factor`; "plateau" halves it after
     ``max(1, n_iter_no_change // 2)`` epochs without improvement of the
     validation objective (the training loss without validation)."""
     loss_weights: Sequence[float]
@@ -107,7 +107,7 @@ class TrainConfig:
     """CPU threads torch may use while training."""
     adapt_threads: bool
     """Whether to choose between ``threads`` and one thread by measurement
-    (:class:`~skmmoe._threads.ThreadTuner`)."""
+    (:class:`~skmmoe._engine.threads.ThreadTuner`)."""
     validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
     """Maps the validation logits per task to (metrics, objective to minimise)."""
     optimizer_state: dict | None = None
@@ -117,7 +117,7 @@ class TrainConfig:
     dropout_generator: torch.Generator | None = None
     """Where dropout masks come from; None: torch's global RNG."""
     group: Group | None = None
-    """The process group of data-parallel training (:mod:`skmmoe._distributed`):
+    """The process group of data-parallel training (:mod:`skmmoe._engine.distributed`):
     this process trains on its share of every global batch; None: one process."""
 
 
@@ -130,7 +130,7 @@ class TrainResult:
 
 
 def _task_loss(
-    task: Task, logits, target, weight, total: torch.Tensor | None = None
+    task: _tasks.Task, logits, target, weight, total: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The weighted mean loss of a batch, and the batch's total weight. With
     ``total`` (data-parallel training) the batch is one rank's share of a global
@@ -187,7 +187,7 @@ def _weighted_loss(task_losses: dict, config: TrainConfig) -> float:
     return sum(w * v for w, v in pairs) / total if total > 0 else math.nan
 
 
-def make_validator(tasks: Sequence[Task], valid: TrainData, loss_weights):
+def make_validator(tasks: Sequence[_tasks.Task], valid: TrainData, loss_weights):
     """``TrainConfig.validate`` for early stopping: validation metrics per task and
     the loss-weighted mean validation loss of the tasks that have a label among
     the validation rows (the others' metrics are NaN: not measured).
@@ -239,7 +239,7 @@ def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
 
 def train(
     network: MMOENetwork,
-    tasks: Sequence[Task],
+    tasks: Sequence[_tasks.Task],
     data: TrainData,
     config: TrainConfig,
     valid: TrainData | None = None,
@@ -250,10 +250,10 @@ def train(
     stops after ``n_iter_no_change`` epochs without improvement of the objective and
     the best weights are restored. A KeyboardInterrupt stops training with a warning
     and keeps the weights (the best ones when validating). Training on the CPU runs
-    with denormal floats flushed to zero (:func:`skmmoe._denormals.flush_denormals`).
+    with denormal floats flushed to zero (:func:`skmmoe.denormals.flush_denormals`).
 
     Threads: ``config.threads``, or one thread where measurement finds it faster
-    (:class:`~skmmoe._threads.ThreadTuner`); the caller's count is restored.
+    (:class:`~skmmoe._engine.threads.ThreadTuner`); the caller's count is restored.
 
     Raises
     ------
@@ -262,7 +262,7 @@ def train(
         NaN or infinite.
     """
     with (
-        _denormals.flush_denormals(config.device),
+        denormals.flush_denormals(config.device),
         training_threads(config.threads),
         _dropout_from(network, config.dropout_generator),
     ):
@@ -376,6 +376,14 @@ class _EarlyStopping:
         return self.stale >= self.patience
 
 
+def _has_unlabelled_rows(data: TrainData) -> bool:
+    """Whether some row has no label (a zero weight) for every task."""
+    weights = [w for w in data.weights if w is not None]
+    if len(weights) < len(data.weights) or not weights:
+        return False
+    return bool((torch.stack(weights) > 0).sum(dim=0).eq(0).any())
+
+
 @dataclass
 class _Run:
     """One training run: the data on the device, the optimizer, the batches and
@@ -383,7 +391,7 @@ class _Run:
 
     network: MMOENetwork
     model: nn.Module  # the network, or a DataParallel wrapper of it
-    tasks: Sequence[Task]
+    tasks: Sequence[_tasks.Task]
     data: TrainData
     config: TrainConfig
     optimizer: Any  # skmmoe's Adam or a torch.optim optimizer
@@ -452,8 +460,7 @@ class _Run:
                 total_steps=config.epochs * len(starts),
                 patience=max(1, config.n_iter_no_change // 2),
             ),
-            unlabelled_rows=all(w is not None for w in data.weights)
-            and bool((sum(w > 0 for w in data.weights) == 0).any()),
+            unlabelled_rows=_has_unlabelled_rows(data),
         )
 
     def epoch(self, epoch: int) -> dict:

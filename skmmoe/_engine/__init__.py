@@ -1,0 +1,1 @@
+"""The torch layer: the network, the training loop and what it runs on."""
