@@ -122,7 +122,8 @@ def wrap_in_ddp() -> list:
     the returned list fills as runs are wrapped."""
     from torch.nn.parallel import DistributedDataParallel
 
-    from skmmoe import _distributed, _training
+    from skmmoe._engine import distributed as _distributed
+    from skmmoe._engine import training as _training
 
     start = _training._Run.start.__func__
     wrapped: list = []
