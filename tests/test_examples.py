@@ -1,17 +1,34 @@
-"""Every example runs in its fast mode, so none of them can rot."""
+"""Every example runs in its fast mode and its results must reach the margins the
+example states (its FAST_* constants), so a fast mode that stops learning fails."""
 
 import json
 import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def load_example(name):
+    """The example's module namespace: its constants and functions."""
+    return runpy.run_path(str(EXAMPLES / name), run_name="skmmoe_example")
 
 
 def run_example(name, *argv):
-    module = runpy.run_path(str(EXAMPLES / name), run_name="skmmoe_example")
-    return module["main"](["--fast", *argv])
+    """Runs the example's fast mode; returns its namespace and main's result."""
+    example = load_example(name)
+    return example, example["main"](["--fast", *argv])
+
+
+def assert_floors(values, floors):
+    """Each value reaches its floor; the floors stay far above chance (AUC 0.5)."""
+    assert set(values) <= set(floors)
+    assert min(floors.values()) >= 0.8
+    for key, value in values.items():
+        assert floors[key] <= value <= 1.0, (key, value, floors[key])
 
 
 def test_every_example_is_tested():
@@ -22,30 +39,63 @@ def test_every_example_is_tested():
 
 
 def test_census_income(tmp_path, capsys):
-    auc = run_example("census_income.py", "--output-dir", str(tmp_path))
-    assert set(auc) == {"income", "marital"}
-    assert all(0.5 < v <= 1.0 for v in auc.values())
+    example, auc = run_example("census_income.py", "--output-dir", str(tmp_path))
+    assert set(auc) == {"MMoE", "single-task"}
+    for by_task in auc.values():
+        assert set(by_task) == {"income", "marital"}
+        assert_floors(by_task, example["FAST_MIN_AUC"])
     assert (tmp_path / "census_training_curves.png").stat().st_size > 0
     out = capsys.readouterr().out
     assert "two single-task models" in out and "MMoE" in out
+    assert "checked: every test AUC reaches FAST_MIN_AUC" in out
+    # The full run checks the README's targets.
+    full = example["FULL_MIN_AUC"]
+    readme = (ROOT / "README.md").read_text()
+    targets = f"income AUC >= {full['income']} and marital AUC >= {full['marital']}"
+    assert f"Targets with default settings: {targets}" in readme
+
+
+@pytest.mark.parametrize(
+    "name, results",
+    [
+        ("census_income.py", {"MMoE": {"income": 0.5, "marital": 1.0}}),
+        ("gate_usage.py", {"income": 0.5, "marital": 1.0}),
+        ("distributed_torchrun.py", {"income": 0.5, "marital": 1.0}),
+    ],
+)
+def test_a_result_below_its_floor_fails_the_example(name, results):
+    example = load_example(name)
+    floors = example["FAST_MIN_AUC"]
+    with pytest.raises(AssertionError) as failed:
+        example["check_auc"](results, floors, "FAST_MIN_AUC")
+    message = str(failed.value)  # names the figure, its value and its floor
+    low = "income"
+    assert message.startswith("below the floors of FAST_MIN_AUC: ")
+    assert low in message and f"AUC 0.5000 < {floors[low]}" in message
+    assert "1.0000" not in message  # only the figures below their floors
 
 
 def test_grid_search(capsys):
-    search = run_example("grid_search.py")
+    _, search = run_example("grid_search.py")
     for key in ("mean_test_income_auc", "mean_test_marital_auc", "mean_test_mean_auc"):
         assert np.isfinite(search.cv_results_[key]).all()
     assert "best for income AUC" in capsys.readouterr().out
 
 
 def test_persistence(capsys):
-    run_example("persistence.py")
+    _, checks = run_example("persistence.py")
+    assert checks == {
+        "joblib identical predictions": True,
+        "skmmoe.save identical predictions": True,
+        "truncated file refused": True,
+    }
     out = capsys.readouterr().out
     assert out.count("identical predictions: True") == 2
     assert "truncated file refused" in out
 
 
 def test_paper_synthetic(tmp_path, capsys):
-    summary = run_example(
+    _, summary = run_example(
         "paper_synthetic.py", "--output-dir", str(tmp_path), "--rows", "300"
     )
     for model in ("MMoE", "OMoE", "Shared-Bottom"):
@@ -61,7 +111,7 @@ def test_paper_synthetic(tmp_path, capsys):
 
 
 def test_paper_census(tmp_path, capsys):
-    summary = run_example("paper_census.py", "--output-dir", str(tmp_path))
+    _, summary = run_example("paper_census.py", "--output-dir", str(tmp_path))
     for approach in ("Single-Task", "Shared-Bottom", "OMoE", "MMoE"):
         for key in ("group 1 {} income", "group 1 {} marital", "group 2 {} education"):
             assert 0.0 <= summary[key.format(approach)][0] <= 1.0
@@ -82,9 +132,11 @@ def test_paper_census(tmp_path, capsys):
 
 
 def test_gate_usage(tmp_path):
-    mean = run_example("gate_usage.py", "--output-dir", str(tmp_path))
+    example, (mean, auc) = run_example("gate_usage.py", "--output-dir", str(tmp_path))
     assert mean.shape == (2, 3)
     np.testing.assert_allclose(mean.sum(axis=1), 1.0, rtol=1e-6)
+    assert set(auc) == {"income", "marital"}
+    assert_floors(auc, example["FAST_MIN_AUC"])
     assert (tmp_path / "gate_usage.png").exists()
 
 
@@ -92,8 +144,9 @@ def test_distributed_torchrun_in_one_process(tmp_path, capsys):
     # Without torchrun a plain fit; tests/test_distributed.py runs it under
     # torchrun with 2 processes.
     output = tmp_path / "census_ddp.skmmoe"
-    auc = run_example("distributed_torchrun.py", "--output-dir", str(tmp_path))
+    example, auc = run_example("distributed_torchrun.py", "--output-dir", str(tmp_path))
     assert set(auc) == {"income", "marital"}
-    assert all(0.5 < v <= 1.0 for v in auc.values())
-    assert "1 process(es): test AUC" in capsys.readouterr().out
+    assert_floors(auc, example["FAST_MIN_AUC"])
+    out = capsys.readouterr().out
+    assert "1 process(es): test AUC" in out and "checked:" in out
     assert output.exists()
