@@ -60,6 +60,7 @@ def test_census_income(tmp_path, capsys):
     [
         ("census_income.py", {"MMoE": {"income": 0.5, "marital": 1.0}}),
         ("gate_usage.py", {"income": 0.5, "marital": 1.0}),
+        ("grid_search.py", {"held-out": 0.5, "cross-validated": 1.0}),
         ("distributed_torchrun.py", {"income": 0.5, "marital": 1.0}),
     ],
 )
@@ -69,17 +70,20 @@ def test_a_result_below_its_floor_fails_the_example(name, results):
     with pytest.raises(AssertionError) as failed:
         example["check_auc"](results, floors, "FAST_MIN_AUC")
     message = str(failed.value)  # names the figure, its value and its floor
-    low = "income"
+    low = "held-out" if name == "grid_search.py" else "income"
     assert message.startswith("below the floors of FAST_MIN_AUC: ")
     assert low in message and f"AUC 0.5000 < {floors[low]}" in message
     assert "1.0000" not in message  # only the figures below their floors
 
 
 def test_grid_search(capsys):
-    _, search = run_example("grid_search.py")
+    example, (search, income_auc) = run_example("grid_search.py")
     for key in ("mean_test_income_auc", "mean_test_marital_auc", "mean_test_mean_auc"):
         assert np.isfinite(search.cv_results_[key]).all()
-    assert "best for income AUC" in capsys.readouterr().out
+    auc = {"cross-validated": search.best_score_, "held-out": income_auc}
+    assert_floors(auc, example["FAST_MIN_AUC"])
+    out = capsys.readouterr().out
+    assert "best for income AUC" in out and "checked:" in out
 
 
 def test_persistence(capsys):
