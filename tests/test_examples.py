@@ -2,6 +2,7 @@
 example states (its FAST_* constants), so a fast mode that stops learning fails."""
 
 import json
+import math
 import runpy
 from pathlib import Path
 
@@ -99,26 +100,40 @@ def test_persistence(capsys):
 
 
 def test_paper_synthetic(tmp_path, capsys):
-    _, summary = run_example(
-        "paper_synthetic.py", "--output-dir", str(tmp_path), "--rows", "300"
-    )
+    example, summary = run_example("paper_synthetic.py", "--output-dir", str(tmp_path))
+    ceiling = example["FAST_MAX_LOSS"]
+    assert ceiling <= 0.7  # a third below a constant prediction's loss (1.0)
     for model in ("MMoE", "OMoE", "Shared-Bottom"):
         for corr in (0.5, 0.9, 1.0):
             mean, half = summary[f"{model} corr {corr}"]
-            assert 0 < mean < 10 and half >= 0  # two runs: a finite interval
+            assert 0 < mean <= ceiling and half >= 0  # two runs: a finite interval
     assert "MMoE - OMoE corr 0.5" in summary
     saved = json.loads((tmp_path / "paper_synthetic.json").read_text())
     assert set(saved["learning_rates"]) == {"MMoE", "OMoE", "Shared-Bottom"}
-    assert saved["settings"]["n_train"] == 300  # --rows overrides the fast setting
+    assert saved["settings"] == example["FAST"]
     assert (tmp_path / "paper_synthetic.png").stat().st_size > 0
-    assert "95% CI" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "95% CI" in out and "checked:" in out
+
+
+def test_paper_synthetic_options_override_the_settings(monkeypatch):
+    monkeypatch.delenv("SKMMOE_EXAMPLES_FAST", raising=False)
+    example = load_example("paper_synthetic.py")
+    _, fast, settings = example["parse_args"](["--fast", "--rows", "300"])
+    assert fast and settings == {**example["FAST"], "n_train": 300}
+    _, fast, settings = example["parse_args"](["--tuning-runs", "0"])
+    assert not fast and settings == {**example["FULL"], "n_tuning_runs": 0}
 
 
 def test_paper_census(tmp_path, capsys):
-    _, summary = run_example("paper_census.py", "--output-dir", str(tmp_path))
+    example, summary = run_example("paper_census.py", "--output-dir", str(tmp_path))
+    floors = example["FAST_MIN_AUC"]
     for approach in ("Single-Task", "Shared-Bottom", "OMoE", "MMoE"):
-        for key in ("group 1 {} income", "group 1 {} marital", "group 2 {} education"):
-            assert 0.0 <= summary[key.format(approach)][0] <= 1.0
+        for group, tasks in example["GROUPS"].items():
+            for task in tasks:
+                mean, half = summary[f"{group} {approach} {task}"]
+                assert floors[task] <= mean <= 1.0 and math.isnan(half)  # 1 seed
+    assert min(floors.values()) >= 0.8
     assert "group 2 MMoE - OMoE marital" in summary
     saved = json.loads((tmp_path / "paper_census.json").read_text())
     paper = saved["paper_mean_auc"]  # the paper's figures, for every approach/task
@@ -131,8 +146,33 @@ def test_paper_census(tmp_path, capsys):
         assert all(set(aucs) == tasks for aucs in paper[group].values())
     assert (tmp_path / "paper_census.png").stat().st_size > 0
     out = capsys.readouterr().out
-    assert "MMoE minus" in out
+    assert "MMoE minus" in out and "checked:" in out
     assert "0.9359" in out  # the paper's group 1 MMoE income AUC, printed alongside
+
+
+def test_paper_census_below_a_floor_fails():
+    example = load_example("paper_census.py")
+    summary = {
+        f"{group} {approach} {task}": [1.0, float("nan")]
+        for group, tasks in example["GROUPS"].items()
+        for approach in example["APPROACHES"]
+        for task in tasks
+    }
+    summary["group 2 OMoE education"] = [0.5, float("nan")]
+    with pytest.raises(AssertionError, match="group 2 OMoE education AUC 0.5000 <"):
+        example["check_auc"](summary, example["FULL_MIN_AUC"], "FULL_MIN_AUC")
+
+
+def test_paper_synthetic_above_a_ceiling_fails():
+    example = load_example("paper_synthetic.py")
+    summary = {
+        f"{m} corr {c}": [0.1, 0.0] for m in example["MODELS"] for c in (0.5, 0.9, 1.0)
+    }
+    summary["OMoE corr 0.9"] = [1.0, 0.0]
+    ceilings = dict.fromkeys(example["MODELS"], example["FAST_MAX_LOSS"])
+    high = f"OMoE corr 0.9 loss 1.0000 > {example['FAST_MAX_LOSS']}"
+    with pytest.raises(AssertionError, match=high):
+        example["check_loss"](summary, ceilings, "FAST_MAX_LOSS")
 
 
 def test_gate_usage(tmp_path):
