@@ -60,6 +60,7 @@ def _format_numbers(values: np.ndarray) -> np.ndarray:
     out[integral] = f[integral].astype(np.int64).astype(str)
     return out
 
+
 _SCALAR_CATEGORIES = (
     pd.Interval,
     pd.Timestamp,
@@ -71,6 +72,7 @@ _SCALAR_CATEGORIES = (
     np.datetime64,
     np.timedelta64,
 )
+
 
 def _element_as_string(value, column) -> str:
     if isinstance(value, str):
@@ -87,6 +89,7 @@ def _element_as_string(value, column) -> str:
         f"{type(value).__name__} ({value!r}); categorical values must be strings, "
         "numbers or booleans."
     )
+
 
 def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     """One categorical column as an object array of str, with np.nan for missing."""
@@ -119,6 +122,7 @@ def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     else:
         out[~missing] = [_element_as_string(v, name) for v in observed]
     return out
+
 
 class CategoryEncoder(TransformerMixin, BaseEstimator):
     """Categorical columns -> ordinal codes, for embeddings.
@@ -180,16 +184,19 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         return _check_feature_names_in(self, input_features)
 
+
 MAX_NUMERIC_MAGNITUDE = 1e150
 """The largest magnitude of a numeric value: the standardisation's variance sums
 squares of the values in float64, which stay finite for up to 1e8 rows below it."""
 
 _TICKS_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
+
 def _is_time_dtype(dtype) -> bool:
     """Datetime (kind "M") or timedelta (kind "m"): numpy's, pandas' tz-aware, and
     Arrow's timestamp and duration dtypes."""
     return getattr(dtype, "kind", None) in ("m", "M")
+
 
 def _seconds(column: pd.Series) -> np.ndarray:
     """A datetime column as seconds since 1970-01-01 UTC (tz-aware ones converted
@@ -210,6 +217,7 @@ def _seconds(column: pd.Series) -> np.ndarray:
     seconds = values.view(np.int64).astype(np.float64) / _TICKS_PER_SECOND[unit]
     seconds[missing] = np.nan
     return seconds
+
 
 def numbers_as_float(X) -> np.ndarray:
     """Numeric columns as float64 with np.nan for missing; datetime and timedelta
@@ -254,6 +262,7 @@ def numbers_as_float(X) -> np.ndarray:
         return np.empty((frame.shape[0], 0), dtype=np.float64)
     return np.column_stack(columns)
 
+
 class _QuantileBins(TransformerMixin, BaseEstimator):
     """Learns each column's bin edges (:func:`bin_edges`) in fit.
 
@@ -283,6 +292,7 @@ class _QuantileBins(TransformerMixin, BaseEstimator):
         self.bin_edges_ = [np.asarray(e, dtype=np.float64) for e in bin_edges]
         return self
 
+
 class QuantileBinner(_QuantileBins):
     """Numbers -> the index of their bin (:func:`bin_edges`), for embeddings.
 
@@ -310,6 +320,7 @@ class QuantileBinner(_QuantileBins):
     def get_feature_names_out(self, input_features=None):
         names = _check_feature_names_in(self, input_features)
         return np.asarray([f"{name}_bin" for name in names], dtype=object)
+
 
 class PiecewiseLinearEncoder(_QuantileBins):
     """Piecewise-linear encoding of numbers (Gorishniy et al., NeurIPS 2022).
@@ -355,6 +366,7 @@ class PiecewiseLinearEncoder(_QuantileBins):
         for name, edges in zip(names_in, self.bin_edges_):
             names += [f"{name}_ple{t}" for t in range(max(len(edges) - 1, 1))]
         return np.asarray(names, dtype=object)
+
 
 def bin_edges(
     column: np.ndarray, n_bins: int, *, at_values: bool = False
@@ -404,6 +416,7 @@ def bin_edges(
         rest, np.linspace(0.0, 1.0, n_rest_bins + 1), method="inverted_cdf"
     )
     return np.unique(np.concatenate([values[:1], around, quantiles[1:-1], values[-1:]]))
+
 
 def _point_masses(counts: np.ndarray, n_bins: int) -> np.ndarray:
     """Which distinct values hold more than one bin's share of the rows left once

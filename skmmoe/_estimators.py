@@ -50,7 +50,7 @@ from ._sklearn_compat import (
     validate_data,
 )
 from ._targets import align_to_tasks, make_targets, read_labels, validation_split
-from ._tasks import TASK_TYPES, Task
+from ._tasks import TASK_KINDS, Task, kinds_accepted
 from ._typing import FeaturesLike, SampleWeightLike, TargetsLike, TaskProba
 from ._version import __version__
 
@@ -325,7 +325,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "dnn_dropout": [Interval(Real, 0, 1, closed="left")],
         "dnn_activation": [StrOptions(set(ACTIVATIONS))],
         "dnn_use_bn": ["boolean"],
-        "task_types": [StrOptions(set(TASK_TYPES)), "array-like", None],
+        "task_types": [StrOptions(set(TASK_KINDS)), "array-like", None],
         "task_names": ["array-like", None],
         "device": [str, torch.device],
         "gpus": [IntSequence(0, allow_empty=False), None],
@@ -852,12 +852,11 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
             if spec is None:
                 return None
             kinds = [spec] if isinstance(spec, str) else list(spec)
-        if not kinds or not all(isinstance(t, str) for t in kinds):
+        if not kinds or not all(k in TASK_KINDS for k in kinds):
             return None
-        if set(kinds) <= {"binary", "multiclass"}:
-            return "classifier"
-        if set(kinds) == {"regression"}:
-            return "regressor"
+        for kind in ("classifier", "regressor"):
+            if set(kinds) <= set(kinds_accepted(kind)):
+                return kind
         return None
 
     def score(

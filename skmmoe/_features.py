@@ -152,25 +152,6 @@ def resolve_categorical_mask(X, categorical_features) -> np.ndarray:
     )
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _reserved_index_codes(codes: np.ndarray, vocabulary_size) -> np.ndarray:
     """Ordinal codes -> ids: code + 1, with anything unknown or missing (NaN,
     negative, or past the vocabulary) at the reserved index 0.
@@ -189,16 +170,6 @@ def _final_step(transformer):
 
 def _n_known_categories(categories) -> int:
     return int(sum(1 for c in categories if not pd.isna(c)))
-
-
-
-
-
-
-
-
-
-
 
 
 NUMERIC_ENCODINGS = (

@@ -129,8 +129,9 @@ def _inputs_and_frame(model, X) -> tuple[list[tuple[str, Any, str]], Any]:
     labels, named = _column_labels(est, before)
     frame = None if X is None else _columns_of(X, labels, named)
     categorical = np.zeros(len(labels), dtype=bool)
-    if not before and _is_built_in(est._encoder.preprocessor):
-        for name, _, columns in est._encoder.preprocessor.transformers_:
+    preprocessor = est._fitted_state().encoder.preprocessor
+    if not before and _is_built_in(preprocessor):
+        for name, _, columns in preprocessor.transformers_:
             if name == CATEGORICAL:
                 categorical[list(columns)] = True
     elif frame is not None:
@@ -152,8 +153,9 @@ def _column_labels(est, before: list) -> tuple[list, bool]:
         if names is not None:
             return list(names), True
         return list(range(int(first.n_features_in_))), False
-    if est._columns_in is not None:
-        return list(est._columns_in), True
+    columns_in = est._fitted_state().columns_in
+    if columns_in is not None:
+        return list(columns_in), True
     return list(range(int(est.n_features_in_))), False
 
 
@@ -572,11 +574,7 @@ class _Serving(nn.Module):
             "vocabulary_sizes",
             torch.tensor(encoder.vocabulary_sizes, dtype=torch.float32),
         )
-        self.kinds = [t.task_type for t in tasks]
-        self.affine = [
-            (float(t.scale_), float(t.mean_)) if t.task_type == "regression" else None
-            for t in tasks
-        ]
+        self.tasks = list(tasks)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = features.shape[0]
@@ -592,31 +590,21 @@ class _Serving(nn.Module):
         else:
             dense = features.new_zeros((n, 0))
         outs: list[torch.Tensor] = []
-        for kind, affine, z in zip(
-            self.kinds, self.affine, self.network(sparse, dense)
-        ):
-            if kind == "binary":
-                # As predict: the positive class where its probability beats 1/2.
-                outs.append((z[:, 0] > 0).long())
-                outs.append(torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1))
-            elif kind == "multiclass":
-                outs.append(z.argmax(dim=1))
-                outs.append(torch.softmax(z, dim=1))
-            else:
-                scale, mean = affine
-                outs.append(z[:, 0].double() * scale + mean)
+        for task, z in zip(self.tasks, self.network(sparse, dense)):
+            outs += task.serving_outputs(z)
         return tuple(outs)
 
 
 def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, list]:
     state = est._fitted_state()
     module = _Serving(state.network, state.encoder, state.tasks).eval()
-    names = []
-    for task in state.tasks:
-        if task.is_classification:
-            names += [f"{task.name}__index", f"{task.name}_proba"]
-        else:
-            names.append(f"{task.name}_value")
+    # A classification's label is looked up from its class index after export
+    # (:func:`_label_lookups`).
+    names = [
+        f"{task.name}__index" if output == "label" else f"{task.name}_{output}"
+        for task in state.tasks
+        for output in task.onnx_outputs
+    ]
     example = torch.zeros(4, n_features)
     batch = torch.export.Dim("batch", min=1)
     # Traced with autograd on, as in training: under no_grad the network's
@@ -672,7 +660,7 @@ def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
     twice: :func:`_name_inputs` gives the inputs the columns' names at the end.
     """
     est, before = _split_model(model)
-    preprocessor = est._encoder.preprocessor
+    preprocessor = est._fitted_state().encoder.preprocessor
     for name, step in [*before, ("skmmoe preprocessor", preprocessor)]:
         for _, transformer, _ in getattr(step, "transformers_", []):
             _check_categories(transformer, name)
@@ -844,7 +832,7 @@ def to_onnx(
     columns = _input_columns(model, X_example)
     _check_names(columns, est._fitted_state().tasks)
     pre = _preprocessor_graph(model, columns, opset)
-    n_features = len(est._encoder.preprocessor.get_feature_names_out())
+    n_features = len(est._fitted_state().encoder.preprocessor.get_feature_names_out())
     net, tasks = _network_graph(est, n_features, opset)
     net = onnx.compose.add_prefix(
         net, "skmmoe_net_", rename_inputs=False, rename_outputs=False
@@ -872,10 +860,11 @@ def _check_names(columns, tasks) -> None:
     namespace for all its values). Names are distinct: the fit refuses
     duplicate columns, and the labels it takes (strings, numbers, tuples of
     them) print differently where they differ."""
-    outputs = {}
-    for task in tasks:
-        kinds = ("label", "proba") if task.is_classification else ("value",)
-        outputs.update({f"{task.name}_{kind}": task.name for kind in kinds})
+    outputs = {
+        f"{task.name}_{output}": task.name
+        for task in tasks
+        for output in task.onnx_outputs
+    }
     for name, label, _ in columns:
         if not name:
             raise ValueError(

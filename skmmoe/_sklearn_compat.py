@@ -30,6 +30,13 @@ def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]:
     )
 
 
+def scorer_response_methods(scorer) -> tuple[str, ...]:
+    """The methods a scikit-learn scorer calls on the estimator (its private
+    ``_response_method``); "predict" for any other callable."""
+    methods = getattr(scorer, "_response_method", "predict")
+    return (methods,) if isinstance(methods, str) else tuple(methods)
+
+
 def available_if(check: Callable[[Any], bool]) -> Callable[[_F], _F]:
     """scikit-learn's ``available_if``, typed like :func:`_fit_context`."""
     return _sklearn_available_if(check)
@@ -44,6 +51,7 @@ __all__ = [
     "_safe_indexing",
     "_fit_context",
     "available_if",
+    "scorer_response_methods",
     "validate_data",
 ]
 

@@ -1,15 +1,19 @@
-"""Tasks: binary, multiclass and regression.
+"""The registry of task kinds: binary, multiclass, regression.
 
-Each task knows its loss, its output link, how to encode its labels for training and
-decode the network's output back into labels as the user gave them, its metric, and how
-its kind is inferred from y.
+A task kind is one class, a subclass of :class:`Task` with a ``task_type`` name,
+registered in :data:`TASK_KINDS` by being defined. It owns everything that
+differs between kinds: its loss and link, how its labels are encoded for
+training and decoded back as the user gave them, its score and validation
+metrics, its JSON, whether it is a classification, its predictions' dtype, its
+ONNX outputs and its plot. No other module compares kind names: they ask the
+task. A new kind touches its own class, its docs and its tests.
 """
 
 from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,18 +24,20 @@ from scipy.special import expit, softmax
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
 __all__ = [
-    "TASK_TYPES",
+    "TASK_KINDS",
     "BinaryTask",
     "Labels",
     "MulticlassTask",
     "RegressionTask",
     "Task",
+    "kinds_accepted",
     "make_tasks",
     "split_label_column",
     "task_from_json",
 ]
 
-TASK_TYPES = ("binary", "multiclass", "regression")
+TASK_KINDS: dict[str, type[Task]] = {}
+"""Every task kind by its name (``task_types``' values), in the order defined."""
 
 
 class Labels(NamedTuple):
@@ -63,7 +69,7 @@ def split_label_column(column) -> Labels:
 
 
 class Task:
-    """A prediction target of the network.
+    """A prediction target of the network: the base of every task kind.
 
     Parameters
     ----------
@@ -71,7 +77,21 @@ class Task:
         Task name, used in messages, ``history_`` and scorers.
     """
 
-    task_type: str = ""
+    task_type: ClassVar[str] = ""
+    """The kind's name in ``task_types``; a subclass that sets it is registered."""
+    is_classification: ClassVar[bool] = False
+    """Whether the task predicts classes (``classes_``, ``predict_proba``): a
+    classifier's task, to scikit-learn's scorers too."""
+    onnx_outputs: ClassVar[tuple[str, ...]] = ("value",)
+    """The ONNX graph's outputs of task ``t``: ``t_<output>``, from
+    :meth:`serving_outputs` (a classification's "label" from its class index)."""
+    plot_panels: ClassVar[int] = 1
+    """How many Axes :meth:`plot` draws on."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.task_type:
+            TASK_KINDS[cls.task_type] = cls
 
     def __init__(self, name: str):
         self.name = name
@@ -81,8 +101,9 @@ class Task:
         return 1
 
     @property
-    def is_classification(self) -> bool:
-        return self.task_type != "regression"
+    def prediction_dtype(self) -> np.dtype:
+        """The dtype of :meth:`decode`'s predictions."""
+        return np.dtype(np.float64)
 
     def fit(self, observed: np.ndarray, sample_weight=None, classes=None) -> Task:
         """Learn the label encoding from the observed (non-missing) labels.
@@ -105,8 +126,30 @@ class Task:
         raise NotImplementedError
 
     def predict_proba(self, logits: np.ndarray) -> np.ndarray | None:
-        """Class probabilities of shape (n_samples, n_classes), None for regression."""
+        """Class probabilities of shape (n_samples, n_classes); None for a kind
+        that predicts values."""
         return None
+
+    def serving_outputs(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The ONNX graph's outputs (:attr:`onnx_outputs`) from the logits, in
+        torch (a classification's label as its class index): what
+        :meth:`decode` and :meth:`predict_proba` compute."""
+        raise NotImplementedError
+
+    def plot(self, y_true, y_pred, proba, axes) -> list:
+        """scikit-learn Display objects of the task's predictions on its labelled
+        rows, drawn on the next :attr:`plot_panels` Axes of the iterator
+        ``axes``."""
+        from sklearn.metrics import PredictionErrorDisplay
+
+        return [
+            PredictionErrorDisplay.from_predictions(
+                np.asarray(y_true, dtype=np.float64),
+                np.asarray(y_pred, dtype=np.float64),
+                kind="actual_vs_predicted",
+                ax=next(axes),
+            )
+        ]
 
     def decode(self, logits: np.ndarray) -> np.ndarray:
         """Network output -> predictions of shape (n_samples,), as labels were given."""
@@ -164,6 +207,12 @@ class Task:
 
 class _ClassificationTask(Task):
     classes_: np.ndarray
+    is_classification = True
+    onnx_outputs = ("label", "proba")
+
+    @property
+    def prediction_dtype(self) -> np.dtype:
+        return np.asarray(self.classes_).dtype
 
     def fit(self, observed, sample_weight=None, classes=None):
         labels = observed if classes is None else np.asarray(classes)
@@ -244,6 +293,15 @@ class _ClassificationTask(Task):
     def score(self, y_true, logits, sample_weight=None):
         return accuracy_score(y_true, self.decode(logits), sample_weight=sample_weight)
 
+    def plot(self, y_true, y_pred, proba, axes) -> list:
+        from sklearn.metrics import ConfusionMatrixDisplay
+
+        return [
+            ConfusionMatrixDisplay.from_predictions(
+                y_true, y_pred, ax=next(axes), colorbar=False
+            )
+        ]
+
 
 class BinaryTask(_ClassificationTask):
     """Two classes; one logit; sigmoid link; binary cross-entropy loss.
@@ -271,9 +329,27 @@ class BinaryTask(_ClassificationTask):
             logits[:, 0], target, reduction="none"
         )
 
+    plot_panels = 2
+
     def predict_proba(self, logits):
         z = np.asarray(logits, dtype=np.float64)[:, 0]
         return np.column_stack([expit(-z), expit(z)])
+
+    def serving_outputs(self, logits):
+        # As predict: the positive class where its probability beats 1/2.
+        label = (logits[:, 0] > 0).long()
+        return label, torch.cat([torch.sigmoid(-logits), torch.sigmoid(logits)], 1)
+
+    def plot(self, y_true, y_pred, proba, axes) -> list:
+        from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+        scores, positive = proba[:, 1], self.classes_[1]
+        return [
+            display.from_predictions(
+                y_true, scores, pos_label=positive, name=self.name, ax=next(axes)
+            )
+            for display in (RocCurveDisplay, PrecisionRecallDisplay)
+        ]
 
     def _metrics(self, z, t, loss, sw):
         metrics = {"log_loss": loss, "roc_auc": math.nan}
@@ -316,6 +392,9 @@ class MulticlassTask(_ClassificationTask):
 
     def predict_proba(self, logits):
         return softmax(np.asarray(logits, dtype=np.float64), axis=1)
+
+    def serving_outputs(self, logits):
+        return logits.argmax(dim=1), torch.softmax(logits, dim=1)
 
 
 class RegressionTask(Task):
@@ -380,6 +459,9 @@ class RegressionTask(Task):
     def decode(self, logits):
         return np.asarray(logits, dtype=np.float64)[:, 0] * self.scale_ + self.mean_
 
+    def serving_outputs(self, logits):
+        return (logits[:, 0].double() * self.scale_ + self.mean_,)
+
     def score(self, y_true, logits, sample_weight=None):
         """R^2."""
         return r2_score(
@@ -389,16 +471,9 @@ class RegressionTask(Task):
         )
 
 
-_TASK_CLASSES = {
-    "binary": BinaryTask,
-    "multiclass": MulticlassTask,
-    "regression": RegressionTask,
-}
-
-
 def task_from_json(spec: dict) -> Task:
     """A fitted task from :meth:`Task.to_json`'s output."""
-    task = _TASK_CLASSES[spec["type"]](spec["name"])
+    task = TASK_KINDS[spec["type"]](spec["name"])
     task._set_fitted_json(spec)
     return task
 
@@ -437,7 +512,7 @@ def _infer_task_type(observed: np.ndarray, name: str, kind: str) -> str:
       regression. Pass ``task_types`` to override.
     """
     if kind == "regressor":
-        return "regression"
+        return RegressionTask.task_type
     n_unique = len(pd.unique(observed))
     if _is_numeric(observed) and observed.dtype.kind == "f":
         integral = np.all(np.isfinite(observed)) and np.all(
@@ -450,8 +525,18 @@ def _infer_task_type(observed: np.ndarray, name: str, kind: str) -> str:
                 "MMOEEstimator with task_types=('regression', ...)."
             )
         if kind == "any" and n_unique > 2:
-            return "regression"
-    return "binary" if n_unique <= 2 else "multiclass"
+            return RegressionTask.task_type
+    return (BinaryTask if n_unique <= 2 else MulticlassTask).task_type
+
+
+def kinds_accepted(kind: str) -> list[str]:
+    """The task kinds an estimator accepts: "classifier" the classifications,
+    "regressor" the others, "any" every kind."""
+    return [
+        name
+        for name, cls in TASK_KINDS.items()
+        if kind == "any" or cls.is_classification == (kind == "classifier")
+    ]
 
 
 def make_tasks(
@@ -471,7 +556,7 @@ def make_tasks(
     task_names : list of str
     task_types : None or sequence of str
         None infers each task's type (see :func:`_infer_task_type`); else one of
-        ``TASK_TYPES`` per task, validated against the labels.
+        :data:`TASK_KINDS` per task, validated against the labels.
     kind : {"any", "classifier", "regressor"}
         What the estimator accepts.
     weights : list of (ndarray of shape (n_samples,) or None), default=None
@@ -488,17 +573,13 @@ def make_tasks(
                 f"task_types has {len(task_types)} entries but y has {n_tasks} "
                 f"task(s) (columns)."
             )
-        unknown = [t for t in task_types if t not in TASK_TYPES]
+        unknown = [t for t in task_types if t not in TASK_KINDS]
         if unknown:
             raise ValueError(
                 f"Unknown task type(s) {unknown} in task_types; use "
-                f"{', '.join(repr(t) for t in TASK_TYPES)}."
+                f"{', '.join(repr(t) for t in TASK_KINDS)}."
             )
-        allowed = {
-            "any": TASK_TYPES,
-            "classifier": ("binary", "multiclass"),
-            "regressor": ("regression",),
-        }[kind]
+        allowed = kinds_accepted(kind)
         wrong = [t for t in task_types if t not in allowed]
         if wrong:
             raise ValueError(
@@ -520,7 +601,10 @@ def make_tasks(
         weight = None
         if weights is not None and weights[j] is not None:
             weight = np.asarray(weights[j])[~missing]
-        if task_classes is not None and task_type == "regression":
-            raise ValueError(f"classes are given for regression task {name!r}.")
-        tasks.append(_TASK_CLASSES[task_type](name).fit(observed, weight, task_classes))
+        kind_class = TASK_KINDS[task_type]
+        if task_classes is not None and not kind_class.is_classification:
+            raise ValueError(
+                f"classes are given for task {name!r}, a {task_type} task."
+            )
+        tasks.append(kind_class(name).fit(observed, weight, task_classes))
     return tasks

@@ -57,7 +57,7 @@ from ._features import (
     resolve_categorical_mask,
 )
 from ._params import Specs, read_params
-from ._tasks import _infer_task_type, split_label_column
+from ._tasks import TASK_KINDS, _infer_task_type, split_label_column
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -479,7 +479,7 @@ def _tasks(summary: _Summary, spec) -> tuple[tuple, list]:
                 if given is not None
                 else _infer_task_type(observed, name, spec.kind)
             )
-            if kind != "regression":
+            if TASK_KINDS[kind].is_classification:
                 raise ValueError(
                     f"Task {name!r} has more than {MAX_LABELS} distinct labels over "
                     "the data but is a classification task; skmmoe.dask.fit "
@@ -496,7 +496,7 @@ def _tasks(summary: _Summary, spec) -> tuple[tuple, list]:
             else _infer_task_type(distinct, name, spec.kind)
         )
         types.append(kind)
-        classes.append(None if kind == "regression" else distinct)
+        classes.append(distinct if TASK_KINDS[kind].is_classification else None)
     return tuple(types), classes
 
 
@@ -625,10 +625,7 @@ def _call_pandas(part, model, method: str, task, meta):
 
 
 def _prediction_dtype(estimator) -> np.dtype:
-    dtypes = {
-        np.asarray(t.classes_).dtype if t.is_classification else np.dtype(np.float64)
-        for t in estimator._tasks
-    }
+    dtypes = {t.prediction_dtype for t in estimator._fitted_state().tasks}
     return dtypes.pop() if len(dtypes) == 1 else np.dtype(object)
 
 
@@ -666,7 +663,8 @@ def predict(estimator: _BaseMMOE, X) -> da.Array:
     True
     """
     check_is_fitted(estimator, "network_")
-    columns = None if estimator._y_ndim == 1 else list(estimator.task_names_)
+    one_task = estimator._fitted_state().y_ndim == 1
+    columns = None if one_task else list(estimator.task_names_)
     return _blocks(estimator, X, "predict", _prediction_dtype(estimator), columns)
 
 
@@ -710,8 +708,9 @@ def predict_proba(estimator: _BaseMMOE, X) -> da.Array | list[da.Array | None]:
             "predict_proba."
         )
     check_is_fitted(estimator, "network_")
-    tasks: list[Any] = estimator._tasks
-    if estimator._y_ndim == 1:
+    state = estimator._fitted_state()
+    tasks: list[Any] = state.tasks
+    if state.y_ndim == 1:
         return _blocks(
             estimator, X, "predict_proba", np.float64, list(tasks[0].classes_)
         )

@@ -13,7 +13,7 @@ from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._sklearn_compat import _safe_indexing
+from ._sklearn_compat import _safe_indexing, scorer_response_methods
 from ._targets import align_to_tasks
 
 __all__ = ["TaskScorer", "task_scorer"]
@@ -133,7 +133,7 @@ class TaskScorer:
                 f"task_scorer: task {name!r} has no label in y (all {len(keep)} "
                 "missing), so it cannot be scored."
             )
-        task_type = model.task_types_[t]
+        task = model._fitted_state().tasks[t]
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.ndim == 2:
@@ -141,16 +141,16 @@ class TaskScorer:
             sample_weight = sample_weight[keep]
         if not keep.all():
             X = _safe_indexing(X, np.flatnonzero(keep))
-        if task_type == "regression":
+        if not task.is_classification:
             if not _uses_predict(self.scorer):
                 raise ValueError(
                     f"task_scorer: {self._label()} needs probabilities or decision "
-                    f"values, but task {name!r} is a regression task."
+                    f"values, but task {name!r} is a {task.task_type} task."
                 )
             view = _TaskRegressorView(estimator, t)
             y_true = y_true.astype(np.float64)
         else:
-            classes = _task_classes(model, t)
+            classes = task.classes_
             if self._name == "roc_auc" and len(classes) != 2:
                 raise ValueError(
                     f"task_scorer: 'roc_auc' is for binary tasks; task {name!r} has "
@@ -169,21 +169,14 @@ class TaskScorer:
 
 
 def _uses_predict(scorer) -> bool:
-    """Whether a scorer can score from ``predict`` alone (scikit-learn's scorers
-    name the methods they call; a plain callable may call anything)."""
-    methods = getattr(scorer, "_response_method", "predict")
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    return "predict" in methods
+    """Whether a scorer can score from ``predict`` alone (a plain callable may
+    call anything)."""
+    return "predict" in scorer_response_methods(scorer)
 
 
 def _final_step(estimator):
     """The skmmoe estimator of ``estimator``, or of a Pipeline ending in one."""
     return estimator[-1] if isinstance(estimator, Pipeline) else estimator
-
-
-def _task_classes(model, t: int):
-    """The classes of classification task ``t`` of a fitted model."""
-    return model.classes_ if getattr(model, "_y_ndim", 2) == 1 else model.classes_[t]
 
 
 def _labelled(y, t: int) -> tuple[np.ndarray, np.ndarray]:

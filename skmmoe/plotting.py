@@ -163,20 +163,15 @@ def plot_tasks(
     ['PredictionErrorDisplay']
     """
     import pandas as pd
-    from sklearn.metrics import (
-        ConfusionMatrixDisplay,
-        PrecisionRecallDisplay,
-        PredictionErrorDisplay,
-        RocCurveDisplay,
-    )
 
     from ._targets import align_to_tasks
-    from .metrics import _labelled, _task_classes
+    from .metrics import _labelled
 
     plt = _pyplot("plot_tasks")
     model = _fitted_model(estimator)
-    names, kinds = list(model.task_names_), list(model.task_types_)
-    n_panels = sum(2 if kind == "binary" else 1 for kind in kinds)
+    tasks = model._fitted_state().tasks
+    names = [task.name for task in tasks]
+    n_panels = sum(task.plot_panels for task in tasks)
     if axes is None:
         _, grid = plt.subplots(
             1, n_panels, figsize=(4.2 * n_panels, 3.8), squeeze=False
@@ -184,44 +179,23 @@ def plot_tasks(
         axes = list(grid[0])
     if len(axes) < n_panels:
         raise ValueError(
-            f"plot_tasks needs {n_panels} Axes for tasks {names} (two for a binary "
-            f"task); got {len(axes)}."
+            f"plot_tasks needs {n_panels} Axes for tasks {names} ("
+            + ", ".join(f"{t.plot_panels} for a {t.task_type} task" for t in tasks)
+            + f"); got {len(axes)}."
         )
     y = align_to_tasks(y, names)
     pred = np.asarray(estimator.predict(X)).reshape(len(X), -1)
-    proba = estimator.predict_proba(X) if "binary" in kinds else []
-    probas: list[Any] = [proba] if isinstance(proba, np.ndarray) else list(proba)
+    probas: list[Any] = [None] * len(tasks)
+    if any(task.is_classification for task in tasks):
+        proba = estimator.predict_proba(X)
+        probas = [proba] if isinstance(proba, np.ndarray) else list(proba)
     panels = iter(axes)
     displays: dict[str, list[Any]] = {}
-    for t, (name, kind) in enumerate(zip(names, kinds)):
+    for t, (name, task) in enumerate(zip(names, tasks)):
         y_true, keep = _labelled(y, t)
         y_pred = pd.Series(pred[keep, t]).infer_objects().to_numpy()
-        if kind == "binary":
-            classes = _task_classes(model, t)
-            scores = probas[t][keep, 1]
-            shown = [
-                RocCurveDisplay.from_predictions(
-                    y_true, scores, pos_label=classes[1], name=name, ax=next(panels)
-                ),
-                PrecisionRecallDisplay.from_predictions(
-                    y_true, scores, pos_label=classes[1], name=name, ax=next(panels)
-                ),
-            ]
-        elif kind == "multiclass":
-            shown = [
-                ConfusionMatrixDisplay.from_predictions(
-                    y_true, y_pred, ax=next(panels), colorbar=False
-                )
-            ]
-        else:
-            shown = [
-                PredictionErrorDisplay.from_predictions(
-                    y_true.astype(float),
-                    y_pred.astype(float),
-                    kind="actual_vs_predicted",
-                    ax=next(panels),
-                )
-            ]
+        proba = None if probas[t] is None else probas[t][keep]
+        shown = task.plot(y_true, y_pred, proba, panels)
         for display in shown:
             display.ax_.set_title(name)
         displays[name] = shown
