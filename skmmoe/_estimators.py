@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import multiprocessing
+import sys
 import warnings
 from dataclasses import dataclass, field, fields
 from numbers import Integral, Real
@@ -37,8 +39,11 @@ from . import _docs
 from ._engine import distributed as _distributed
 from ._engine import launch as _launch
 from ._engine import training as _training
+from ._engine.callbacks import fit_callbacks
 from ._engine.network import ACTIVATIONS, MMOENetwork, predict_logits
 from ._engine.optim import LR_SCHEDULES, OPTIMIZERS
+from ._engine.runtime import resolve_runtime
+from ._engine.training import TrainConfig, TrainData, build_network
 from ._features import NUMERIC_ENCODINGS, FeatureEncoder, fit_feature_encoder
 from ._params import read_params
 from ._sklearn_compat import (
@@ -47,6 +52,7 @@ from ._sklearn_compat import (
     StrOptions,
     _fit_context,
     available_if,
+    in_joblib_worker,
     validate_data,
 )
 from ._targets import align_to_tasks, make_targets, read_labels, validation_split
@@ -240,19 +246,20 @@ def _validate_X(estimator, X, *, reset: bool, numeric_only: bool):
     )
 
 
-def _check_ranks_agree(specs, encoder: FeatureEncoder, tasks, data, valid) -> None:
+def _check_ranks_agree(specs, runtime, encoder: FeatureEncoder, tasks, data, valid):
     """In a process group, every rank must train on the same thing: a hash of the
     parameters (the device aside), the encoded training and validation rows with
     their targets and weights, the inputs and the fitted tasks, compared across
     ranks. Nothing to do without a group."""
-    group = specs.training.group
+    group = runtime.group
     if group is None:
         return
     training = {
         f.name: getattr(specs.training, f.name)
         for f in fields(specs.training)
-        if f.name not in ("device", "device_ids", "group", "n_jobs")
+        if f.name not in ("device", "gpus", "n_jobs")
     }
+    training["seed"] = runtime.seed
     parts: list = [repr(specs.network), repr(training), repr(encoder.feature_columns)]
     parts += [json.dumps(t.to_json(), sort_keys=True, default=str) for t in tasks]
     for d in (data, valid):
@@ -260,9 +267,32 @@ def _check_ranks_agree(specs, encoder: FeatureEncoder, tasks, data, valid) -> No
             parts += [d.sparse, d.dense, *d.targets, *d.weights]
     group.check_same(
         _distributed.digest(*parts),
-        specs.training.device,
+        runtime.device,
         "training data, encoding and parameters",
     )
+
+
+def _refuse_inside_workers(n_workers: int) -> None:
+    """A RuntimeError when this process is a joblib (loky) or dask worker, or
+    daemonic: no place to start ``n_workers`` processes of its own."""
+    where = None
+    if in_joblib_worker():
+        where = "a joblib (loky) worker"
+    elif multiprocessing.current_process().daemon:
+        where = "a daemonic process (a multiprocessing pool's worker, say)"
+    elif "distributed" in sys.modules:
+        try:
+            sys.modules["distributed"].get_worker()
+            where = "a dask worker"
+        except (ValueError, AttributeError):
+            pass
+    if where is not None:
+        raise RuntimeError(
+            f"n_workers={n_workers} starts {n_workers} training processes, which "
+            f"is refused inside {where}: its machine is shared out already. Use "
+            "n_workers=None there (one process per fit), or run the fit outside "
+            "the worker."
+        )
 
 
 def _warn_unknown_categories(encoder: FeatureEncoder, X, sparse: np.ndarray) -> None:
@@ -298,6 +328,65 @@ def _same_labels(a: list, b: list) -> bool:
         return len(a) == len(b) and set(a) == set(b)
     except TypeError:  # unhashable labels
         return False
+
+
+def _fit_state(X, y, sample_weight, classes, streaming, specs, runtime) -> FittedState:
+    """A fit from validated X, straight down: the targets, rows set aside for
+    early stopping (before the encoder learns anything), the encoder fitted on
+    the training rows, the network built and trained by the engine. The caller
+    adds what it knows of X (its columns and feature names)."""
+    training = specs.training
+    targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
+    train_rows = valid_rows = None
+    if training.early_stopping:
+        train_rows, valid_rows = validation_split(
+            targets, training.validation_fraction, runtime.seed
+        )
+    encoder, sparse, dense = fit_feature_encoder(
+        _take_rows(X, train_rows), specs.features
+    )
+    data = TrainData.from_arrays(sparse, dense, *targets.encoded(train_rows))
+    valid = None
+    if valid_rows is not None:
+        encoded = encoder.transform(_take_rows(X, valid_rows))
+        valid = TrainData.from_arrays(*encoded, *targets.encoded(valid_rows))
+    del X, sparse, dense  # only the encoded tensors are held during training
+    _check_ranks_agree(specs, runtime, encoder, targets.tasks, data, valid)
+    network, dropout_rng = build_network(
+        specs.network,
+        runtime,
+        vocabulary_sizes=encoder.vocabulary_sizes,
+        n_dense=data.dense.shape[1],
+        output_dims=[t.output_dim for t in targets.tasks],
+    )
+    validate = None
+    if valid is not None:
+        validate = _training.make_validator(targets.tasks, valid, targets.loss_weights)
+    config = TrainConfig(
+        spec=training,
+        runtime=runtime,
+        epochs=training.epochs_for(len(data)),
+        loss_weights=targets.loss_weights,
+        seed=runtime.seed,
+        callbacks=fit_callbacks(training, validating=valid is not None),
+        validate=validate,
+        keep_optimizer_state=streaming,
+        dropout_generator=dropout_rng,
+    )
+    result = _training.train(network, targets.tasks, data, config, valid)
+    return FittedState(
+        network=network,
+        encoder=encoder,
+        tasks=targets.tasks,
+        y_ndim=targets.ndim,
+        n_features_in=0,
+        feature_names_in=None,
+        columns_in=None,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        seed=runtime.seed,
+        optimizer_state=result.optimizer_state,
+    )
 
 
 class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
@@ -518,83 +607,34 @@ default=None
 
     def _fit(self, X, y, sample_weight, classes=None, streaming=False):
         specs = read_params(self)
-        training = specs.training
-        if training.n_workers is not None and training.n_workers > 1:
+        runtime = resolve_runtime(specs.training)
+        n_workers = specs.training.n_workers
+        if n_workers is not None and n_workers > 1:
             if streaming:
                 raise ValueError(
-                    f"n_workers={training.n_workers} applies to fit; partial_fit "
-                    "trains in this process: set n_workers=None for it."
+                    f"n_workers={n_workers} applies to fit; partial_fit trains in "
+                    "this process: set n_workers=None for it."
                 )
+            _refuse_inside_workers(n_workers)
             fitted = _launch.fit_in_workers(
-                clone(self).set_params(n_workers=None),
-                X,
-                y,
-                sample_weight,
-                training.n_workers,
+                clone(self).set_params(n_workers=None), X, y, sample_weight, n_workers
             )
             self._set_fitted(fitted._fitted_state())
             return self
         X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
         X_columns = X.columns if isinstance(X, pd.DataFrame) else None
-        targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
-        train_rows = valid_rows = None
-        if training.early_stopping:
-            # Held-out rows are set aside before the encoder learns anything.
-            train_rows, valid_rows = validation_split(
-                targets, training.validation_fraction, training.seed
-            )
-        encoder, sparse, dense = fit_feature_encoder(
-            _take_rows(X, train_rows), specs.features
-        )
-        data = targets.train_data(sparse, dense, train_rows)
-        valid = None
-        if valid_rows is not None:
-            encoded = encoder.transform(_take_rows(X, valid_rows))
-            valid = targets.train_data(*encoded, valid_rows)
-        del X, sparse, dense  # only the encoded tensors are held during training
-        _check_ranks_agree(specs, encoder, targets.tasks, data, valid)
-        network, dropout_rng = _training.initialise(
-            training.device,
-            training.seed,
-            lambda: specs.network.build(
-                vocabulary_sizes=encoder.vocabulary_sizes,
-                n_dense=data.dense.shape[1],
-                output_dims=[t.output_dim for t in targets.tasks],
-            ),
-        )
-        config = training.config(
-            epochs=training.epochs_for(len(data)),
-            loss_weights=targets.loss_weights,
-            validate=(
-                None
-                if valid is None
-                else _training.make_validator(
-                    targets.tasks, valid, targets.loss_weights
-                )
-            ),
-            keep_optimizer_state=streaming,
-            dropout_generator=dropout_rng,
-        )
-        result = _training.train(network, targets.tasks, data, config, valid)
-        self._set_fitted(
-            FittedState(
-                network=network,
-                encoder=encoder,
-                tasks=targets.tasks,
-                y_ndim=targets.ndim,
-                n_features_in=self.n_features_in_,
-                feature_names_in=getattr(self, "feature_names_in_", None),
-                columns_in=list(X_columns) if X_columns is not None else None,
-                history=result.history,
-                best_epoch=result.best_epoch,
-                seed=training.seed,
-                optimizer_state=result.optimizer_state,
-            )
-        )
+        result = _fit_state(X, y, sample_weight, classes, streaming, specs, runtime)
+        result.columns_in = list(X_columns) if X_columns is not None else None
+        result.n_features_in = self.n_features_in_
+        result.feature_names_in = getattr(self, "feature_names_in_", None)
+        self._set_fitted(result)
         return self
 
-    def _partial_fit(self, X, y, sample_weight):
+    def _partial_fit(self, X, y, sample_weight, callbacks=None):
+        """One more epoch on a chunk. ``callbacks`` replace the constant
+        learning rate of a chunk (skmmoe.dask's passes share one schedule)."""
         specs = read_params(self)
+        runtime = resolve_runtime(specs.training)
         state = self._fitted_state()
         X = _validate_X(self, X, reset=False, numeric_only=state.encoder.numeric_input)
         targets = make_targets(y, sample_weight, X, specs.targets, tasks=state.tasks)
@@ -610,20 +650,22 @@ default=None
             )
         sparse, dense = state.encoder.transform(X)
         _warn_unknown_categories(state.encoder, X, sparse)
-        data = targets.train_data(sparse, dense)
+        data = TrainData.from_arrays(sparse, dense, *targets.encoded())
         del X
-        _check_ranks_agree(specs, state.encoder, state.tasks, data, None)
+        _check_ranks_agree(specs, runtime, state.encoder, state.tasks, data, None)
         seed = state.seed + state.n_chunks
         network = copy.deepcopy(state.network)  # the trained copy replaces it
-        config = specs.training.config(
+        config = TrainConfig(
+            spec=specs.training,
+            runtime=runtime,
             epochs=1,
             loss_weights=targets.loss_weights,
             seed=seed,
-            # A chunk's epoch has no end of training to decay towards.
-            lr_schedule="constant",
+            callbacks=callbacks
+            or fit_callbacks(specs.training, validating=False, chunk=True),
             optimizer_state=state.optimizer_state,
             keep_optimizer_state=True,
-            dropout_generator=_training.dropout_generator(specs.training.device, seed),
+            dropout_generator=_training.dropout_generator(runtime.device, seed),
         )
         result = _training.train(network, state.tasks, data, config)
         epochs_before = len(state.history)

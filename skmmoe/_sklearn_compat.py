@@ -4,6 +4,7 @@ scikit-learn's private API moves between releases; keeping every such import her
 an upgrade is fixed in one file.
 """
 
+import sys
 from collections.abc import Callable
 from numbers import Integral
 from typing import Any, TypeVar
@@ -37,6 +38,13 @@ def scorer_response_methods(scorer) -> tuple[str, ...]:
     return (methods,) if isinstance(methods, str) else tuple(methods)
 
 
+def in_joblib_worker() -> bool:
+    """Whether this process is a worker of joblib's loky backend (loky's private
+    ``_CURRENT_DEPTH``)."""
+    loky = sys.modules.get("joblib.externals.loky.process_executor")
+    return getattr(loky, "_CURRENT_DEPTH", 0) > 0
+
+
 def available_if(check: Callable[[Any], bool]) -> Callable[[_F], _F]:
     """scikit-learn's ``available_if``, typed like :func:`_fit_context`."""
     return _sklearn_available_if(check)
@@ -51,6 +59,7 @@ __all__ = [
     "_safe_indexing",
     "_fit_context",
     "available_if",
+    "in_joblib_worker",
     "scorer_response_methods",
     "validate_data",
 ]

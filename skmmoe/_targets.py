@@ -2,7 +2,8 @@
 
 :func:`make_targets` reads y (1-D, 2-D, DataFrame, with missing labels), checks the
 sample and class weights, and fits one task per column (or takes the tasks of an
-earlier fit); :func:`validation_split` sets rows aside for early stopping.
+earlier fit); :func:`validation_split` sets rows aside for early stopping. numpy
+and pandas only: the engine makes tensors of what :meth:`Targets.encoded` gives.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.validation import check_array, check_consistent_length
 
-from ._engine.training import TrainData
 from ._params import TargetSpec
 from ._sklearn_compat import _check_sample_weight
 from ._tasks import Labels, Task, make_tasks, split_label_column
@@ -44,32 +43,29 @@ class Targets:
     tasks: list[Task]
     loss_weights: list[float]
 
-    def train_data(self, sparse: np.ndarray, dense: np.ndarray, rows=None) -> TrainData:
-        """The encoded inputs with the encoded targets and weights of ``rows`` (all
-        rows when None), as tensors."""
+    def encoded(self, rows=None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """The training targets and the sample weights of ``rows`` (all rows when
+        None), per task: as each task encodes its labels, and as float32 weights
+        (None where every row counts equally)."""
 
         def pick(values):
             return values if rows is None else values[rows]
 
-        return TrainData(
-            torch.from_numpy(sparse),
-            torch.from_numpy(dense),
-            [
-                torch.from_numpy(pick(task.encode(*labels)))
-                for task, labels in zip(self.tasks, self.labels)
-            ],
-            [None if w is None else _as_float32(pick(w)) for w in self.weights],
-        )
+        targets = [
+            pick(task.encode(*labels)) for task, labels in zip(self.tasks, self.labels)
+        ]
+        weights = [None if w is None else _as_float32(pick(w)) for w in self.weights]
+        return targets, weights
 
 
-def _as_float32(weights: np.ndarray) -> torch.Tensor:
+def _as_float32(weights: np.ndarray) -> np.ndarray:
     """A task's sample weights relative to the largest, in float32: the losses are
     weighted means, which the scale does not change, and any finite float64
     weights (1e300 included) then fit float32."""
     largest = weights.max(initial=0.0)
     if largest > 0:
         weights = weights / largest
-    return torch.from_numpy(weights.astype(np.float32))
+    return weights.astype(np.float32)
 
 
 def make_targets(

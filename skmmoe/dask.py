@@ -48,7 +48,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._engine.optim import lr_factor
+from ._engine.callbacks import LRSchedule
+from ._engine.training import batch_starts
 from ._estimators import _BaseMMOE
 from ._features import (
     CATEGORICAL,
@@ -414,10 +415,9 @@ def fit(
         frozen = FrozenEstimator(encoder.preprocessor)
 
     task_types, classes = _tasks(summary, specs.targets)
-    # The first partial_fit call fits the tasks and takes one epoch on the sample;
-    # later calls take one epoch each whatever `epochs` says.
-    # The learning rate follows the estimator's schedule over the partition calls
-    # (_train_passes sets it), each call at a constant rate.
+    # The first partial_fit call fits the tasks and takes one epoch on the sample
+    # at the estimator's learning rate; later calls take one epoch each whatever
+    # `epochs` says, along one learning-rate schedule (_train_passes).
     work.set_params(
         preprocessor=frozen,
         categorical_features="auto",
@@ -528,16 +528,30 @@ def _train_passes(
     """``n_passes`` passes of partial_fit over the partitions (``sizes`` rows
     each), each pass in a seeded random order, each call's rows shuffled; the
     next call's partitions are computed while the current one trains (see
-    :func:`_steps`). Call i of n trains at the estimator's learning rate times
-    its schedule's factor at i / n ("linear": from 1 down to 1 / n; "plateau",
+    :func:`_steps`). One :class:`~skmmoe._engine.callbacks.LRSchedule`, the
+    callback ``fit`` uses, spans the optimizer steps of every call ("plateau",
     which needs a validation loss: constant), so the last partitions, whatever
     they hold, move the model least, as the last steps of ``fit`` do."""
     training = specs.training
     rng = np.random.default_rng([seed, 1])
     order = [int(i) for _ in range(n_passes) for i in rng.permutation(len(X_parts))]
-    steps = _steps(order, sizes, 2 if specs.network.dnn_use_bn else 1)
+    batch_norm = specs.network.dnn_use_bn
+    steps = _steps(order, sizes, 2 if batch_norm else 1)
     if not steps:
         return
+    planned = sum(
+        len(
+            batch_starts(
+                int(sizes[s].sum()), training.batch_size, batch_norm=batch_norm
+            )
+        )
+        for s in steps
+    )
+    schedule = LRSchedule(
+        "constant" if training.lr_schedule == "plateau" else training.lr_schedule,
+        total_steps=planned,
+        learning_rate=training.learning_rate,
+    )
 
     dask, _ = _import_dask()
 
@@ -552,9 +566,9 @@ def _train_passes(
             if position + 1 < len(steps):
                 pending = pool.submit(load, steps[position + 1])
             rows = rng.permutation(len(X_part))
-            factor = lr_factor(training.lr_schedule, position, len(steps))
-            work.set_params(learning_rate=training.learning_rate * factor)
-            work.partial_fit(_take(X_part, rows), _take(y_part, rows))
+            work._partial_fit(
+                _take(X_part, rows), _take(y_part, rows), None, callbacks=[schedule]
+            )
             del X_part, y_part
 
 

@@ -266,21 +266,21 @@ def _group(rank=1, world=2, backend="gloo"):
 
 
 def test_ranks_other_than_0_print_nothing_and_share_the_cores(monkeypatch):
-    from skmmoe import _params
+    from skmmoe._engine import runtime
 
-    est = MMOEEstimator(verbose=1)
-    monkeypatch.setattr(_params, "current_group", lambda: _group(rank=1))
-    config = read_params(est).training.config(epochs=1, loss_weights=[1.0])
-    assert config.verbose == 0 and not config.adapt_threads
+    spec = read_params(MMOEEstimator(verbose=1)).training
+    monkeypatch.setattr(runtime, "current_group", lambda: _group(rank=1))
+    resolved = runtime.resolve_runtime(spec)
+    assert resolved.verbose == 0 and not resolved.adapt_threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    assert config.threads == max(1, min(torch.get_num_threads(), cores // 2))
-    monkeypatch.setattr(_params, "current_group", lambda: _group(rank=0))
-    config = read_params(est).training.config(epochs=1, loss_weights=[1.0])
-    assert config.verbose == 1 and config.group.rank == 0
+    assert resolved.threads == max(1, min(torch.get_num_threads(), cores // 2))
+    monkeypatch.setattr(runtime, "current_group", lambda: _group(rank=0))
+    resolved = runtime.resolve_runtime(spec)
+    assert resolved.verbose == 1 and resolved.group.rank == 0
 
 
 def test_nccl_group_refuses_cpu_training():
-    from skmmoe._params import resolve_device
+    from skmmoe._engine.runtime import resolve_device
 
     with pytest.raises(ValueError, match="backend is 'nccl'.*CUDA tensors only"):
         resolve_device("cpu", None, _group(backend="nccl"))

@@ -3,6 +3,7 @@
 import copy
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -111,31 +112,52 @@ def _adam(lr=0.01):
     return _optim.Adam([torch.nn.Parameter(torch.zeros(3))], lr=lr)
 
 
+def _schedule(adam, schedule, **kwargs):
+    """An LRSchedule begun on ``adam`` as the loop begins it, and the run stand-in
+    its hooks receive (they read the optimizer only, once begun)."""
+    from skmmoe._engine.callbacks import LRSchedule
+
+    run = types.SimpleNamespace(optimizer=adam)
+    callback = LRSchedule(schedule, learning_rate=0.01, **kwargs)
+    callback.on_train_begin(run)
+    return callback, run
+
+
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
-def test_torch_schedulers_set_each_steps_rate_as_lr_factor(schedule):
-    """torch's LambdaLR over skmmoe's Adam: the rate of step k is
-    learning_rate * lr_factor(schedule, k, total), as before the schedules were
-    torch's (so results did not move)."""
+def test_the_schedule_sets_each_steps_rate_as_lr_factor(schedule):
+    """The rate of step k is learning_rate * lr_factor(schedule, k, total): the
+    same product torch's LambdaLR computed, so results did not move."""
     adam = _adam(0.01)
-    run = _optim.Schedule(adam, schedule, total_steps=6, patience=1)
+    callback, run = _schedule(adam, schedule, total_steps=6)
     rates = []
-    for _ in range(6):
+    for epoch in range(6):
         rates.append(adam.param_groups[0]["lr"])
-        run.after_step()
-        run.after_epoch(1.0)  # no effect on the step schedules
+        callback.on_step_end(run)
+        callback.on_epoch_end(run, epoch, 1.0)  # no effect on the step schedules
     expected = [0.01 * _optim.lr_factor(schedule, k, 6) for k in range(6)]
     assert rates == expected
 
 
+def test_the_schedule_carries_its_steps_over_calls():
+    """skmmoe.dask's passes share one schedule: a second call of the loop goes on
+    from the steps the first took."""
+    adam = _adam(0.01)
+    callback, run = _schedule(adam, "linear", total_steps=4)
+    for _ in range(2):
+        callback.on_step_end(run)
+    callback.on_train_begin(run)  # the next call
+    assert adam.param_groups[0]["lr"] == 0.01 * _optim.lr_factor("linear", 2, 4)
+
+
 def test_plateau_halves_the_rate_after_patience_epochs_without_improvement():
     adam = _adam(0.01)
-    run = _optim.Schedule(adam, "plateau", total_steps=100, patience=1)
+    callback, run = _schedule(adam, "plateau", patience=1)
     rates = []
-    for loss in [1.0, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5, 0.5]:
+    for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.7, 0.4, 0.45, 0.5, 0.5]):
         for _ in range(3):
-            run.after_step()  # steps leave the rate alone
-        run.after_epoch(loss)
-        rates.append(run.learning_rate)
+            callback.on_step_end(run)  # steps leave the rate alone
+        callback.on_epoch_end(run, epoch, loss)
+        rates.append(adam.param_groups[0]["lr"])
     # Two epochs without improvement (more than patience=1) halve the rate.
     assert rates == pytest.approx(
         [0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.0025, 0.0025]

@@ -1,6 +1,8 @@
 """The package's metadata: the supported range that CI tests, the license file."""
 
+import ast
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -67,3 +69,66 @@ def test_every_module_imported_at_the_top_level_is_declared():
     aliases = {"sklearn": "scikit_learn"}
     assert {aliases.get(m, m) for m in third_party} <= declared
     assert "scipy" in third_party
+
+
+def test_the_layer_contracts_hold():
+    """ARCHITECTURE.md's layers, as pyproject.toml's import-linter contracts state
+    them (CI runs ``lint-imports`` too)."""
+    pytest.importorskip("importlinter")
+    command = "import sys; from importlinter.cli import lint_imports_command as c; "
+    done = subprocess.run(
+        [sys.executable, "-c", command + "sys.exit(c())", "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_no_import_cycle():
+    """No module of skmmoe imports, however indirectly, a module that imports it
+    (imports for type annotations aside)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("skmmoe", exclude_type_checking_imports=True)
+    cycles = [
+        (module, imported)
+        for module in sorted(graph.modules)
+        for imported in graph.find_modules_directly_imported_by(module)
+        if imported.startswith("skmmoe")
+        and graph.chain_exists(importer=imported, imported=module)
+    ]
+    assert not cycles, cycles
+
+
+def _code_lines(node: ast.AST) -> int:
+    """The lines of a function or class, its docstrings (and those of what it
+    holds, attribute docstrings included) not counted."""
+    lines = set(range(node.lineno, node.end_lineno + 1))
+    for inner in ast.walk(node):
+        body = getattr(inner, "body", None)
+        if not isinstance(body, list):
+            continue
+        for stmt in body:
+            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                if isinstance(stmt.value.value, str):
+                    lines -= set(range(stmt.lineno, stmt.end_lineno + 1))
+    return len(lines)
+
+
+def test_functions_and_classes_stay_small():
+    """Every function of the package is at most 80 lines and every class at most
+    400, docstrings not counted: a longer one hides steps that deserve names."""
+    long = []
+    for path in sorted((ROOT / "skmmoe").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            limit = (
+                80
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                else 400
+                if isinstance(node, ast.ClassDef)
+                else None
+            )
+            if limit is not None and _code_lines(node) > limit:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not long, long

@@ -24,8 +24,8 @@ def test_read_params_gives_every_spec_the_estimators_values():
     assert specs.network.num_experts == 4
     assert specs.network.expert_dnn_hidden_units == (32, 16)
     assert specs.training.seed == 7
-    assert specs.training.device == torch.device("cpu")
-    assert specs.training.autocast_dtype is None
+    assert specs.training.device == "cpu"
+    assert specs.training.precision == "float32"
     assert specs.targets.kind == "any"
     assert read_params(MMOEClassifier()).targets.kind == "classifier"
     assert specs.features.numeric_encoding == est.numeric_encoding
@@ -33,7 +33,7 @@ def test_read_params_gives_every_spec_the_estimators_values():
 
 def test_every_spec_field_is_an_estimator_parameter_or_derived_from_them():
     params = set(MMOEEstimator().get_params())
-    derived = {"kind", "autocast_dtype", "device_ids", "group"}
+    derived = {"kind"}
     for spec in (FeatureSpec, TargetSpec, NetworkSpec, TrainingSpec):
         for f in fields(spec):
             assert f.name in params or f.name in derived, (spec.__name__, f.name)
@@ -47,10 +47,14 @@ def test_network_spec_fields_are_the_networks_keyword_arguments():
     assert {f.name for f in fields(NetworkSpec)} == network_args - data_args
 
 
-def test_seed_none_draws_a_fresh_seed_per_read():
-    est = MMOEEstimator(seed=None)
-    seeds = {read_params(est).training.seed for _ in range(5)}
+def test_seed_none_draws_a_fresh_seed_per_fit():
+    from skmmoe._engine.runtime import resolve_runtime
+
+    spec = read_params(MMOEEstimator(seed=None)).training
+    assert spec.seed is None
+    seeds = {resolve_runtime(spec).seed for _ in range(5)}
     assert len(seeds) > 1
+    assert resolve_runtime(read_params(MMOEEstimator(seed=7)).training).seed == 7
 
 
 @pytest.mark.parametrize(
@@ -70,12 +74,19 @@ def test_epochs_for(epochs, n, expected):
     ],
 )
 def test_cross_parameter_rules(params, match):
+    """Rules over several parameters are read_params'; those over the machine
+    (the device, its precision) the runtime's: both at the start of fit."""
+    from skmmoe._engine.runtime import resolve_runtime
+
     est = MMOEEstimator(**params)
     if match is None:
-        read_params(est)
+        resolve_runtime(read_params(est).training)
         return
     with pytest.raises(ValueError, match=match):
-        read_params(est)
+        resolve_runtime(read_params(est).training)
+    with pytest.raises(ValueError, match=match):
+        est.fit(np.zeros((4, 2)), [0.0, 1.0, 2.0, 3.0])
+    assert not hasattr(est, "network_")
 
 
 def test_numeric_only_arrays():
@@ -98,7 +109,7 @@ def test_weight_count_counts_the_networks_weights():
         )
     ).network
     shapes = dict(vocabulary_sizes=[4, 7], n_dense=3, output_dims=[1, 3])
-    net = spec.build(**shapes)
+    net = MMOENetwork(**shapes, **{f.name: getattr(spec, f.name) for f in fields(spec)})
     weights = sum(p.numel() for n, p in net.named_parameters() if n.endswith("weight"))
     assert spec.weight_count(**shapes) == weights
 
@@ -116,6 +127,7 @@ def test_a_network_too_large_to_allocate_gives_its_size(params):
 
 @pytest.mark.parametrize("device", ["cpu:0", torch.device("cpu", 0)], ids=str)
 def test_an_indexed_cpu_device_is_the_cpu(device):
-    assert read_params(MMOEEstimator(device=device)).training.device == torch.device(
-        "cpu"
-    )
+    from skmmoe._engine.runtime import resolve_runtime
+
+    spec = read_params(MMOEEstimator(device=device)).training
+    assert resolve_runtime(spec).device == torch.device("cpu")

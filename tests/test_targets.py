@@ -393,14 +393,14 @@ def test_make_targets_takes_the_tasks_of_an_earlier_fit():
         np.array(["b", "b", "a", "a"]), None, X, ANY, tasks=first.tasks
     )
     assert again.tasks is first.tasks
-    data = again.train_data(np.zeros((4, 0), np.int64), np.zeros((4, 1), np.float32))
-    assert data.targets[0].tolist() == [1.0, 1.0, 0.0, 0.0]
+    targets, weights = again.encoded()
+    assert targets[0].tolist() == [1.0, 1.0, 0.0, 0.0] and weights == [None]
     # A label the tasks have not seen fails when the targets are encoded.
     unseen = make_targets(
         np.array(["a", "c", "a", "b"]), None, X, ANY, tasks=first.tasks
     )
     with pytest.raises(ValueError, match="not seen in fit"):
-        unseen.train_data(np.zeros((4, 0), np.int64), np.zeros((4, 1), np.float32))
+        unseen.encoded()
     with pytest.raises(ValueError):
         make_targets(np.array(["a", "b"]), None, X, ANY)  # y shorter than X
 

@@ -67,27 +67,57 @@ def make_network(tasks, seed=0, **kwargs):
 
 
 def make_config(**overrides):
-    config = dict(
+    """A TrainConfig of the training spec's fields, the runtime's and the call's,
+    any of them overridden by name; with a validator, early stopping watches it."""
+    from dataclasses import fields
+
+    from skmmoe._engine.callbacks import fit_callbacks
+    from skmmoe._engine.runtime import Runtime
+    from skmmoe._params import TrainingSpec
+
+    spec = dict(
         epochs=3,
         batch_size=1024,
         optimizer="adam",
         learning_rate=0.01,
         lr_schedule="constant",
-        loss_weights=[1.0, 1.0],
         l2_reg_embedding=0.0,
         l2_reg_dnn=0.0,
-        seed=0,
-        device=torch.device("cpu"),
-        device_ids=None,
-        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
         n_iter_no_change=5,
         clip_grad_norm=None,
+        precision="float32",
+        device="cpu",
+        gpus=None,
+        n_jobs=None,
+        n_workers=None,
+        verbose=0,
+        seed=0,
+    )
+    runtime = dict(
+        device=torch.device("cpu"),
+        device_ids=None,
+        group=None,
+        seed=0,
         autocast_dtype=None,
         threads=torch.get_num_threads(),
         adapt_threads=False,
+        verbose=0,
     )
-    config.update(overrides)
-    return TrainConfig(**config)
+    call = dict(epochs=3, loss_weights=[1.0, 1.0], seed=0)
+    for name, value in overrides.items():
+        for part in (spec, runtime, call):
+            if name in part:
+                part[name] = value
+        if name not in spec and name not in runtime:
+            call[name] = value
+    spec = TrainingSpec(**{f.name: spec[f.name] for f in fields(TrainingSpec)})
+    call.setdefault(
+        "callbacks",
+        fit_callbacks(spec, validating=call.get("validate") is not None),
+    )
+    return TrainConfig(spec=spec, runtime=Runtime(**runtime), **call)
 
 
 def parameters(network):

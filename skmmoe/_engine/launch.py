@@ -22,7 +22,6 @@ others.
 from __future__ import annotations
 
 import datetime
-import multiprocessing
 import os
 import pickle
 import signal
@@ -33,7 +32,7 @@ import time
 import traceback
 from pathlib import Path
 
-__all__ = ["WORKER_TIMEOUT", "fit_in_workers", "refuse_inside_workers"]
+__all__ = ["WORKER_TIMEOUT", "fit_in_workers"]
 
 WORKER_TIMEOUT = datetime.timedelta(minutes=10)
 """How long a worker's collectives wait for the other workers before failing."""
@@ -43,34 +42,10 @@ _GRACE_S = 5.0
 collectives fail at once when a peer's connection closes) before killing them."""
 
 
-def refuse_inside_workers(n_workers: int) -> None:
-    """A RuntimeError when this process is a joblib (loky) or dask worker, or
-    daemonic: no place to start ``n_workers`` processes of its own."""
-    where = None
-    loky = sys.modules.get("joblib.externals.loky.process_executor")
-    if getattr(loky, "_CURRENT_DEPTH", 0) > 0:
-        where = "a joblib (loky) worker"
-    elif multiprocessing.current_process().daemon:
-        where = "a daemonic process (a multiprocessing pool's worker, say)"
-    elif "distributed" in sys.modules:
-        try:
-            sys.modules["distributed"].get_worker()
-            where = "a dask worker"
-        except (ValueError, AttributeError):
-            pass
-    if where is not None:
-        raise RuntimeError(
-            f"n_workers={n_workers} starts {n_workers} training processes, which "
-            f"is refused inside {where}: its machine is shared out already. Use "
-            "n_workers=None there (one process per fit), or run the fit outside "
-            "the worker."
-        )
-
-
 def fit_in_workers(unfitted, X, y, sample_weight, n_workers: int):
     """``unfitted`` (an estimator with ``n_workers=None``) fitted by ``n_workers``
-    processes in a gloo process group on this machine, as rank 0 returns it."""
-    refuse_inside_workers(n_workers)
+    processes in a gloo process group on this machine, as rank 0 returns it
+    (the estimator refuses first where this process is itself a worker)."""
     with tempfile.TemporaryDirectory(prefix="skmmoe-workers-") as folder:
         root = Path(folder)
         with open(root / "payload.pkl", "wb") as f:

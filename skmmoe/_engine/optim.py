@@ -2,8 +2,10 @@
 
 The default Adam runs torch's functional (fused) Adam without
 ``torch.optim.Optimizer``, whose methods import ``torch._dynamo``; the other
-optimizers are torch.optim's, fused where torch supports it. The schedules are
-``torch.optim.lr_scheduler``'s: LambdaLR for the decays, ReduceLROnPlateau.
+optimizers are torch.optim's, fused where torch supports it. The learning-rate
+schedules' factors are here; the callback that applies them is
+:class:`skmmoe._engine.callbacks.LRSchedule` ("plateau": torch's
+ReduceLROnPlateau).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = [
     "OPTIMIZERS",
     "PLATEAU_FACTOR",
     "Adam",
-    "Schedule",
+    "ParamGroups",
     "lr_factor",
 ]
 
@@ -168,7 +170,7 @@ def lr_factor(schedule: str, step: int, total_steps: int) -> float:
     return 1.0
 
 
-class _ParamGroups(torch.optim.Optimizer):
+class ParamGroups(torch.optim.Optimizer):
     """The param_groups of skmmoe's Adam (not a ``torch.optim.Optimizer``), for
     torch's schedulers, which read and write the groups' "lr" only. Optimizer's
     ``__init__`` is deliberately not called: it imports ``torch._dynamo`` (about
@@ -183,43 +185,3 @@ class _ParamGroups(torch.optim.Optimizer):
         """The optimizer's own step did the work; this marks it for the
         scheduler."""
         return None
-
-
-class Schedule:
-    """A learning-rate schedule of torch.optim.lr_scheduler driving an
-    optimizer over ``total_steps`` steps ("plateau": ReduceLROnPlateau with
-    ``patience`` epochs): ``after_step()`` after every optimizer step,
-    ``after_epoch(loss)`` after every epoch with the monitored loss."""
-
-    def __init__(self, optimizer, schedule: str, total_steps: int, patience: int):
-        self._groups = (
-            optimizer
-            if isinstance(optimizer, torch.optim.Optimizer)
-            else _ParamGroups(optimizer)
-        )
-        self._own_groups = self._groups is not optimizer
-        lr_scheduler = torch.optim.lr_scheduler
-        self.per_step: lr_scheduler.LambdaLR | None = None
-        self.per_epoch: lr_scheduler.ReduceLROnPlateau | None = None
-        if schedule == "plateau":
-            self.per_epoch = lr_scheduler.ReduceLROnPlateau(
-                self._groups, mode="min", factor=PLATEAU_FACTOR, patience=patience
-            )
-        else:
-            self.per_step = lr_scheduler.LambdaLR(
-                self._groups, lambda step: lr_factor(schedule, step, total_steps)
-            )
-
-    @property
-    def learning_rate(self) -> float:
-        return float(self._groups.param_groups[0]["lr"])
-
-    def after_step(self) -> None:
-        if self._own_groups:
-            self._groups.step()  # tells the scheduler the optimizer has stepped
-        if self.per_step is not None:
-            self.per_step.step()
-
-    def after_epoch(self, loss: float) -> None:
-        if self.per_epoch is not None:
-            self.per_epoch.step(loss)

@@ -15,26 +15,29 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
 
 from .. import _tasks
+from .._params import NetworkSpec, TrainingSpec
 from . import denormals
-from .distributed import Group
+from .callbacks import Callback
 from .network import Dropout, MMOENetwork, predict_logits
-from .optim import OPTIMIZERS, Schedule
+from .optim import OPTIMIZERS
 from .progress import Progress
+from .runtime import Runtime
 from .threads import ThreadTuner, training_threads
 
 __all__ = [
     "TrainConfig",
     "TrainData",
     "TrainResult",
+    "batch_starts",
+    "build_network",
     "dropout_generator",
-    "initialise",
     "make_validator",
     "train",
 ]
@@ -52,6 +55,17 @@ class TrainData:
     dense: torch.Tensor
     targets: list[torch.Tensor]
     weights: list[torch.Tensor | None]
+
+    @classmethod
+    def from_arrays(cls, sparse, dense, targets, weights) -> TrainData:
+        """Tensors sharing the memory of the encoded inputs (int32 ids, float32
+        values), the tasks' targets and their weights (None: equal)."""
+        return cls(
+            torch.from_numpy(sparse),
+            torch.from_numpy(dense),
+            [torch.from_numpy(t) for t in targets],
+            [None if w is None else torch.from_numpy(w) for w in weights],
+        )
 
     def __len__(self) -> int:
         return self.sparse.shape[0]
@@ -81,33 +95,19 @@ class TrainData:
 
 @dataclass
 class TrainConfig:
-    """Everything the loop needs to know besides the network, tasks and data."""
+    """Everything the loop needs besides the network, tasks and data: the
+    training spec (the hyper-parameters, defined once), the runtime (device,
+    group, threads) and what this call adds."""
 
+    spec: TrainingSpec
+    runtime: Runtime
     epochs: int
-    batch_size: int
-    optimizer: str
-    learning_rate: float
-    lr_schedule: str
-    """How the learning rate moves over the planned ``epochs``: see
-    :func:`~skmmoe._engine.optim.lr_factor`; "plateau" halves it after
-    ``max(1, n_iter_no_change // 2)`` epochs without improvement of the
-    validation objective (the training loss without validation)."""
     loss_weights: Sequence[float]
-    l2_reg_embedding: float
-    l2_reg_dnn: float
     seed: int
-    device: torch.device
-    device_ids: list[int] | None
-    verbose: int
-    n_iter_no_change: int
-    clip_grad_norm: float | None
-    autocast_dtype: torch.dtype | None
-    """Mixed-precision training in this dtype; None trains in float32."""
-    threads: int
-    """CPU threads torch may use while training."""
-    adapt_threads: bool
-    """Whether to choose between ``threads`` and one thread by measurement
-    (:class:`~skmmoe._engine.threads.ThreadTuner`)."""
+    """Seeds the batches' order (a fit's seed; each partial_fit chunk its own)."""
+    callbacks: Sequence[Callback] = ()
+    """Called in order (:mod:`skmmoe._engine.callbacks`): the learning-rate
+    schedule, early stopping."""
     validate: Callable[[list[torch.Tensor]], tuple[dict, float]] | None = None
     """Maps the validation logits per task to (metrics, objective to minimise)."""
     optimizer_state: dict | None = None
@@ -116,9 +116,10 @@ class TrainConfig:
     """Return the optimizer's final state in the result (partial_fit)."""
     dropout_generator: torch.Generator | None = None
     """Where dropout masks come from; None: torch's global RNG."""
-    group: Group | None = None
-    """The process group of data-parallel training (:mod:`skmmoe._engine.distributed`):
-    this process trains on its share of every global batch; None: one process."""
+
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
 
 
 @dataclass
@@ -150,24 +151,67 @@ def _task_loss(
 _GLOBAL_RNG = threading.Lock()
 
 
-def initialise(
-    device: torch.device, seed: int, build
-) -> tuple[nn.Module, torch.Generator]:
-    """``build()``'s network, initialised from torch's global RNG seeded with
-    ``seed`` (under a lock, and the caller's RNG state restored after), and a
-    generator on ``device`` holding the RNG state that initialisation left, for
-    the fit's dropout masks: the same draws as if training had gone on with the
-    global RNG, without touching it."""
+def build_network(
+    spec: NetworkSpec, runtime: Runtime, *, vocabulary_sizes, n_dense: int, output_dims
+) -> tuple[MMOENetwork, torch.Generator]:
+    """The network of ``spec`` for these inputs and task outputs, initialised from
+    torch's global RNG seeded with the runtime's seed (under a lock, and the
+    caller's RNG state restored after), and a generator on the device holding the
+    RNG state that initialisation left, for the fit's dropout masks: the same
+    draws as if training had gone on with the global RNG, without touching it. A
+    network too large to allocate raises a ValueError with its size."""
+    device = runtime.device
     devices = [device] if device.type == "cuda" else []
     with _GLOBAL_RNG, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        network = build()
+        torch.manual_seed(runtime.seed)
+        network = _new_network(spec, vocabulary_sizes, n_dense, output_dims)
         generator = torch.Generator(device=device)
         if device.type == "cuda":
             generator.set_state(torch.cuda.get_rng_state(device))
         else:
             generator.set_state(torch.get_rng_state())
     return network, generator
+
+
+def _new_network(spec: NetworkSpec, vocabulary_sizes, n_dense, output_dims):
+    try:
+        return MMOENetwork(
+            vocabulary_sizes=vocabulary_sizes,
+            n_dense=n_dense,
+            output_dims=output_dims,
+            **{f.name: getattr(spec, f.name) for f in fields(spec)},
+        )
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
+            raise
+        n_weights = spec.weight_count(vocabulary_sizes, n_dense, output_dims)
+        raise ValueError(
+            f"The network does not fit in memory: about {n_weights:,} weights "
+            f"({n_weights * 4 / 2**30:,.1f} GiB in float32) for "
+            f"embedding_dim={spec.embedding_dim}, num_experts="
+            f"{spec.num_experts}, expert_dnn_hidden_units="
+            f"{spec.expert_dnn_hidden_units} and {sum(vocabulary_sizes):,} "
+            "embedding rows; make them smaller."
+        ) from exc
+
+
+def batch_starts(
+    n_rows: int, batch_size: int, *, batch_norm: bool, world_size: int = 1
+) -> list[int]:
+    """The first row of each batch of an epoch over ``n_rows`` rows. Batch norm
+    cannot train on a batch of one, nor a rank on no rows: a last batch too small
+    to give each rank one row (two with batch norm) is folded into the previous
+    one."""
+    starts = list(range(0, n_rows, min(batch_size, n_rows)))
+    smallest = (2 if batch_norm else 1) * world_size
+    if n_rows - starts[-1] < smallest and len(starts) > 1:
+        starts.pop()
+    if n_rows < smallest and world_size > 1:
+        raise ValueError(
+            f"Data-parallel training over {world_size} processes needs at "
+            f"least {smallest} training rows; got {n_rows}."
+        )
+    return starts
 
 
 def dropout_generator(device: torch.device, seed: int) -> torch.Generator:
@@ -233,10 +277,6 @@ def _to_cpu(value):
     return value
 
 
-def _state_copy(network: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in network.state_dict().items()}
-
-
 def train(
     network: MMOENetwork,
     tasks: Sequence[_tasks.Task],
@@ -246,13 +286,15 @@ def train(
 ) -> TrainResult:
     """Train ``network`` in place.
 
-    With ``valid`` given, ``config.validate`` scores it after every epoch; training
-    stops after ``n_iter_no_change`` epochs without improvement of the objective and
-    the best weights are restored. A KeyboardInterrupt stops training with a warning
-    and keeps the weights (the best ones when validating). Training on the CPU runs
-    with denormal floats flushed to zero (:func:`skmmoe.denormals.flush_denormals`).
+    With ``valid`` given, ``config.validate`` scores it after every epoch and its
+    objective is the one the callbacks watch (else the training loss):
+    :class:`~skmmoe._engine.callbacks.EarlyStopping` stops training and restores
+    the best weights, :class:`~skmmoe._engine.callbacks.LRSchedule` moves the
+    learning rate. A KeyboardInterrupt stops training with a warning and keeps the
+    weights (the best ones when validating). Training on the CPU runs with denormal
+    floats flushed to zero (:func:`skmmoe._engine.denormals.flush_denormals`).
 
-    Threads: ``config.threads``, or one thread where measurement finds it faster
+    Threads: the runtime's, or one thread where measurement finds it faster
     (:class:`~skmmoe._engine.threads.ThreadTuner`); the caller's count is restored.
 
     Raises
@@ -261,54 +303,36 @@ def train(
         When a task's loss, or after the last step the weights or outputs, become
         NaN or infinite.
     """
+    runtime = config.runtime
     with (
-        denormals.flush_denormals(config.device),
-        training_threads(config.threads),
+        denormals.flush_denormals(runtime.device),
+        training_threads(runtime.threads),
         _dropout_from(network, config.dropout_generator),
     ):
         run = _Run.start(network, tasks, data, config)
-        valid = valid.to(config.device) if valid is not None else None
-        stopper = _EarlyStopping(config.n_iter_no_change)
+        valid = valid.to(runtime.device) if valid is not None else None
         result = TrainResult()
+        for callback in config.callbacks:
+            callback.on_train_begin(run)
         try:
             for epoch in range(1, config.epochs + 1):
-                learning_rate = run.schedule.learning_rate
-                record = run.epoch(epoch)
-                record["learning_rate"] = learning_rate
-                if valid is not None and config.validate is not None:
-                    metrics, objective = config.validate(
-                        predict_logits(network, valid.sparse, valid.dense)
-                    )
-                    if config.group is not None:
-                        # Every rank takes rank 0's decisions (stop, best epoch).
-                        objective = config.group.broadcast_float(
-                            objective, config.device, "sharing the validation loss"
-                        )
-                    record["valid"], record["valid_objective"] = metrics, objective
-                    stop = stopper.update(objective, network, epoch)
-                else:
-                    objective = _weighted_loss(record["train_loss"], config)
-                    stop = False
-                run.schedule.after_epoch(objective)
-                result.history.append(record)
-                run.progress.update(epoch, len(run.starts), record["train_loss"], True)
-                if stop:
+                if run.end_of_epoch(epoch, run.epoch(epoch), valid, result):
                     break
         except KeyboardInterrupt:
             result.interrupted = True
-            warnings.warn(
-                f"Training interrupted in epoch {len(result.history) + 1}; keeping "
-                + (
-                    "the best weights so far."
-                    if stopper.best_state
-                    else "the current weights."
-                ),
-                UserWarning,
-                stacklevel=2,
-            )
-    if stopper.best_state is not None:
-        network.load_state_dict(stopper.best_state)
-        result.best_epoch = stopper.best_epoch
+        for callback in config.callbacks:
+            callback.on_train_end(run, result)
+    if result.interrupted:
+        warnings.warn(
+            f"Training interrupted in epoch {len(result.history) + 1}; keeping "
+            + (
+                "the best weights so far."
+                if result.best_epoch is not None
+                else "the current weights."
+            ),
+            UserWarning,
+            stacklevel=2,
+        )
     network.eval()
     _check_finite_result(run)
     if config.keep_optimizer_state:
@@ -338,7 +362,7 @@ def _check_finite_result(run: _Run) -> None:
     with torch.no_grad():
         bad = [n for n, p in network.named_parameters() if not p.isfinite().all()]
         if not bad:
-            rows = slice(0, min(config.batch_size, len(run.data)))
+            rows = slice(0, min(config.spec.batch_size, len(run.data)))
             logits = predict_logits(
                 network, run.data.sparse[rows], run.data.dense[rows]
             )
@@ -350,30 +374,9 @@ def _check_finite_result(run: _Run) -> None:
     if bad:
         raise FloatingPointError(
             f"Training diverged: {bad[0]} became NaN or infinite in the last "
-            f"steps. Try a lower learning_rate (now {config.learning_rate:g}), "
+            f"steps. Try a lower learning_rate (now {config.spec.learning_rate:g}), "
             "clip_grad_norm, or check the data for extreme values."
         )
-
-
-class _EarlyStopping:
-    """The best validation objective so far, its epoch and weights, and whether
-    patience has run out."""
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.best_objective = math.inf
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.best_epoch: int | None = None
-        self.stale = 0
-
-    def update(self, objective: float, network: nn.Module, epoch: int) -> bool:
-        """Record an epoch's objective; True when training should stop."""
-        if objective < self.best_objective:
-            self.best_objective, self.best_epoch, self.stale = objective, epoch, 0
-            self.best_state = _state_copy(network)
-            return False
-        self.stale += 1
-        return self.stale >= self.patience
 
 
 def _has_unlabelled_rows(data: TrainData) -> bool:
@@ -401,7 +404,6 @@ class _Run:
     progress: Progress
     dnn_weights: list[torch.Tensor]
     tuner: ThreadTuner
-    schedule: Schedule
     unlabelled_rows: bool
     """Whether some row has no label of any task, so that a batch may have none
     (checked per step only then: the check waits for the device)."""
@@ -409,31 +411,23 @@ class _Run:
 
     @classmethod
     def start(cls, network, tasks, data: TrainData, config: TrainConfig) -> _Run:
-        device = config.device
+        spec, runtime = config.spec, config.runtime
+        device = runtime.device
         network.to(device)
         model: nn.Module = network
-        if config.device_ids and len(config.device_ids) > 1:
-            model = nn.DataParallel(network, device_ids=config.device_ids)
-        optimizer = OPTIMIZERS[config.optimizer](
-            network.parameters(), config.learning_rate
-        )
+        if runtime.device_ids and len(runtime.device_ids) > 1:
+            model = nn.DataParallel(network, device_ids=runtime.device_ids)
+        optimizer = OPTIMIZERS[spec.optimizer](network.parameters(), spec.learning_rate)
         if config.optimizer_state is not None:
             optimizer.load_state_dict(config.optimizer_state)
-        n = len(data)
-        starts = list(range(0, n, min(config.batch_size, n)))
-        # Batch norm cannot train on a batch of one, nor a rank on no rows: a last
-        # batch too small to give each rank one row (two with batch norm) is
-        # folded into the previous one.
         batch_norm = any(isinstance(m, nn.BatchNorm1d) for m in network.modules())
-        world_size = config.group.world_size if config.group is not None else 1
-        smallest = (2 if batch_norm else 1) * world_size
-        if n - starts[-1] < smallest and len(starts) > 1:
-            starts.pop()
-        if n < smallest and world_size > 1:
-            raise ValueError(
-                f"Data-parallel training over {world_size} processes needs at "
-                f"least {smallest} training rows; got {n}."
-            )
+        group = runtime.group
+        starts = batch_starts(
+            len(data),
+            spec.batch_size,
+            batch_norm=batch_norm,
+            world_size=group.world_size if group is not None else 1,
+        )
         return cls(
             network=network,
             model=model,
@@ -444,28 +438,50 @@ class _Run:
             # float16 needs loss scaling against underflowing gradients; a disabled
             # scaler passes everything through.
             scaler=torch.amp.GradScaler(
-                device.type, enabled=config.autocast_dtype == torch.float16
+                device.type, enabled=runtime.autocast_dtype == torch.float16
             ),
             generator=torch.Generator().manual_seed(config.seed),
             starts=starts,
-            progress=Progress(config.verbose > 0, config.epochs, len(starts)),
-            dnn_weights=(list(network.dnn_weights()) if config.l2_reg_dnn > 0 else []),
+            progress=Progress(runtime.verbose > 0, config.epochs, len(starts)),
+            dnn_weights=(list(network.dnn_weights()) if spec.l2_reg_dnn > 0 else []),
             tuner=ThreadTuner(
-                config.threads,
-                adaptive=config.adapt_threads and device.type == "cpu",
-            ),
-            schedule=Schedule(
-                optimizer,
-                config.lr_schedule,
-                total_steps=config.epochs * len(starts),
-                patience=max(1, config.n_iter_no_change // 2),
+                runtime.threads,
+                adaptive=runtime.adapt_threads and device.type == "cpu",
             ),
             unlabelled_rows=_has_unlabelled_rows(data),
         )
 
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def end_of_epoch(self, epoch: int, record: dict, valid, result) -> bool:
+        """Validate (with ``valid``), record the epoch and call the callbacks;
+        True when one asks to stop."""
+        config = self.config
+        if valid is not None and config.validate is not None:
+            metrics, objective = config.validate(
+                predict_logits(self.network, valid.sparse, valid.dense)
+            )
+            group = config.runtime.group
+            if group is not None:
+                # Every rank takes rank 0's decisions (stop, best epoch).
+                objective = group.broadcast_float(
+                    objective, config.device, "sharing the validation loss"
+                )
+            record["valid"], record["valid_objective"] = metrics, objective
+        else:
+            objective = _weighted_loss(record["train_loss"], config)
+        # Every callback sees the epoch, whichever asks to stop.
+        stop = [cb.on_epoch_end(self, epoch, objective) for cb in config.callbacks]
+        result.history.append(record)
+        self.progress.update(epoch, len(self.starts), record["train_loss"], True)
+        return any(stop)
+
     def epoch(self, epoch: int) -> dict:
         """One pass over the data in a seeded random order; the epoch's record."""
         tic = time.perf_counter()
+        learning_rate = self.learning_rate
         self.network.train()
         n, device = len(self.data), self.config.device
         # Batches gather their rows by a seeded permutation: no copy of the data.
@@ -473,7 +489,7 @@ class _Run:
         loss_sums = torch.zeros(len(self.tasks), device=device)
         weight_sums = torch.zeros(len(self.tasks), device=device)
         names = [t.name for t in self.tasks]
-        group = self.config.group
+        group = self.config.runtime.group
         # The progress bar (rank 0's) shows its share of the loss times the
         # number of ranks; the epoch's record holds the exact sum.
         shares = group.world_size if group is not None else 1
@@ -513,13 +529,14 @@ class _Run:
                 raise FloatingPointError(
                     f"Training diverged: the loss of task {name!r} became {value} "
                     f"in epoch {epoch}. Try a lower learning_rate (now "
-                    f"{self.config.learning_rate:g}), clip_grad_norm, or check the "
-                    "data for extreme values."
+                    f"{self.config.spec.learning_rate:g}), clip_grad_norm, or check "
+                    "the data for extreme values."
                 )
         return {
             "epoch": epoch,
             "train_loss": dict(zip(names, train_loss)),
             "seconds": time.perf_counter() - tic,
+            "learning_rate": learning_rate,
         }
 
     def _totals(self, rows: torch.Tensor, size: int) -> torch.Tensor:
@@ -556,15 +573,17 @@ class _Run:
             return task_losses, task_totals
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if config.group is not None:
-            config.group.all_reduce_gradients(self.network.parameters())
-        if config.clip_grad_norm is not None:
+        spec, group = config.spec, config.runtime.group
+        if group is not None:
+            group.all_reduce_gradients(self.network.parameters())
+        if spec.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.network.parameters(), config.clip_grad_norm)
+            nn.utils.clip_grad_norm_(self.network.parameters(), spec.clip_grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.schedule.after_step()
         self.step_count += 1
+        for callback in config.callbacks:
+            callback.on_step_end(self)
         return task_losses, task_totals
 
     def _loss(
@@ -577,23 +596,24 @@ class _Run:
         the loss-weighted sum plus the L2 terms. With ``global_totals``, this
         rank's share of each (see :meth:`step`)."""
         config = self.config
-        group = config.group
-        amp = config.autocast_dtype is not None
+        spec, group = config.spec, config.runtime.group
+        autocast_dtype = config.runtime.autocast_dtype
+        amp = autocast_dtype is not None
         # Mixed precision: the forward pass under autocast; losses are computed in
         # float32 by autocast's rules.
         with torch.autocast(
             config.device.type,
-            dtype=config.autocast_dtype or torch.bfloat16,
+            dtype=autocast_dtype or torch.bfloat16,
             enabled=amp,
         ):
             penalty = None
-            if config.l2_reg_embedding > 0 and self.model is self.network:
+            if spec.l2_reg_embedding > 0 and self.model is self.network:
                 logits, penalty = self.network(
                     batch.sparse, batch.dense, with_penalty=True
                 )
             else:
                 logits = self.model(batch.sparse, batch.dense)
-                if config.l2_reg_embedding > 0:
+                if spec.l2_reg_embedding > 0:
                     penalty = self.network.embedding_penalty(batch.sparse)
             losses, totals = zip(
                 *(
@@ -619,9 +639,9 @@ class _Run:
                     penalty = penalty * (len(batch) / global_rows)
                 dnn_share = 1.0 / group.world_size
             if penalty is not None:
-                loss = loss + config.l2_reg_embedding * penalty
+                loss = loss + spec.l2_reg_embedding * penalty
             if self.dnn_weights:
-                loss = loss + config.l2_reg_dnn * dnn_share * sum(
+                loss = loss + spec.l2_reg_dnn * dnn_share * sum(
                     w.pow(2).sum() for w in self.dnn_weights
                 )
         return task_losses, torch.stack(task_totals), loss
