@@ -60,10 +60,11 @@ PARAMETERS = """
     dnn_use_bn : bool, default=False
         Batch norm between each hidden layer and its activation.
     task_types : tuple of str or None, default=None
-        One of 'binary', 'multiclass', 'regression' per task, validated against y.
-        None infers them from y: non-numeric labels and integers are classes
-        (binary for two, multiclass for more); floats with more than two distinct
-        values are regression.
+        One of 'binary', 'multiclass', 'regression', 'poisson' (counts: log link,
+        Poisson deviance, predictions >= 0) per task, validated against y. None
+        infers them from y: non-numeric labels and integers are classes (binary
+        for two, multiclass for more); floats with more than two distinct values
+        are regression; 'poisson' is never inferred.
     task_names : tuple of str or None, default=None
         None takes the columns of a y DataFrame, else 'task_0', 'task_1', ...
     device : str or torch.device, default="cpu"

@@ -1,4 +1,4 @@
-"""The registry of task kinds: binary, multiclass, regression.
+"""The registry of task kinds: binary, multiclass, regression, poisson.
 
 A task kind is one class, a subclass of :class:`Task` with a ``task_type`` name,
 registered in :data:`TASK_KINDS` by being defined. It owns everything that
@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from scipy.special import expit, softmax
-from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+from sklearn.metrics import accuracy_score, d2_tweedie_score, r2_score, roc_auc_score
 
 __all__ = [
     "TASK_KINDS",
     "BinaryTask",
     "Labels",
     "MulticlassTask",
+    "PoissonTask",
     "RegressionTask",
     "Task",
     "kinds_accepted",
@@ -108,8 +109,9 @@ class Task:
     def fit(self, observed: np.ndarray, sample_weight=None, classes=None) -> Task:
         """Learn the label encoding from the observed (non-missing) labels.
 
-        ``sample_weight``, of the observed labels, is used by regression only;
-        ``classes``, the classes to expect, by classification only."""
+        ``sample_weight``, of the observed labels, weighs what a kind learns from
+        the labels' values (a regression's mean and scale); ``classes``, the
+        classes to expect, is for classification only."""
         raise NotImplementedError
 
     def _set_fitted_json(self, spec: dict) -> None:
@@ -468,6 +470,109 @@ class RegressionTask(Task):
             np.asarray(y_true, dtype=np.float64),
             self.decode(logits),
             sample_weight=sample_weight,
+        )
+
+
+class PoissonTask(Task):
+    """Counts, or any non-negative values; one output; log link; Poisson deviance.
+
+    Never inferred: chosen by ``task_types`` only. The prediction is
+    ``exp(z + offset_)``, with ``offset_ = log(mean_)`` and ``mean_`` the weighted
+    mean of the labels, so that the network, whose outputs start near 0, starts
+    at the mean. The network is trained on ``y / mean_`` with the half Poisson
+    deviance, which is the Poisson negative log-likelihood ``mu - y log(mu)``
+    plus its value at the saturated model, ``y log(y) - y``: it has the same
+    gradient but its minimum is 0, as the other kinds' losses have, so that the
+    losses of the tasks add up and early stopping's objective mixes them fairly.
+    On ``y / mean_`` that loss is the half deviance of the labels divided by
+    ``mean_``: a change of the labels' unit (counts per day or per year) changes
+    neither the loss nor training, as for a standardised regression target.
+    """
+
+    task_type = "poisson"
+
+    mean_: float
+
+    @property
+    def offset_(self) -> float:
+        """The log of the labels' mean, added to the network's output."""
+        return math.log(self.mean_)
+
+    def fit(self, observed, sample_weight=None, classes=None):
+        """Learn the labels' mean, weighted by ``sample_weight`` (of the observed
+        labels) when given, so that zero-weight labels play no part."""
+        values = self._as_counts(observed)
+        if sample_weight is not None:
+            keep = sample_weight > 0
+            values, sample_weight = values[keep], sample_weight[keep]
+        # Averaged relative to the largest label, so that counts near the float64
+        # limit do not overflow the sum.
+        largest = float(values.max(initial=0.0))
+        mean = 0.0
+        if largest > 0:
+            mean = largest * float(np.average(values / largest, weights=sample_weight))
+        if not mean > 0:
+            raise ValueError(
+                f"Task {self.name!r} is a poisson task but all its labels (of "
+                "positive weight) are 0; the log link needs a positive mean."
+            )
+        self.mean_ = mean
+        return self
+
+    def _fitted_json(self) -> dict:
+        return {"mean": self.mean_}
+
+    def _set_fitted_json(self, spec: dict) -> None:
+        self.mean_ = float(spec["mean"])
+
+    def _as_counts(self, observed):
+        numeric = is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)
+        # No label (a partial_fit chunk without one of this task): nothing to
+        # check, whatever dtype the empty column has (object, if all None).
+        if len(observed) and not numeric:
+            raise ValueError(
+                f"Task {self.name!r} is a poisson task but its labels are not "
+                f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."
+            )
+        values = observed.astype(np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError(f"Task {self.name!r} has infinite labels.")
+        if (values < 0).any():
+            raise ValueError(
+                f"Task {self.name!r} is a poisson task but has negative labels "
+                f"(e.g. {values[values < 0][:3].tolist()}); counts are >= 0."
+            )
+        return values
+
+    def encode(self, observed, missing):
+        target = np.zeros(len(missing), dtype=np.float32)
+        target[~missing] = self._as_counts(observed) / self.mean_
+        return target
+
+    def loss(self, logits, target):
+        # In float32 whatever autocast computed the logits in: exp overflows
+        # float16 at 11.
+        z, target = logits[:, 0].float(), target.float()
+        return torch.exp(z) - target * z + torch.xlogy(target, target) - target
+
+    def _metrics(self, z, t, loss, sw):
+        # The loss is half the deviance of y / mean_; the deviance is in y's units.
+        return {"poisson_deviance": 2.0 * loss * self.mean_}
+
+    def decode(self, logits):
+        return np.exp(np.asarray(logits, dtype=np.float64)[:, 0] + self.offset_)
+
+    def serving_outputs(self, logits):
+        return (torch.exp(logits[:, 0].double() + self.offset_),)
+
+    def score(self, y_true, logits, sample_weight=None):
+        """D^2, the share of the Poisson deviance explained
+        (``d2_tweedie_score(power=1)``)."""
+        return d2_tweedie_score(
+            np.asarray(y_true, dtype=np.float64),
+            self.decode(logits),
+            sample_weight=sample_weight,
+            power=1,
         )
 
 

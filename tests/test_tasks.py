@@ -1,6 +1,8 @@
 """Tests of skmmoe._tasks: losses, label encoding, missing labels, task inference and
-validation, validation metrics."""
+validation, validation metrics; the poisson kind's own behaviour (its paths through
+the estimators are in test_poisson.py)."""
 
+import json
 import math
 
 import numpy as np
@@ -8,14 +10,23 @@ import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import (
+    d2_tweedie_score,
+    log_loss,
+    mean_poisson_deviance,
+    roc_auc_score,
+)
 
 from skmmoe._tasks import (
+    TASK_KINDS,
     BinaryTask,
     MulticlassTask,
+    PoissonTask,
     RegressionTask,
+    kinds_accepted,
     make_tasks,
     split_label_column,
+    task_from_json,
 )
 
 
@@ -366,6 +377,7 @@ def test_make_tasks_builds_one_task_per_column():
         ),
         (pd.Series([1, 2, 3]), ("regression",), "classifier", "not allowed"),
         (pd.Series([1, 2, 3]), ("multiclass",), "regressor", "not allowed"),
+        (pd.Series([1, 2, 3]), ("poisson",), "classifier", "not allowed"),
         (pd.Series([None, np.nan], dtype=object), None, "any", "no observed"),
     ],
 )
@@ -502,3 +514,269 @@ def test_task_scores():
     labels = np.array(["n", "p", "p", "n"], dtype=object)
     z = np.array([[-1.0], [2.0], [0.5], [0.7]])
     assert_allclose(binary.score(labels, z), roc_auc_score(labels == "p", z[:, 0]))
+
+
+# --------------------------------------------------------------------- poisson
+def _poisson_labels():
+    """Counts with a zero, a non-integer rate and a missing label."""
+    return pd.Series([0.0, 1.0, 3.0, np.nan, 7.0, 2.5, 0.0])
+
+
+def _half_deviance(y, mu):
+    """y log(y / mu) - y + mu, with 0 log 0 = 0, by hand."""
+    return np.array(
+        [(v * math.log(v / m) if v > 0 else 0.0) - v + m for v, m in zip(y, mu)]
+    )
+
+
+def test_poisson_is_a_registered_kind_that_predicts_values():
+    assert TASK_KINDS["poisson"] is PoissonTask
+    task = make_task(_poisson_labels(), "poisson")
+    assert isinstance(task, PoissonTask)
+    assert not task.is_classification
+    assert task.output_dim == 1
+    assert task.prediction_dtype == np.float64
+    assert task.onnx_outputs == ("value",)
+    assert task.predict_proba(np.zeros((2, 1))) is None
+    assert "poisson" in kinds_accepted("regressor")
+    assert "poisson" in kinds_accepted("any")
+    assert "poisson" not in kinds_accepted("classifier")
+
+
+@pytest.mark.parametrize("kind", ["any", "regressor", "classifier"])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pd.Series([0, 1, 2, 5, 3, 1]),
+        pd.Series([0, 1, 1, 0]),
+        pd.Series([0.0, 3.0, 1.0]),
+    ],
+    ids=["counts", "zero-one", "float-counts"],
+)
+def test_poisson_is_never_inferred(labels, kind):
+    assert make_task(labels, kind=kind).task_type != "poisson"
+
+
+@pytest.mark.parametrize("kind", ["any", "regressor"])
+def test_poisson_is_never_inferred_for_rates(kind):
+    assert make_task(pd.Series([0.5, 1.25, 3.0, 2.0]), kind=kind).task_type != "poisson"
+
+
+def test_poisson_offset_is_the_log_of_the_weighted_mean():
+    labels = _poisson_labels()
+    observed, missing = split_label_column(labels)
+    task = make_task(labels, "poisson")
+    assert_allclose(task.mean_, np.mean(observed), rtol=1e-12)
+    assert_allclose(task.offset_, math.log(np.mean(observed)), rtol=1e-12)
+    # The network starts near 0: its first predictions are the mean.
+    assert_allclose(task.decode(np.zeros((3, 1))), task.mean_, rtol=1e-12)
+    # Weighted; a zero weight leaves its (huge) label out.
+    weight = np.array([1.0, 2.0, 1.0, 1.0, 3.0, 0.0, 1.0])
+    (weighted,) = make_tasks(
+        [split_label_column(labels.where(~missing, 0.0).replace(2.5, 1e9))],
+        ["t"],
+        ("poisson",),
+        "any",
+        [weight],
+    )
+    expected = np.average([0.0, 1.0, 3.0, 0.0, 7.0, 0.0], weights=[1, 2, 1, 1, 3, 1])
+    assert_allclose(weighted.mean_, expected, rtol=1e-12)
+
+
+def test_poisson_mean_of_counts_near_the_float64_limit_is_finite():
+    task = make_task(pd.Series([1e308, 1.5e308, 0.0]), "poisson")
+    assert_allclose(task.mean_, 2.5 / 3 * 1e308, rtol=1e-12)
+    assert_allclose(task.decode(np.zeros((1, 1))), task.mean_, rtol=1e-12)
+
+
+def test_poisson_target_is_the_count_over_the_mean_and_missing_rows_hold_zero():
+    labels = _poisson_labels()
+    observed, missing = split_label_column(labels)
+    task = make_task(labels, "poisson")
+    target = task.encode(observed, missing)
+    assert target.dtype == np.float32
+    expected = labels.fillna(0.0).to_numpy() / task.mean_
+    assert_allclose(target, expected, rtol=1e-6)
+
+
+def test_poisson_loss_is_the_half_deviance_over_the_mean():
+    labels = _poisson_labels()
+    observed, missing = split_label_column(labels)
+    task = make_task(labels, "poisson")
+    target = task.encode(observed, np.zeros(len(observed), bool))
+    z = np.array([0.3, -1.2, 0.9, 0.0, 2.0, -0.4])
+    logits = torch.tensor(z, dtype=torch.float32, requires_grad=True)
+    loss = task.loss(logits.view(-1, 1), torch.from_numpy(target))
+    assert loss.shape == (6,)
+    mu = task.mean_ * np.exp(z)  # = exp(z + offset_), the predicted count
+    expected = _half_deviance(observed, mu) / task.mean_
+    assert_allclose(loss.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    # The Poisson negative log-likelihood plus a constant of the label: the same
+    # gradient, exp(z) - y / mean_.
+    nll = torch.nn.functional.poisson_nll_loss(
+        logits.detach(),
+        torch.from_numpy(target),
+        log_input=True,
+        full=False,
+        reduction="none",
+    )
+    t = torch.from_numpy(target)
+    assert_allclose(
+        loss.detach().numpy(),
+        (nll + torch.xlogy(t, t) - t).numpy(),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    loss.sum().backward()
+    assert_allclose(logits.grad.numpy(), np.exp(z) - target, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_poisson_loss_is_float32_for_half_precision_logits(dtype):
+    """Mixed precision gives the loss float16 or bfloat16 logits; exp would
+    overflow float16 past 11."""
+    task = make_task(pd.Series([1.0, 4.0]), "poisson")
+    target = torch.tensor([1.0, 3e4])
+    logits = torch.tensor([[0.5], [12.0]], dtype=dtype)
+    loss = task.loss(logits, target)
+    assert loss.dtype == torch.float32
+    assert torch.isfinite(loss).all()
+    expected = task.loss(logits.float(), target)
+    assert_allclose(loss.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_poisson_loss_is_zero_at_the_label_and_positive_elsewhere():
+    task = make_task(pd.Series([1.0, 4.0, 2.0]), "poisson")
+    y = np.array([1.0, 4.0, 2.0, 0.5])
+    target = torch.from_numpy(task.encode(y, np.zeros(4, bool)))
+    at_label = torch.log(target).view(-1, 1)
+    assert_allclose(task.loss(at_label, target).numpy(), 0.0, atol=1e-6)
+    for shift in (-1.0, -0.1, 0.1, 1.0):
+        assert (task.loss(at_label + shift, target) > 0).all()
+    # A zero count: loss exp(z), falling to 0 as the predicted count does.
+    zero = torch.zeros(1)
+    assert_allclose(
+        task.loss(torch.tensor([[-3.0]]), zero).numpy(), [math.exp(-3.0)], rtol=1e-6
+    )
+
+
+def test_poisson_decode_is_non_negative_float64_and_serving_computes_it():
+    task = make_task(_poisson_labels(), "poisson")
+    z = np.array([[-800.0], [-30.0], [-1.0], [0.0], [0.5], [4.0]])
+    decoded = task.decode(z)
+    assert decoded.dtype == np.float64
+    assert (decoded >= 0).all()
+    assert_allclose(decoded, np.exp(z[:, 0] + math.log(task.mean_)), rtol=1e-12)
+    (served,) = task.serving_outputs(torch.tensor(z, dtype=torch.float32))
+    assert served.dtype == torch.float64
+    assert_allclose(served.numpy(), task.decode(z.astype(np.float32)), rtol=1e-12)
+
+
+def test_poisson_score_is_d2():
+    task = make_task(_poisson_labels(), "poisson")
+    y = np.array([0.0, 1.0, 3.0, 7.0, 2.5, 0.0])
+    z = np.array([[-1.0], [0.1], [0.3], [0.9], [-0.2], [-2.0]])
+    weight = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 3.0])
+    assert_allclose(
+        task.score(y, z, weight),
+        d2_tweedie_score(y, task.decode(z), sample_weight=weight, power=1),
+        rtol=1e-12,
+    )
+    assert task.score(y, z) > 0
+    # The counts themselves explain it all; their mean, nothing.
+    assert_allclose(task.score(y, np.log(y + 1e-300)[:, None] - task.offset_), 1.0)
+    at_mean = np.full((6, 1), math.log(y.mean()) - task.offset_)
+    assert_allclose(task.score(y, at_mean), 0.0, atol=1e-12)
+
+
+def test_poisson_validation_metrics_are_the_mean_deviance_in_the_labels_units():
+    labels = pd.Series([100.0, 250.0, np.nan, 175.0, 0.0, 220.0])
+    observed, missing = split_label_column(labels)
+    task = make_task(labels, "poisson")
+    assert task.mean_ > 100  # far from 1: a unit mix-up would show
+    target = task.encode(observed, missing)
+    z = np.array([[0.3], [-0.2], [9.0], [0.1], [-1.0], [-0.5]])
+    weight = np.where(missing, 0.0, [1.0, 2.0, 1.0, 1.0, 0.5, 1.0])
+    metrics, loss = task.validation_metrics(
+        torch.tensor(z, dtype=torch.float32),
+        torch.from_numpy(target),
+        torch.tensor(weight, dtype=torch.float32),
+    )
+    keep = ~missing
+    expected = mean_poisson_deviance(
+        labels.to_numpy()[keep], task.decode(z)[keep], sample_weight=weight[keep]
+    )
+    assert set(metrics) == {"poisson_deviance"}
+    assert_allclose(metrics["poisson_deviance"], expected, rtol=1e-5)
+    assert_allclose(loss, expected / (2 * task.mean_), rtol=1e-5)
+
+
+def test_poisson_validation_metrics_are_nan_without_a_label():
+    task = make_task(_poisson_labels(), "poisson")
+    metrics, loss = task.validation_metrics(
+        torch.zeros(2, 1), torch.zeros(2), torch.zeros(2)
+    )
+    assert math.isnan(loss) and math.isnan(metrics["poisson_deviance"])
+
+
+def test_poisson_json_round_trip():
+    task = make_task(pd.Series([1, 0, 4, 2], dtype="Int64"), "poisson", name="visits")
+    spec = json.loads(json.dumps(task.to_json()))
+    assert spec == {"name": "visits", "type": "poisson", "mean": 1.75}
+    restored = task_from_json(spec)
+    assert isinstance(restored, PoissonTask)
+    assert restored.name == "visits"
+    assert restored.mean_ == task.mean_
+    z = np.array([[0.2], [-1.5]])
+    assert_array_equal(restored.decode(z), task.decode(z))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pd.Series([0, 3, 1]),
+        pd.Series([0.0, 2.5, 1.0]),
+        pd.Series([True, False, True]),
+        pd.Series([2, None, 1], dtype="Int64"),
+        pd.Series([1, None, 3], dtype=object),
+    ],
+    ids=["int", "float", "bool", "Int64", "object-int"],
+)
+def test_poisson_accepts_numeric_labels(labels):
+    task = make_task(labels, "poisson")
+    assert_allclose(task.mean_, labels.dropna().astype(float).mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (pd.Series(["a", "b", "a"]), "'visits' is a poisson task.*not numeric"),
+        (pd.Series([1.0, -2.0, 3.0]), "'visits' .*negative labels.*-2.0"),
+        (pd.Series([1.0, np.inf, 3.0]), "'visits' has infinite labels"),
+        (pd.Series([0, 0, None, 0]), "'visits' is a poisson task.*all its labels"),
+        (pd.Series([False, False]), "'visits' is a poisson task.*all its labels"),
+    ],
+    ids=["strings", "negative", "infinite", "all-zero", "all-false"],
+)
+def test_poisson_refuses_bad_labels_naming_the_task(labels, match):
+    with pytest.raises(ValueError, match=match):
+        make_task(labels, "poisson", name="visits")
+
+
+def test_poisson_refuses_a_mean_of_zero_over_the_weighted_labels():
+    labels = split_label_column(pd.Series([0.0, 5.0, 0.0]))
+    with pytest.raises(ValueError, match="'visits'.*of positive weight"):
+        make_tasks([labels], ["visits"], ("poisson",), "any", [np.array([1, 0, 1.0])])
+
+
+def test_poisson_encode_checks_later_labels():
+    task = make_task(pd.Series([1, 2, 3]), "poisson", name="visits")
+    # A later chunk (partial_fit) may be all zeros, not negative or strings.
+    assert_array_equal(task.encode(np.zeros(2), np.zeros(2, bool)), [0, 0])
+    with pytest.raises(ValueError, match="'visits'.*negative"):
+        task.encode(np.array([1.0, -1.0]), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="'visits'.*not numeric"):
+        task.encode(np.array(["a"], dtype=object), np.zeros(1, bool))
+    # No label in the chunk: nothing to check, whatever its dtype.
+    empty = task.encode(np.array([], dtype=object), np.ones(3, bool))
+    assert_array_equal(empty, [0, 0, 0])
