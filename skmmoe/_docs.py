@@ -165,7 +165,8 @@ default="auto"
         Weights of the classes of classification tasks, multiplying
         ``sample_weight``: "balanced" weighs each class by n_samples / (n_classes *
         its count); a dict maps labels to weights (single task); a list gives one
-        of these (or None) per task, None for regression tasks.
+        of these (or None) per task, None for tasks that predict values
+        (regression, poisson).
     precision : {"float32", "bfloat16", "float16"}, default="float32"
         Training arithmetic. "bfloat16" trains under autocast (matmuls in bfloat16,
         losses in float32): faster on CPUs with bfloat16 instructions and on GPUs;
@@ -206,7 +207,7 @@ ATTRIBUTES = """
     task_names_ : list of str
         Name of each task.
     task_types_ : list of str
-        'binary', 'multiclass' or 'regression' per task.
+        'binary', 'multiclass', 'regression' or 'poisson' per task.
     n_tasks_ : int
         Number of tasks.
     feature_columns_ : list of FeatureColumn

@@ -594,7 +594,7 @@ default=None
         classes : array-like or list of array-like, default=None
             First call only: every class of a 1-D y, or for a 2-D y a list with the
             classes of each task (None for tasks whose classes are all in the chunk,
-            and for regression tasks).
+            and for tasks that predict values).
 
         Returns
         -------
@@ -829,7 +829,7 @@ class _ProbaMixin:
         proba : ndarray of shape (n_samples, n_classes) or list
             For a 1-D y, an array whose columns follow ``classes_``. For a 2-D y, a
             list with one entry per task: an (n_samples, n_classes) array for a
-            classification task, None for a regression task.
+            classification task, None for a task that predicts values.
         """
         model = cast(_BaseMMOE, self)  # a mixin of the estimators
         logits = model._network_outputs(X)
@@ -843,13 +843,14 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
     __doc__ = (
         """Multi-gate Mixture-of-Experts for any mix of tasks.
 
-    One network predicts every column of y: binary, multiclass and regression tasks
+    One network predicts every column of y: binary, multiclass, regression and poisson
+    tasks
     in any mix, each with its own gate over shared experts and its own tower.
 """
         + _docs.PARAMETERS
         + _docs.ATTRIBUTES
         + """    classes_ : ndarray or list
-        For a 1-D y, the classes of its task (None for regression); for a 2-D y,
+        For a 1-D y, the classes of its task (None if it predicts values); for a 2-D y,
         one entry per task.
 """
         + _docs.DIFFERENCES
@@ -907,8 +908,9 @@ class MMOEEstimator(_ProbaMixin, _BaseMMOE):
         y: TargetsLike,
         sample_weight: SampleWeightLike = None,
     ) -> float:
-        """Mean over tasks of ROC AUC (binary), accuracy (multiclass) and R^2
-        (regression); samples whose label is missing are left out of their task.
+        """Mean over tasks of each task's own score: ROC AUC (binary), accuracy
+        (multiclass), R^2 (regression), D^2 (poisson); samples whose label is
+        missing are left out of their task.
 
         Parameters
         ----------
@@ -1005,7 +1007,9 @@ class MMOERegressor(RegressorMixin, _BaseMMOE):
     __doc__ = (
         """Multi-gate Mixture-of-Experts for regression tasks.
 
-    Every task (column of y) is a regression; ``score`` is the mean R^2 over tasks.
+    Every task (column of y) predicts values: a regression (or, by
+    ``task_types``, counts: poisson); ``score`` is the mean over tasks of R^2 (D^2
+    for poisson).
 """
         + _docs.PARAMETERS
         + _docs.ATTRIBUTES

@@ -12,8 +12,8 @@ for a fit on an array): strings for categorical columns (bool ones included, as
 datetimes as seconds since the Unix epoch, timedeltas as seconds). As in predict,
 imputation, scaling and binning compute in float64, and the features are cast to
 float32 once encoded, before the network. Outputs per task ``t``: ``t_label`` and
-``t_proba`` for classification, ``t_value`` for regression; no column may bear one
-of those names.
+``t_proba`` for classification, ``t_value`` for the kinds that predict values
+(regression, poisson); no column may bear one of those names.
 """
 
 from __future__ import annotations
@@ -798,8 +798,8 @@ def to_onnx(
         seconds), imputed, scaled and binned in float64 as predict does them;
         :func:`onnx_inputs` builds them from a DataFrame. Outputs per task
         ``t``: ``t_label`` (n,) and ``t_proba`` (n, n_classes) float32 for
-        classification, ``t_value`` (n,) float64 for regression. The batch size
-        is dynamic.
+        classification, ``t_value`` (n,) float64 for regression and poisson. The
+        batch size is dynamic.
 
     Raises
     ------

@@ -281,7 +281,7 @@ def _apply_class_weight(spec, tasks, labels, weights):
             if isinstance(spec, list) or n_tasks == 1:
                 raise ValueError(
                     f"class_weight is given for task {task.name!r}, which is a "
-                    "regression task."
+                    f"{task.task_type} task, not a classification."
                 )
             continue
         observed, missing = labels[t]

@@ -126,7 +126,7 @@ def plot_tasks(
 
     A binary task gets its ROC curve (``RocCurveDisplay``) and its precision-
     recall curve (``PrecisionRecallDisplay``), a multiclass task its confusion
-    matrix (``ConfusionMatrixDisplay``), a regression task predicted against
+    matrix (``ConfusionMatrixDisplay``), a regression or poisson task predicted against
     actual values (``PredictionErrorDisplay``). Rows whose label for a task is
     missing are left out of that task. scikit-learn's ``from_estimator`` methods
     expect one output and fail on a multi-task model; this feeds each display the

@@ -138,7 +138,10 @@ def assert_task_parity(model, out: dict, X, *, task_names, y_ndim=2):
             values = out[f"{name}_value"]
             assert values.dtype == np.float64 and values.shape == (len(X),)
             np.testing.assert_allclose(
-                values, p_t.astype(np.float64), rtol=ATOL, atol=ATOL * task.scale_
+                values,
+                p_t.astype(np.float64),
+                rtol=ATOL,
+                atol=ATOL * getattr(task, "scale_", 1.0),
             )
 
 

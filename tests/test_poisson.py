@@ -201,11 +201,6 @@ def test_class_weight_is_refused_for_the_counts(counts):
     est.set_params(class_weight="balanced").fit(X, Y)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_targets._apply_class_weight says every non-classification task is "
-    "'a regression task' (skmmoe/_targets.py:287-288)",
-)
 def test_class_weight_refusal_names_the_kind(counts):
     X, Y = counts[:2]
     est = MMOEEstimator(**small(epochs=1), task_types=TYPES)
