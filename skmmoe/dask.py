@@ -698,9 +698,9 @@ def predict_proba(estimator: _BaseMMOE, X) -> da.Array | list[da.Array | None]:
         As ``estimator.predict_proba``: for a 1-D y one table, whose columns
         follow ``classes_``; for a 2-D y a list with one entry per task, a table
         for a classification task and None for a task that predicts values. One
-        block per partition of X (with no row for an empty one): for a dask DataFrame X a
-        dask DataFrame with X's index and the classes as columns, for a dask
-        Array X a dask Array.
+        block per partition of X (with no row for an empty one): for a dask
+        DataFrame X a dask DataFrame with X's index and the classes as columns,
+        for a dask Array X a dask Array.
 
     Examples
     --------
