@@ -31,7 +31,7 @@ TESTED = {
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
-TESTED |= {"time_and_offsets.py"}
+TESTED |= {"time_and_offsets.py", "compare_commits.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -122,6 +122,16 @@ def test_scaling():
         assert run["encoded_bytes_per_row"] > 0
     assert "s_per_million" in out
     assert len(lines_matching(r"^500 -> 1,000 rows: per extra row .* rows$", out)) == 1
+
+
+def test_compare_commits():
+    # --smoke compares this checkout with itself: the same AUCs, ratios printed.
+    out = run_benchmark("compare_commits.py")
+    for key in ("fit_s", "predict_1_ms", "predict_64_ms", "predict_19953_ms"):
+        assert len(lines_matching(rf"^{key} +(?:{NUMBER} +){{2}}{NUMBER}$", out)) == 1
+    [this] = lines_matching(r"^test AUC \(this\): (.*)$", out)
+    [other] = lines_matching(r"^test AUC \(other\): (.*)$", out)
+    assert this == other
 
 
 def test_time_and_offsets():
