@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 # The names of the built-in preprocessor's transformers and pipeline steps, which
-# FeatureEncoder.to_json and from_json find them by.
+# skmmoe.dask and the reader of format-2 model files (_legacy_format2.py) find
+# them by.
 CATEGORICAL, NUMERIC, NUMERIC_BINS = "categorical", "numeric", "numeric_bins"
 AS_FLOAT, IMPUTE, SCALE, BINS, PLE = "as_float", "impute", "scale", "bins", "ple"
 
@@ -336,58 +337,48 @@ class FeatureEncoder:
         return shares
 
     def to_json(self) -> dict:
-        """The built-in preprocessor's learned values (categories, imputation
-        medians, scaling, bin edges) and the network's inputs, as JSON values;
-        :meth:`from_json` rebuilds the encoder from them."""
-        numeric: dict | None = None
-        categorical: dict = {"positions": [], "categories": []}
-        for name, pipe, columns in self.preprocessor.transformers_:
-            positions = [int(c) for c in columns]
-            if name == CATEGORICAL:
-                categorical = {
-                    "positions": positions,
-                    "categories": [[str(c) for c in cats] for cats in pipe.categories_],
-                }
-            elif name == NUMERIC:
-                numeric = {"positions": positions, **_numeric_to_json(pipe)}
-            if name in _BIN_EDGES_KEYS:
-                for key in (BINS, PLE):
-                    if key in pipe.named_steps and numeric is not None:
-                        edges = pipe.named_steps[key].bin_edges_
-                        numeric[_BIN_EDGES_KEYS[name]] = [e.tolist() for e in edges]
+        """The map from the preprocessor's outputs to the network's inputs, as JSON
+        values: self-contained, with every position and column :meth:`from_json`
+        needs. The fitted preprocessor itself is saved beside it (the model file
+        keeps it through skops)."""
         return {
             "n_features": int(self.preprocessor.n_features_in_),
-            "categorical": categorical,
-            "numeric": numeric,
+            "sparse_positions": [int(p) for p in self.sparse_positions],
+            "dense_positions": [int(p) for p in self.dense_positions],
             "feature_columns": [asdict(c) for c in self.feature_columns],
-            "numeric_input": self.numeric_input,
+            "numeric_input": bool(self.numeric_input),
         }
 
     @classmethod
     def from_json(
-        cls, spec: dict, *, feature_names, numeric_encoding: str, n_bins: int
+        cls, spec: dict, *, preprocessor: ColumnTransformer
     ) -> FeatureEncoder:
-        """Rebuild an encoder saved by :meth:`to_json`: the built-in preprocessor is
-        fitted on a small frame made to reproduce the saved columns and
-        missing-value pattern, then given the saved values."""
-        preprocessor = _preprocessor_from_json(
-            spec, feature_names, numeric_encoding, n_bins
-        )
+        """Rebuild an encoder saved by :meth:`to_json` around ``preprocessor``, the
+        fitted preprocessor it was saved with; raises ValueError if the two
+        disagree (the number of input columns, or the names of the outputs the
+        network reads)."""
         columns = [FeatureColumn(**c) for c in spec["feature_columns"]]
-        names_out = list(preprocessor.get_feature_names_out())
-        return cls(
+        encoder = cls(
             preprocessor=preprocessor,
-            sparse_positions=np.asarray(
-                [names_out.index(c.name) for c in columns if c.kind == "sparse"],
-                dtype=np.intp,
-            ),
-            dense_positions=np.asarray(
-                [names_out.index(c.name) for c in columns if c.kind == "dense"],
-                dtype=np.intp,
-            ),
+            sparse_positions=_positions(spec["sparse_positions"]),
+            dense_positions=_positions(spec["dense_positions"]),
             feature_columns=columns,
             numeric_input=bool(spec["numeric_input"]),
         )
+        if spec["n_features"] != preprocessor.n_features_in_:
+            raise ValueError(
+                f"the features were saved for {spec['n_features']} input columns, "
+                f"but the preprocessor takes {preprocessor.n_features_in_}"
+            )
+        names_out = [str(n) for n in preprocessor.get_feature_names_out()]
+        sparse, dense = encoder.sparse_positions, encoder.dense_positions
+        inputs = [(names_out[p], "sparse") for p in sparse if p < len(names_out)]
+        inputs += [(names_out[p], "dense") for p in dense if p < len(names_out)]
+        if inputs != [(c.name, c.kind) for c in columns]:
+            raise ValueError(
+                "the saved feature columns do not name the preprocessor's outputs"
+            )
+        return encoder
 
     def _transform(self, X):
         # An encoding that overflows float32 is reported by _split, naming the
@@ -442,86 +433,15 @@ class FeatureEncoder:
         return sparse, dense
 
 
-# Where each numeric pipeline's bin edges are saved: the piecewise-linear encoding
-# also bins the missing indicators, so with "+embedding" the two hold different ones.
-_BIN_EDGES_KEYS = {NUMERIC: "bin_edges", NUMERIC_BINS: "embedding_bin_edges"}
-
-
-def _numeric_to_json(pipe: Pipeline) -> dict:
-    steps, out = pipe.named_steps, {}
-    if IMPUTE in steps:
-        imputer = steps[IMPUTE]
-        out["statistics"] = imputer.statistics_.tolist()
-        out["statistics_dtype"] = str(imputer.statistics_.dtype)
-        out["indicator_features"] = (
-            imputer.indicator_.features_.tolist()
-            if imputer.indicator_ is not None
-            else []
-        )
-    if SCALE in steps:
-        scaler = steps[SCALE]
-        out["mean"] = scaler.mean_.tolist()
-        out["scale"] = scaler.scale_.tolist()
-        out["var"] = scaler.var_.tolist()
-        out["n_samples_seen"] = int(np.max(scaler.n_samples_seen_))
-        # float32 or float64 by scikit-learn's version: transform computes in it.
-        out["scale_dtype"] = str(scaler.mean_.dtype)
-    return out
-
-
-def _design_frame(spec: dict, feature_names) -> tuple:
-    """A two-row X with the saved columns' kinds and missing-value pattern, and
-    the categorical mask."""
-    n_features, cat, num = spec["n_features"], spec["categorical"], spec["numeric"]
-    n_rows = 2
-    columns: list = [None] * n_features
-    for pos in cat["positions"]:
-        # The saved categories are set after fitting; any strings do here.
-        columns[pos] = np.asarray(["a"] * n_rows, dtype=object)
-    if num is not None:
-        for j, pos in enumerate(num["positions"]):
-            values = np.zeros(n_rows)
-            if j in num.get("indicator_features", []):
-                values[0] = np.nan
-            columns[pos] = values
-    cat_mask = np.zeros(n_features, dtype=bool)
-    cat_mask[cat["positions"]] = True
-    if feature_names is not None:
-        return pd.DataFrame(dict(zip(feature_names, columns))), cat_mask
-    design = np.empty((n_rows, n_features), dtype=object)
-    for pos, values in enumerate(columns):
-        design[:, pos] = values
-    if not cat_mask.any():
-        design = design.astype(np.float64)
-    return design, cat_mask
-
-
-def _preprocessor_from_json(spec, feature_names, numeric_encoding, n_bins):
-    design, cat_mask = _design_frame(spec, feature_names)
-    ct = make_default_preprocessor(
-        cat_mask, list(range(spec["n_features"])), numeric_encoding, n_bins
-    )
-    ct.fit(design)
-    num = spec["numeric"]
-    for name, pipe, _ in ct.transformers_:
-        if name == CATEGORICAL:
-            pipe.set_categories(spec["categorical"]["categories"])
-            continue
-        steps = pipe.named_steps
-        if IMPUTE in steps:
-            dtype = num.get("statistics_dtype", "float32")
-            steps[IMPUTE].statistics_ = np.asarray(num["statistics"], dtype=dtype)
-        if SCALE in steps:
-            scaler = steps[SCALE]
-            dtype = num.get("scale_dtype", "float32")
-            scaler.mean_ = np.asarray(num["mean"], dtype=dtype)
-            scaler.scale_ = np.asarray(num["scale"], dtype=dtype)
-            scaler.var_ = np.asarray(num["var"], dtype=dtype)
-            scaler.n_samples_seen_ = num["n_samples_seen"]
-        for key in (BINS, PLE):
-            if key in steps:
-                steps[key].set_bin_edges(num[_BIN_EDGES_KEYS[name]])
-    return ct
+def _positions(values) -> np.ndarray:
+    """Saved output positions as an index array; ValueError unless they are
+    non-negative integers."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"feature positions must be integers, got {values}")
+    positions = np.asarray(values, dtype=np.intp)
+    if (positions < 0).any():
+        raise ValueError(f"feature positions must not be negative, got {values}")
+    return positions
 
 
 def fit_feature_encoder(

@@ -1,27 +1,40 @@
 """The model file: save/load without pickle.
 
-A model file is a zip archive of these members:
+A model file (format 3) is a zip archive of these members:
 
 - ``model.json``: format version, skmmoe version, the estimator's class and
   parameters, and its fitted state: the feature encoder's and the tasks' own JSON
   (each module writes and reads its part), the network's shape, the training
   history;
-- ``weights.pt``: the network's state dict, written by ``torch.save`` and read back
-  with ``torch.load(weights_only=True)``, which loads tensors only;
-- ``optimizer.pt``: the optimizer's state, kept by ``partial_fit`` so that a loaded
-  model continues a stream as the saved one would; read the same way;
+- ``network.safetensors``: the network's state dict, in safetensors (tensors
+  only: a header of names, dtypes and shapes, then the raw numbers);
+- ``preprocessor.skops``: the fitted preprocessor (the built-in
+  ``ColumnTransformer`` or the user's) and the estimator's ``preprocessor``
+  parameter (None, a ``ColumnTransformer``, or a ``FrozenEstimator`` around the
+  fitted one), by ``skops.io``, which stores objects as data and rebuilds only
+  types it is told to trust: :data:`TRUSTED_TYPES`, and those the caller of
+  :func:`load` names;
+- ``optimizer.json`` and ``optimizer.safetensors``: only after ``partial_fit``,
+  the optimizer's state, so that a loaded model continues a stream as the saved
+  one would: its tensors in safetensors, the rest (steps, learning rates, the
+  structure) in JSON;
 - ``checksums.json``: the SHA-256 of every other member, so that a modified or
   truncated file is refused.
 
-Nothing in the file is executed on load; each member is read a block at a time up
-to a bound (``MAX_JSON_BYTES``, and for the tensors the size of the network that
-``model.json`` describes), so a crafted file cannot make load inflate more than
-that. This module owns the container, the checksums and the format version only.
+Nothing in the file is executed on load: the JSON members are data, safetensors
+holds numbers, and skops builds objects of trusted types only, from their stored
+attributes. Each member is read a block at a time up to a bound
+(``MAX_JSON_BYTES``; ``MAX_PREPROCESSOR_BYTES``, which also bounds what the skops
+member inflates to; for the tensors, the size of the network that ``model.json``
+describes), so a crafted file cannot make load inflate more than that. Files of
+format 2 are read by ``_legacy_format2.py``. This module owns the container, the
+checksums and the format version.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -31,11 +44,36 @@ import stat
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from numbers import Integral
 
 import numpy as np
+import safetensors.torch
 import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PowerTransformer,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
 
+from . import _legacy_format2
+from ._encoders import (
+    CategoryEncoder,
+    PiecewiseLinearEncoder,
+    QuantileBinner,
+    numbers_as_float,
+)
 from ._engine.network import MMOENetwork
 from ._estimators import (
     FittedState,
@@ -48,23 +86,102 @@ from ._features import FeatureEncoder
 from ._tasks import task_from_json
 from ._version import __version__
 
-__all__ = ["load", "save"]
+__all__ = ["TRUSTED_TYPES", "load", "save"]
 
 FORMAT = "skmmoe-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _JSON = "model.json"
-_WEIGHTS = "weights.pt"
-_OPTIMIZER = "optimizer.pt"  # only after partial_fit: the optimizer's state
+_NETWORK = "network.safetensors"
+_PREPROCESSOR = "preprocessor.skops"
+_OPTIMIZER_JSON = "optimizer.json"  # only after partial_fit: the optimizer's state
+_OPTIMIZER_TENSORS = "optimizer.safetensors"
 _CHECKSUMS = "checksums.json"  # the SHA-256 of every other member
 MAX_JSON_BYTES = 64 * 2**20
-"""Largest model.json that load reads (categories of about a million values)."""
+"""Largest model.json (and optimizer.json) that load reads."""
+MAX_PREPROCESSOR_BYTES = 256 * 2**20
+"""Largest preprocessor.skops that load reads, and the most its own members may
+hold once inflated: skops writes about 270 bytes per category value, so this is
+about a million categories."""
 MAX_TENSOR_BYTES = 16 * 2**30
 """Largest tensor member that load reads; each is also bounded by the size the
 network described in model.json implies."""
-_TENSOR_SLACK_BYTES = 2**20  # torch.save's framing around the tensors
+_TENSOR_SLACK_BYTES = 2**20  # safetensors' header (names, dtypes, shapes)
+_MAX_CHECKSUMS_BYTES = 2**20
 _ESTIMATORS = {
     cls.__name__: cls for cls in (MMOEEstimator, MMOEClassifier, MMOERegressor)
 }
+
+
+def _type_name(kind) -> str:
+    """A type's or function's name as skops writes it: module and name."""
+    return f"{kind.__module__}.{kind.__name__}"
+
+
+# scikit-learn 1.5 to 1.7 keep a ColumnTransformer's remainder columns in this
+# list subclass (data only); named here as a string, it is not imported.
+_REMAINDER_COLUMNS = "sklearn.compose._column_transformer._RemainderColsList"
+
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    _type_name(kind)
+    for kind in (
+        # Plain data: what skops stores containers, numbers and arrays as.
+        dict,
+        list,
+        tuple,
+        set,
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        slice,  # ColumnTransformer.output_indices_
+        np.ndarray,
+        np.dtype,
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.str_,
+        # skmmoe's built-in preprocessor: its transformers and its one function
+        # (FunctionTransformer is trusted with this function only; any other
+        # function in a file must be trusted by name).
+        CategoryEncoder,
+        QuantileBinner,
+        PiecewiseLinearEncoder,
+        numbers_as_float,
+        ColumnTransformer,
+        Pipeline,
+        FunctionTransformer,
+        SimpleImputer,
+        MissingIndicator,
+        StandardScaler,
+        # What users commonly put in their own ColumnTransformer: the preprocessor
+        # parameter's FrozenEstimator, a union of features, scalers, category
+        # encoders, bins, and the quantile and power transforms. Each keeps only
+        # arrays and numbers, and transforms them with numpy, whose indexing is
+        # bounds-checked, so a crafted value makes transform raise, not misbehave.
+        FrozenEstimator,
+        FeatureUnion,
+        MinMaxScaler,
+        RobustScaler,
+        MaxAbsScaler,
+        OneHotEncoder,
+        OrdinalEncoder,
+        KBinsDiscretizer,
+        QuantileTransformer,
+        PowerTransformer,
+    )
+) | {_REMAINDER_COLUMNS}
+"""The types (and the one function) whose objects a model file's preprocessor
+may hold without the caller of :func:`load` naming them in ``trusted``."""
 
 
 class ModelFileError(ValueError):
@@ -97,13 +214,22 @@ def save(
     """Save a fitted skmmoe estimator to ``path`` in a format that runs no code on
     load (unlike pickle).
 
+    The network's tensors are written with safetensors, the fitted preprocessor
+    with skops, everything else as JSON; :func:`load` reads them back.
+
     Parameters
     ----------
     estimator : MMOEEstimator, MMOEClassifier or MMOERegressor
-        Fitted, with the built-in preprocessor (``preprocessor=None``). For a
-        user-given preprocessor, use joblib.
+        Fitted, with the built-in preprocessor or a ``ColumnTransformer`` of your
+        own (``preprocessor=``, also within a ``FrozenEstimator``). A preprocessor
+        holding types other than those :func:`load` trusts by default (see
+        ``skmmoe._persistence.TRUSTED_TYPES``) is saved too, and loads with
+        ``trusted=`` naming them; functions in it (``FunctionTransformer``) are
+        saved by their module and name, so they must be importable where the file
+        is loaded.
     path : str or path-like
-        Destination file; by convention ending in ``.skmmoe``.
+        Destination file; by convention ending in ``.skmmoe``. It is replaced
+        only once the new file is complete.
 
     Examples
     --------
@@ -121,19 +247,9 @@ def save(
         raise TypeError(f"skmmoe.save saves skmmoe estimators, not {name}.")
     if not hasattr(estimator, "network_"):
         raise ValueError(f"This {name} is not fitted yet; fit it before saving.")
-    if estimator.preprocessor is not None:
-        raise ValueError(
-            "skmmoe.save supports the built-in preprocessor only; an estimator with "
-            "a user-given preprocessor can be saved with joblib.dump (pickle)."
-        )
     state = estimator._fitted_state()
-    weights = _tensor_bytes(
-        {k: v.detach().cpu() for k, v in state.network.state_dict().items()}
-    )
-    optimizer = None
-    if state.optimizer_state is not None:
-        optimizer = _tensor_bytes(state.optimizer_state)
     params = estimator.get_params(deep=False)
+    preprocessor_param = params.pop("preprocessor")
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -160,9 +276,18 @@ def save(
         "seed": state.seed,
         "n_chunks": state.n_chunks,
     }
-    members = {_JSON: json.dumps(meta, allow_nan=True).encode(), _WEIGHTS: weights}
-    if optimizer is not None:
-        members[_OPTIMIZER] = optimizer
+    members = {
+        _JSON: json.dumps(meta, allow_nan=True).encode(),
+        _NETWORK: _tensor_bytes(state.network.state_dict()),
+        _PREPROCESSOR: _preprocessor_bytes(
+            state.encoder.preprocessor, preprocessor_param
+        ),
+    }
+    if state.optimizer_state is not None:
+        tensors: dict[str, torch.Tensor] = {}
+        structure = _split_tensors(state.optimizer_state, tensors)
+        members[_OPTIMIZER_JSON] = json.dumps(structure, allow_nan=True).encode()
+        members[_OPTIMIZER_TENSORS] = _tensor_bytes(tensors)
     checksums = {
         name: hashlib.sha256(data).hexdigest() for name, data in members.items()
     }
@@ -241,41 +366,234 @@ def _param_from_json(value):
     return value
 
 
-def _tensor_bytes(value) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(value, buffer)
-    return buffer.getvalue()
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """Named tensors in safetensors, on the CPU."""
+    return safetensors.torch.save(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    )
 
 
-def _read(path) -> tuple[dict, bytes, bytes | None]:
-    """model.json, the weights and the optimizer state (or None), each read a
-    block at a time up to its bound and checked against checksums.json."""
+def _split_tensors(value, tensors: dict[str, torch.Tensor]):
+    """A nested state (dicts, lists, tuples, numbers, strings, tensors) as JSON,
+    each tensor replaced by ``{"tensor": name}`` and put in ``tensors``; dicts as
+    ``{"dict": [[key, value], ...]}`` (torch keys a state by parameter index) and
+    tuples as ``{"tuple": [...]}``, so that both come back as they were."""
+    if isinstance(value, torch.Tensor):
+        name = str(len(tensors))
+        tensors[name] = value
+        return {"tensor": name}
+    if isinstance(value, dict):
+        return {
+            "dict": [
+                [_split_tensors(k, tensors), _split_tensors(v, tensors)]
+                for k, v in value.items()
+            ]
+        }
+    if isinstance(value, tuple):
+        return {"tuple": [_split_tensors(v, tensors) for v in value]}
+    if isinstance(value, list):
+        return [_split_tensors(v, tensors) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"The optimizer's state holds a {type(value).__name__}.")
+
+
+def _join_tensors(value, tensors: dict[str, torch.Tensor]):
+    """The state :func:`_split_tensors` split, whole again."""
+    if isinstance(value, dict):
+        (kind,) = value  # one key: "tensor", "dict" or "tuple"
+        if kind == "tensor":
+            return tensors[value["tensor"]]
+        if kind == "dict":
+            return {
+                _join_tensors(k, tensors): _join_tensors(v, tensors)
+                for k, v in value["dict"]
+            }
+        return tuple(_join_tensors(v, tensors) for v in value["tuple"])
+    if isinstance(value, list):
+        return [_join_tensors(v, tensors) for v in value]
+    return value
+
+
+def _optimizer_state(structure, tensors: dict[str, torch.Tensor]) -> dict:
+    state = _join_tensors(structure, tensors)
+    if not isinstance(state, dict):
+        raise TypeError(f"the optimizer's state is a {type(state).__name__}")
+    return state
+
+
+def _skops_io():
+    """skops.io, imported on first use: it imports every scikit-learn estimator
+    (0.6 s), which only saving and loading need."""
+    import skops.io  # type: ignore[import-untyped]  # no type hints
+
+    return skops.io
+
+
+def _category_encoders(transformer) -> Iterator[CategoryEncoder]:
+    """The CategoryEncoders of a fitted ColumnTransformer (the built-in one),
+    alone or in a Pipeline."""
+    for _, fitted, _ in getattr(transformer, "transformers_", []):
+        steps = fitted.steps if isinstance(fitted, Pipeline) else [(None, fitted)]
+        for _, step in steps:
+            if isinstance(step, CategoryEncoder):
+                yield step
+
+
+def _preprocessor_bytes(fitted, parameter) -> bytes:
+    """The fitted preprocessor and the ``preprocessor`` parameter, by skops, in
+    one member, so that a FrozenEstimator parameter and the fitted preprocessor
+    it holds come back as one object."""
+    content = {"fitted": fitted, "parameter": parameter}
+    # A CategoryEncoder's lookup tables (pandas Index objects, which skops does
+    # not store) are left out of the copy saved, and rebuilt from its categories
+    # on load; only the encoders are copied, shallowly, nothing else.
+    lean = {}
+    for encoder in _category_encoders(fitted):
+        lean[id(encoder)] = copy.copy(encoder)
+        del lean[id(encoder)]._indexes
+    if lean:
+        content = copy.deepcopy(content, memo=lean)
+    return _skops_io().dumps(content)
+
+
+def _types_in_skops(data: bytes) -> set[str]:
+    """Every type and function a skops member names, read from its schema before
+    skops builds anything; ModelFileError if its own members would inflate
+    beyond ``MAX_PREPROCESSOR_BYTES`` (zipfile reads a member no further than
+    the size it declares), or if it refers to its arrays' data so many times
+    that reading them would."""
+    with zipfile.ZipFile(io.BytesIO(data)) as inner:
+        sizes = {info.filename: info.file_size for info in inner.infolist()}
+        if sum(sizes.values()) > MAX_PREPROCESSOR_BYTES:
+            raise ModelFileError(
+                f"{_PREPROCESSOR} inflates beyond {MAX_PREPROCESSOR_BYTES:,} bytes; "
+                "refused."
+            )
+        schema = json.loads(inner.read("schema.json"))
+    names: set[str] = set()
+    reads: dict = {}  # each node that reads an array's data, by skops' object id
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if "__class__" in value or "__module__" in value:
+                names.add(f"{value.get('__module__')}.{value.get('__class__')}")
+            if "file" in value:
+                # skops reads the file once for each object id it meets, and
+                # anew for each node without one.
+                saved_id = value.get("__id__")
+                if not (saved_id and isinstance(saved_id, int | str)):
+                    saved_id = object()
+                reads[saved_id] = value["file"]
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    if sum(sizes.get(str(f), 0) for f in reads.values()) > MAX_PREPROCESSOR_BYTES:
+        raise ModelFileError(
+            f"{_PREPROCESSOR} reads its arrays beyond {MAX_PREPROCESSOR_BYTES:,} "
+            "bytes; refused."
+        )
+    return names
+
+
+def _load_preprocessor(path, data: bytes, trusted: Iterable[str]):
+    """The fitted preprocessor and the ``preprocessor`` parameter, built by skops
+    if every type the member names is trusted; ModelFileError naming the others
+    if not."""
+    try:
+        names = _types_in_skops(data)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # a damaged zip or schema: whatever it raises
+        raise ModelFileError(
+            f"{path}: {_PREPROCESSOR} is damaged ({type(exc).__name__}: {exc})."
+        ) from exc
+    untrusted = sorted(names - TRUSTED_TYPES - set(trusted))
+    if untrusted:
+        raise ModelFileError(
+            f"{path}: its preprocessor holds types that skmmoe does not trust by "
+            f"default: {untrusted}. Loading runs no code from the file, but it "
+            "would make objects of these types, whose code then runs on whatever "
+            "values the file gives them. If you know where the file comes from and "
+            f"have checked these types (the member {_PREPROCESSOR} is a skops "
+            "file), load it with "
+            f"skmmoe.load(path, trusted={untrusted!r})."
+        )
+    try:
+        # Every name in the file is trusted by now; skops checks them again.
+        content = _skops_io().loads(data, trusted=sorted(names))
+        fitted, parameter = content["fitted"], content["parameter"]
+        if not isinstance(fitted, ColumnTransformer):
+            raise TypeError(
+                f"the fitted preprocessor is a {type(fitted).__name__}, not a "
+                "ColumnTransformer"
+            )
+        if not isinstance(parameter, ColumnTransformer | FrozenEstimator | None):
+            raise TypeError(
+                f"the preprocessor parameter is a {type(parameter).__name__}"
+            )
+        for encoder in _category_encoders(fitted):
+            encoder.set_categories(encoder.categories_)
+    except Exception as exc:  # skops and the objects' setters raise many kinds
+        raise ModelFileError(
+            f"{path}: {_PREPROCESSOR} holds no valid preprocessor "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    return fitted, parameter
+
+
+def _member_bounds(version: int, weights_bound: int) -> dict[str, tuple[int, bool]]:
+    """The members besides model.json and checksums.json of a file of format
+    ``version``: name -> (most bytes load reads, required). Members that are not
+    required come all together or not at all."""
+    if version == _legacy_format2.FORMAT_VERSION:
+        return _legacy_format2.member_bounds(weights_bound)
+    return {
+        _NETWORK: (weights_bound, True),
+        _PREPROCESSOR: (MAX_PREPROCESSOR_BYTES, True),
+        _OPTIMIZER_JSON: (MAX_JSON_BYTES, False),
+        # Adam keeps two moments per weight.
+        _OPTIMIZER_TENSORS: (2 * weights_bound, False),
+    }
+
+
+def _read(path) -> tuple[dict, dict[str, bytes]]:
+    """model.json and the other members of the file's format, each read a block at
+    a time up to its bound and checked against checksums.json."""
     try:
         with zipfile.ZipFile(os.fspath(path)) as archive:
             names = set(archive.namelist())
-            if not {_JSON, _WEIGHTS, _CHECKSUMS} <= names:
+            if not {_JSON, _CHECKSUMS} <= names:
                 raise ModelFileError(
-                    f"{path} is not a skmmoe model file (it lacks {_JSON}, "
-                    f"{_WEIGHTS} or {_CHECKSUMS})."
+                    f"{path} is not a skmmoe model file (it lacks {_JSON} or "
+                    f"{_CHECKSUMS})."
                 )
-            checksums = json.loads(_read_member(archive, _CHECKSUMS, 2**20, path))
+            checksums = json.loads(
+                _read_member(archive, _CHECKSUMS, _MAX_CHECKSUMS_BYTES, path)
+            )
             text = _read_member(archive, _JSON, MAX_JSON_BYTES, path)
             _check_digest(path, _JSON, text, checksums)
             meta = json.loads(text)
             _check_format(path, meta)
-            bound = _weights_bound(path, meta)
-            weights = _read_member(archive, _WEIGHTS, bound, path)
-            _check_digest(path, _WEIGHTS, weights, checksums)
-            optimizer = None
-            if _OPTIMIZER in names or _OPTIMIZER in checksums:
-                # Adam keeps two moments per weight.
-                optimizer = _read_member(archive, _OPTIMIZER, 2 * bound, path)
-                _check_digest(path, _OPTIMIZER, optimizer, checksums)
+            bounds = _member_bounds(meta["format_version"], _weights_bound(path, meta))
+            optional = [name for name, (_, required) in bounds.items() if not required]
+            with_optional = any(n in names or n in checksums for n in optional)
+            members = {}
+            for name, (limit, required) in bounds.items():
+                if not (required or with_optional):
+                    continue
+                if name not in names:
+                    raise ModelFileError(
+                        f"{path} lacks its member {name}; it is not a complete "
+                        "skmmoe model file."
+                    )
+                members[name] = _read_member(archive, name, limit, path)
+                _check_digest(path, name, members[name], checksums)
     except (
         zipfile.BadZipFile,
         zipfile.LargeZipFile,
         EOFError,
-        KeyError,  # a member named in checksums.json is missing
         zlib.error,  # damaged compressed data
         NotImplementedError,  # damaged compression method or version fields
         RuntimeError,  # damaged flags, e.g. "encrypted"
@@ -291,7 +609,7 @@ def _read(path) -> tuple[dict, bytes, bytes | None]:
         raise ModelFileError(
             f"{path} could not be read as a model file ({exc})."
         ) from exc
-    return meta, weights, optimizer
+    return meta, members
 
 
 def _read_member(archive: zipfile.ZipFile, name: str, limit: int, path) -> bytes:
@@ -330,16 +648,19 @@ def _check_digest(path, name: str, data: bytes, checksums: dict) -> None:
 def _check_format(path, meta) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a skmmoe model file.")
-    if meta.get("format_version") != FORMAT_VERSION:
+    version = meta.get("format_version")
+    readable = (_legacy_format2.FORMAT_VERSION, FORMAT_VERSION)
+    if type(version) is not int or version not in readable:
         raise ModelFileError(
-            f"{path} has model format version {meta.get('format_version')}; this "
-            f"skmmoe reads version {FORMAT_VERSION}."
+            f"{path} has model format version {version!r}; this skmmoe "
+            f"({__version__}) reads versions {readable[0]} and {readable[1]}. A "
+            "file from a newer skmmoe loads with that version."
         )
 
 
 def _weights_bound(path, meta: dict) -> int:
-    """The most bytes weights.pt may hold: the float32 weights of the network
-    that model.json describes (built on the meta device, which allocates
+    """The most bytes the network's tensors may take: the float32 weights of the
+    network that model.json describes (built on the meta device, which allocates
     nothing), plus framing; never more than MAX_TENSOR_BYTES."""
     try:
         with torch.device("meta"):
@@ -352,14 +673,13 @@ def _weights_bound(path, meta: dict) -> int:
     return min(4 * n_weights + _TENSOR_SLACK_BYTES, MAX_TENSOR_BYTES)
 
 
-def _load_tensors(path, name: str, data: bytes):
-    """``torch.load(weights_only=True)`` of a member's bytes, on the CPU. Bytes that
-    match their checksum can still be anything (the checksums are for damage, not
-    for authorship): whatever torch's reader raises on them becomes a
-    ModelFileError."""
+def _load_tensors(path, name: str, data: bytes) -> dict[str, torch.Tensor]:
+    """The named tensors of a safetensors member, on the CPU. Bytes that match
+    their checksum can still be anything (the checksums are for damage, not for
+    authorship): whatever safetensors raises on them becomes a ModelFileError."""
     try:
-        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as exc:  # torch's unpickler raises many kinds on bad bytes
+        return safetensors.torch.load(data)
+    except Exception as exc:  # SafetensorError, and whatever else bad bytes raise
         raise ModelFileError(
             f"{path}: {name} holds no readable tensors ({type(exc).__name__}: {exc})."
         ) from exc
@@ -381,6 +701,22 @@ def _check_consistent(network: dict, encoder: FeatureEncoder, tasks) -> None:
             )
 
 
+def _check_columns(meta: dict, n_features: int) -> None:
+    """The names and labels of X's columns, where saved, are one per column the
+    preprocessor takes (names as strings)."""
+    names, labels = meta["feature_names_in"], meta["columns_in"]
+    if names is not None and not (
+        isinstance(names, list)
+        and len(names) == n_features
+        and all(isinstance(n, str) for n in names)
+    ):
+        raise ValueError(f"feature_names_in is not {n_features} column names")
+    if labels is not None and not (
+        isinstance(labels, list) and len(labels) == n_features
+    ):
+        raise ValueError(f"columns_in is not {n_features} column labels")
+
+
 def _as_list(value) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
@@ -391,30 +727,58 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
+def _trusted_names(trusted) -> list[str]:
+    if trusted is None:
+        return []
+    if (
+        not isinstance(trusted, Iterable)
+        or isinstance(trusted, str)
+        or not all(isinstance(t, str) for t in trusted)
+    ):
+        raise TypeError(
+            "trusted must be a list of type names (str), such as those the error "
+            f"for a file with untrusted types names; got {trusted!r}."
+        )
+    return list(trusted)
+
+
 def load(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str], *, trusted: Iterable[str] | None = None
 ) -> MMOEEstimator | MMOEClassifier | MMOERegressor:
     """Load an estimator saved by :func:`save`.
 
-    Only JSON and tensors are read (``torch.load(weights_only=True)``); no code from
-    the file runs. The model is placed on the CPU.
+    No code from the file runs: JSON, tensors (safetensors) and the preprocessor
+    (skops, which builds only objects of trusted types from their stored
+    attributes) are read as data. The model is placed on the CPU. Files written
+    by earlier skmmoe versions in format 2 load too, and :func:`save` writes them
+    again in the current format.
 
     Parameters
     ----------
     path : str or path-like
+    trusted : list of str, default=None
+        Names of types (``"module.Name"``, as skops names them) that the file's
+        preprocessor may hold besides those skmmoe trusts by default
+        (``skmmoe._persistence.TRUSTED_TYPES``: skmmoe's own transformers and the
+        scikit-learn ones commonly used in a ``ColumnTransformer``). As in skops,
+        name only types you have checked: a file from elsewhere that holds others
+        is refused, with their names.
 
     Returns
     -------
     estimator : MMOEEstimator, MMOEClassifier or MMOERegressor
-        Fitted, predicting exactly as the saved one.
+        Fitted, predicting exactly as the saved one; ``partial_fit`` continues as
+        the saved one's would.
 
     Raises
     ------
     ValueError
         If the file is not a skmmoe model file, or is truncated, modified or of an
-        unknown format version.
+        unknown format version, or if its preprocessor holds types that are
+        neither trusted by default nor named in ``trusted``.
     """
-    meta, weights, optimizer = _read(path)
+    trusted = _trusted_names(trusted)
+    meta, members = _read(path)
     try:
         if meta["skmmoe_version"] != __version__:
             warnings.warn(
@@ -429,19 +793,31 @@ def load(
         params = {k: _param_from_json(v) for k, v in meta["params"].items()}
         for key in meta["param_is_tuple"]:
             params[key] = tuple(params[key])
+        if meta["format_version"] == _legacy_format2.FORMAT_VERSION:
+            weights, encoder, optimizer_state = _legacy_format2.read(meta, members)
+        else:
+            preprocessor, params["preprocessor"] = _load_preprocessor(
+                path, members[_PREPROCESSOR], trusted
+            )
+            encoder = FeatureEncoder.from_json(
+                meta["features"], preprocessor=preprocessor
+            )
+            weights = _load_tensors(path, _NETWORK, members[_NETWORK])
+            optimizer_state = None
+            if _OPTIMIZER_JSON in members:
+                optimizer_state = _optimizer_state(
+                    json.loads(members[_OPTIMIZER_JSON]),
+                    _load_tensors(
+                        path, _OPTIMIZER_TENSORS, members[_OPTIMIZER_TENSORS]
+                    ),
+                )
         estimator = cls(**params)
-        tensors = _load_tensors(path, _WEIGHTS, weights)
         network = MMOENetwork(**meta["network"])
-        network.load_state_dict(tensors)
+        network.load_state_dict(weights)
         network.eval()
-        encoder = FeatureEncoder.from_json(
-            meta["features"],
-            feature_names=meta["feature_names_in"],
-            numeric_encoding=params["numeric_encoding"],
-            n_bins=params["n_bins"],
-        )
         tasks = [task_from_json(t) for t in meta["tasks"]]
         _check_consistent(meta["network"], encoder, tasks)
+        _check_columns(meta, encoder.preprocessor.n_features_in_)
         state = FittedState(
             network=network,
             encoder=encoder,
@@ -458,11 +834,7 @@ def load(
             best_epoch=meta["best_epoch"],
             seed=meta["seed"],
             n_chunks=meta["n_chunks"],
-            optimizer_state=(
-                None
-                if optimizer is None
-                else _load_tensors(path, _OPTIMIZER, optimizer)
-            ),
+            optimizer_state=optimizer_state,
         )
         estimator._set_fitted(state)
     except ModelFileError:

@@ -1,13 +1,16 @@
 """Persistence: pickles (pickle, joblib) that carry the skmmoe version, and
-skmmoe.save / skmmoe.load, a format that never runs code on load. Pickles of a
-network trained off the CPU are tested in test_device.py; partial_fit after a load
-in test_partial_fit.py."""
+skmmoe.save / skmmoe.load, a format that never runs code on load (format 3:
+JSON, safetensors, skops), and the files of format 2 that earlier versions wrote
+(tests/data). Pickles of a network trained off the CPU are tested in
+test_device.py; partial_fit after a load in test_partial_fit.py, and here with a
+preprocessor of the user's."""
 
 import functools
 import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,18 +27,35 @@ import torch
 from estimator_helpers import assert_same_proba, private_copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_files import archive, read_members
-from numpy.testing import assert_array_equal
+from model_files import archive, read_members, skops_member, skops_schema
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import StandardScaler
-from small_network import small
+from sklearn.frozen import FrozenEstimator
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
+    StandardScaler,
+)
+from small_network import assert_close_across_row_sets, small
 
 import skmmoe
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor
 
 # Tiny networks and two epochs: each fit takes well under a second.
 SMALL = small(epochs=2)
+# Model files of format 2, written by skmmoe at commit d4e9a31, and the
+# predictions they gave then (tests/data/README.md).
+DATA = Path(__file__).parent / "data"
+FORMAT_3_MEMBERS = {
+    "model.json",
+    "network.safetensors",
+    "preprocessor.skops",
+    "checksums.json",
+}
+OPTIMIZER_MEMBERS = {"optimizer.json", "optimizer.safetensors"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +86,16 @@ def saved_file(numeric_classifier, tmp_path_factory):
     path = tmp_path_factory.mktemp("saved") / "model.skmmoe"
     skmmoe.save(numeric_classifier[0], path)
     return path, path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def streamed_file(numeric_classifier, tmp_path_factory):
+    """A valid model file of a model continued by partial_fit: it holds the
+    optimizer's state."""
+    est, X, y = numeric_classifier
+    path = tmp_path_factory.mktemp("streamed") / "model.skmmoe"
+    skmmoe.save(clone(est).fit(X, y).partial_fit(X, y), path)
+    return path
 
 
 def _round_trip(est, tmp_path):
@@ -322,6 +352,17 @@ def test_save_load_categorical_indices_on_object_array(tmp_path):
     _assert_same_predictions(loaded, est, X_new)
 
 
+def test_save_load_a_network_without_embeddings(tmp_path):
+    """No categorical column and no bins: the network holds zero-size tensors,
+    which safetensors reads back from 0.4.4 on."""
+    X = np.random.default_rng(3).normal(size=(80, 3))
+    est = MMOERegressor(**SMALL, numeric_encoding="scaled").fit(X, X[:, 0])
+    assert any(t.numel() == 0 for t in est.network_.state_dict().values())
+    loaded = _round_trip(est, tmp_path)
+    _assert_fitted_attributes_equal(loaded, est)
+    _assert_same_predictions(loaded, est, X)
+
+
 def test_save_load_multiclass_string_labels(tmp_path):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(150, 3))
@@ -400,15 +441,16 @@ def test_truncated_by_one_byte_raises_value_error(saved_file, tmp_path):
         skmmoe.load(path)
 
 
-def test_modified_weights_fail_the_checksum(saved_file, tmp_path):
+@pytest.mark.parametrize("member", ["network.safetensors", "preprocessor.skops"])
+def test_a_modified_member_fails_the_checksum(saved_file, tmp_path, member):
     path, _ = saved_file
     with zipfile.ZipFile(path) as archive:
-        weights = bytearray(archive.read("weights.pt"))
-    weights[len(weights) // 2] ^= 0x01
+        data = bytearray(archive.read(member))
+    data[len(data) // 2] ^= 0x01
     damaged = tmp_path / "damaged.skmmoe"
     # zipfile recomputes the CRC, so only the SHA-256 in checksums.json can tell.
-    _rewrite(path, damaged, resign=False, **{"weights.pt": bytes(weights)})
-    with pytest.raises(ValueError, match="checksum"):
+    _rewrite(path, damaged, resign=False, **{member: bytes(data)})
+    with pytest.raises(ValueError, match=f"{member} does not match its checksum"):
         skmmoe.load(damaged)
 
 
@@ -472,7 +514,7 @@ def test_foreign_file_raises_value_error(tmp_path, content):
 def test_zip_without_model_json_raises_value_error(saved_file, tmp_path):
     path = tmp_path / "foreign.skmmoe"
     with zipfile.ZipFile(saved_file[0]) as src, zipfile.ZipFile(path, "w") as zout:
-        zout.writestr("weights.pt", src.read("weights.pt"))
+        zout.writestr("network.safetensors", src.read("network.safetensors"))
         zout.writestr("readme.txt", "not a model")
     with pytest.raises(ValueError, match="model.json"):
         skmmoe.load(path)
@@ -497,7 +539,7 @@ def test_model_json_that_is_not_an_object_raises_value_error(
         skmmoe.load(path)
 
 
-@pytest.mark.parametrize("format_version", [3, 1, 0, "2", None])
+@pytest.mark.parametrize("format_version", [4, 1, 0, "3", 3.0, True, None])
 def test_unknown_format_version_raises_value_error(
     saved_file, tmp_path, format_version
 ):
@@ -534,43 +576,95 @@ class _WritesMarker:
         return (open, (os.fspath(self.marker), "w"))
 
 
-def _evil_weights(marker):
+def _evil_pickle(marker, kind):
+    """Bytes whose unpickling creates ``marker``: written by torch.save (tensors
+    and the payload), or a plain pickle."""
+    if kind == "plain pickle":
+        return pickle.dumps(_WritesMarker(marker))
     buffer = io.BytesIO()
     torch.save({"weight": torch.zeros(2), "payload": _WritesMarker(marker)}, buffer)
     return buffer.getvalue()
 
 
-def _file_with_weights(saved_path, dst, weights):
-    """A model file whose weights.pt is `weights`, with a matching checksum."""
-    _rewrite(saved_path, dst, **{"weights.pt": weights})
+@pytest.mark.parametrize("kind", ["torch.save", "plain pickle"])
+@pytest.mark.parametrize("member", ["network.safetensors", "optimizer.safetensors"])
+def test_a_pickle_in_place_of_the_tensors_is_refused_and_never_run(
+    streamed_file, tmp_path, kind, member
+):
+    """safetensors reads a header and raw numbers; a pickle there is no tensors,
+    even with its checksum rewritten."""
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.skmmoe"
+    _rewrite(streamed_file, path, **{member: _evil_pickle(marker, kind)})
+    with pytest.raises(ValueError, match=f"{member} holds no readable tensors"):
+        skmmoe.load(path)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("kind", ["torch.save", "plain pickle"])
-def test_load_never_runs_code_from_the_weights(saved_file, tmp_path, kind):
+@pytest.mark.parametrize("member", ["weights.pt", "optimizer.pt"])
+def test_a_format_2_file_never_runs_code_from_its_tensors(tmp_path, kind, member):
+    """Format 2's tensors are read by torch.load(weights_only=True), which
+    refuses anything but tensors."""
     marker = tmp_path / "PWNED"
-    if kind == "torch.save":
-        weights = _evil_weights(marker)
-    else:
-        weights = pickle.dumps(_WritesMarker(marker))
-    assert not marker.exists()
     path = tmp_path / "evil.skmmoe"
-    _file_with_weights(saved_file[0], path, weights)
+    _rewrite(
+        DATA / "format2_default.skmmoe", path, **{member: _evil_pickle(marker, kind)}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns about the pickle protocol
-        with pytest.raises(Exception, match="[Ww]eights only"):
+        with pytest.raises(ValueError, match=f"{member} holds no readable tensors"):
             skmmoe.load(path)
     assert not marker.exists()
 
 
-def test_load_of_weights_that_would_run_code_raises_value_error(saved_file, tmp_path):
+class _BuiltFromFile:
+    """An object whose making from a file's state creates the marker file."""
+
+    def __init__(self, marker):
+        self.marker = os.fspath(marker)
+
+    def __setstate__(self, state):
+        open(state["marker"], "w").close()
+
+
+def test_a_crafted_preprocessor_of_an_untrusted_type_is_refused_by_name(
+    saved_file, tmp_path
+):
+    """A preprocessor.skops made to hold an object whose making runs code, with
+    the checksums rewritten to match: refused, naming the type, before skops
+    builds anything; with the type trusted, it would be built."""
+    import skops.io
+
     marker = tmp_path / "PWNED"
+    content = {"fitted": _BuiltFromFile(marker), "parameter": None}
     path = tmp_path / "evil.skmmoe"
-    _file_with_weights(saved_file[0], path, _evil_weights(marker))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(ValueError):
-            skmmoe.load(path)
+    _rewrite(saved_file[0], path, **{"preprocessor.skops": skops.io.dumps(content)})
+    name = f"{_BuiltFromFile.__module__}._BuiltFromFile"
+    with pytest.raises(ValueError, match=re.escape(f"trusted=['{name}']")):
+        skmmoe.load(path)
     assert not marker.exists()
+    with pytest.raises(ValueError, match="fitted preprocessor is a _BuiltFromFile"):
+        skmmoe.load(path, trusted=[name])
+    assert marker.exists()  # trusted means built: what `trusted` is for
+
+
+def test_a_crafted_function_is_refused_by_name(saved_file, tmp_path):
+    """The built-in preprocessor's one function replaced by os.system in the
+    skops schema, checksums rewritten: refused, naming it."""
+    members = read_members(saved_file[0])
+    schema, arrays = skops_schema(members["preprocessor.skops"])
+    text = json.dumps(schema)
+    assert '"numbers_as_float", "__module__": "skmmoe._encoders"' in text
+    text = text.replace(
+        '"numbers_as_float", "__module__": "skmmoe._encoders"',
+        '"system", "__module__": "os"',
+    )
+    crafted = skops_member(json.loads(text), arrays)
+    path = tmp_path / "evil.skmmoe"
+    _rewrite(saved_file[0], path, **{"preprocessor.skops": crafted})
+    with pytest.raises(ValueError, match=re.escape("['os.system']")):
+        skmmoe.load(path)
 
 
 def test_load_of_a_plain_pickle_file_raises_value_error(tmp_path):
@@ -600,15 +694,6 @@ def test_save_unfitted_estimator_raises_value_error(tmp_path):
 def test_save_non_skmmoe_object_raises_type_error(tmp_path, obj):
     with pytest.raises(TypeError, match="skmmoe estimators"):
         skmmoe.save(obj, tmp_path / "model.skmmoe")
-
-
-def test_save_with_user_preprocessor_raises_value_error(tmp_path):
-    rng = np.random.default_rng(8)
-    X = rng.normal(size=(100, 2))
-    preprocessor = ColumnTransformer([("scale", StandardScaler(), [0, 1])])
-    est = MMOERegressor(preprocessor=preprocessor, **SMALL).fit(X, X[:, 0])
-    with pytest.raises(ValueError, match="joblib"):
-        skmmoe.save(est, tmp_path / "model.skmmoe")
 
 
 @pytest.mark.parametrize(
@@ -660,6 +745,306 @@ def _keys(class_weight):
     return [k for spec in specs if spec for k in spec]
 
 
+# ------------------------------------------------------ the user's preprocessor
+@functools.cache
+def _user_data():
+    """A DataFrame of a string column, a categorical code column and a numeric
+    one, two tasks, and rows with unseen categories."""
+    rng = np.random.default_rng(9)
+    n = 160
+    X = pd.DataFrame(
+        {
+            "city": rng.choice(["paris", "rome", "oslo"], n),
+            "color": rng.choice(["red", "green", "blue"], n),
+            "size": rng.normal(10.0, 3.0, n),
+        }
+    )
+    Y = pd.DataFrame(
+        {
+            "bought": np.where((X["city"] == "rome") | (X["size"] > 11), "yes", "no"),
+            "spend": 2.0 * X["size"] + (X["color"] == "red") + rng.normal(size=n),
+        }
+    )
+    unseen = pd.DataFrame(
+        {"city": ["tokyo", "rome"], "color": ["purple", "red"], "size": [1.0, 30.0]}
+    )
+    return X, Y, unseen
+
+
+def _user_column_transformer(**extra) -> ColumnTransformer:
+    """One-hot cities (dense inputs), ordinal colours (an embedding) and the
+    scaled size, and any ``extra`` transformers by name."""
+    transformers = [
+        ("onehot", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        (
+            "codes",
+            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+            ["color"],
+        ),
+        ("scale", StandardScaler(), ["size"]),
+    ]
+    transformers += [(name, t, ["size"]) for name, t in extra.items()]
+    return ColumnTransformer(transformers)
+
+
+def test_save_load_with_a_user_column_transformer(tmp_path):
+    X, Y, unseen = _user_data()
+    preprocessor = _user_column_transformer()
+    est = MMOEEstimator(preprocessor=preprocessor, **SMALL).fit(X, Y)
+    assert [c.kind for c in est.feature_columns_].count("sparse") == 1
+    loaded = _round_trip(est, tmp_path)
+    assert type(loaded) is type(est)
+    assert loaded.feature_columns_ == est.feature_columns_
+    assert loaded.history_ == est.history_
+    for rows in (X, unseen):
+        _assert_same_predictions(loaded, est, rows)
+    # The parameter comes back as given: the unfitted ColumnTransformer.
+    assert isinstance(loaded.preprocessor, ColumnTransformer)
+    assert loaded.preprocessor is not loaded.preprocessor_
+    assert not hasattr(loaded.preprocessor, "transformers_")
+    assert repr(loaded.preprocessor) == repr(preprocessor)
+    shares = [m._fitted_state().encoder.unknown_category_shares for m in (loaded, est)]
+    assert shares[0](unseen) == shares[1](unseen) == {"color": 0.5}
+    refit = clone(loaded).fit(X, Y)  # and it fits again
+    assert_array_equal(refit.predict(X), clone(est).fit(X, Y).predict(X))
+
+
+def test_save_load_with_a_frozen_column_transformer(tmp_path):
+    X, Y, unseen = _user_data()
+    fitted = _user_column_transformer().fit(X)
+    est = MMOEEstimator(preprocessor=FrozenEstimator(fitted), **SMALL).fit(X, Y)
+    loaded = _round_trip(est, tmp_path)
+    for rows in (X, unseen):
+        _assert_same_predictions(loaded, est, rows)
+    # One fitted ColumnTransformer, inside the FrozenEstimator as in the saved model.
+    assert isinstance(loaded.preprocessor, FrozenEstimator)
+    assert loaded.preprocessor.estimator is loaded.preprocessor_
+    assert est.preprocessor.estimator is est.preprocessor_
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["copied", "frozen"])
+def test_partial_fit_after_load_with_a_user_preprocessor_continues_as_saved(
+    tmp_path, frozen
+):
+    """After partial_fit the file keeps the optimizer's state: the loaded model's
+    next chunk trains exactly as the saved model's does."""
+    X, Y, _ = _user_data()
+    preprocessor = _user_column_transformer()
+    if frozen:
+        preprocessor = FrozenEstimator(preprocessor.fit(X))
+    est = MMOEEstimator(preprocessor=preprocessor, **SMALL).fit(X, Y)
+    est.partial_fit(X.iloc[:80], Y.iloc[:80])
+    path = tmp_path / "model.skmmoe"
+    skmmoe.save(est, path)
+    assert OPTIMIZER_MEMBERS <= set(read_members(path))
+    loaded = skmmoe.load(path).partial_fit(X, Y)
+    est.partial_fit(X, Y)
+    assert loaded.history_[-1]["train_loss"] == est.history_[-1]["train_loss"]
+    assert_allclose(loaded.predict_proba(X)[0], est.predict_proba(X)[0], rtol=1e-6)
+    assert_array_equal(loaded.predict(X)[:, 0], est.predict(X)[:, 0])
+
+
+@pytest.mark.parametrize(
+    "extra, names",
+    [
+        (
+            {"log": FunctionTransformer(np.log1p, feature_names_out="one-to-one")},
+            # Where pickle (and skops) finds it: numpy or, in NumPy 1, numpy.core.
+            [f"{pickle.whichmodule(np.log1p, 'log1p')}.log1p"],
+        ),
+        (
+            {"square": PolynomialFeatures(2, include_bias=False)},
+            [f"{PolynomialFeatures.__module__}.PolynomialFeatures"],
+        ),
+    ],
+    ids=["a function", "a scikit-learn type skops trusts"],
+)
+def test_a_preprocessor_of_other_types_loads_only_once_they_are_trusted(
+    tmp_path, extra, names
+):
+    """A preprocessor holding a function or type that skmmoe does not trust by
+    default (skops itself trusts both of these) saves; load refuses it, naming
+    them and saying how to load it, and loads it once they are named in
+    ``trusted``."""
+    X, Y, unseen = _user_data()
+    est = MMOEEstimator(preprocessor=_user_column_transformer(**extra), **SMALL)
+    est.fit(X, Y)
+    path = tmp_path / "model.skmmoe"
+    skmmoe.save(est, path)
+    with pytest.raises(ValueError, match="does not trust") as refused:
+        skmmoe.load(path)
+    assert f"skmmoe.load(path, trusted={names!r})" in str(refused.value)
+    assert isinstance(refused.value, skmmoe._persistence.ModelFileError)
+    with pytest.raises(ValueError, match="does not trust"):
+        skmmoe.load(path, trusted=["numpy.exp", "sklearn.tree.DecisionTreeRegressor"])
+    loaded = skmmoe.load(path, trusted=names)
+    for rows in (X, unseen):
+        _assert_same_predictions(loaded, est, rows)
+
+
+@pytest.mark.parametrize("trusted", ["numpy.log1p", [np.log1p], 3])
+def test_trusted_must_be_a_list_of_names(saved_file, trusted):
+    with pytest.raises(TypeError, match="trusted must be a list of type names"):
+        skmmoe.load(saved_file[0], trusted=trusted)
+
+
+def test_the_built_in_preprocessor_needs_nothing_trusted(saved_file, tmp_path):
+    """Every type in the built-in preprocessor's member is trusted by default,
+    for every numeric encoding, and saving leaves the estimator as it was."""
+    from skmmoe._persistence import TRUSTED_TYPES, _types_in_skops
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(
+        {
+            "c": pd.Series(rng.choice(["a", "b", None], 80), dtype=object),
+            "k": pd.Categorical(rng.choice(["u", "v"], 80)),
+            "b": rng.random(80) < 0.5,
+            "x": np.where(rng.random(80) < 0.1, np.nan, rng.normal(size=80)),
+        }
+    )
+    for encoding in ("scaled", "quantile_embedding", "piecewise_linear+embedding"):
+        est = MMOERegressor(**SMALL, numeric_encoding=encoding).fit(X, X["x"] > 0)
+        skmmoe.save(est, tmp_path / "model.skmmoe")
+        data = read_members(tmp_path / "model.skmmoe")["preprocessor.skops"]
+        assert _types_in_skops(data) <= TRUSTED_TYPES
+        encoder = est.preprocessor_.named_transformers_["categorical"]
+        assert len(encoder._indexes) == 3  # the live lookup tables stay
+
+
+# ------------------------------------------------------------ format 2 files
+def _format_2_rows(rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "city": pd.Series(rows["city"], dtype=object),
+            "color": pd.Categorical(rows["color"]),
+            "member": rows["member"],
+            "age": pd.Series(rows["age"], dtype=float),
+        }
+    )
+
+
+def _load_format_2(stem: str):
+    with warnings.catch_warnings():  # a later skmmoe version warns
+        warnings.simplefilter("ignore", skmmoe.InconsistentVersionWarning)
+        return skmmoe.load(DATA / f"{stem}.skmmoe")
+
+
+@pytest.mark.parametrize(
+    "stem", ["format2_default", "format2_piecewise_linear_embedding"]
+)
+def test_a_format_2_file_loads_predicts_as_stored_and_saves_as_format_3(stem, tmp_path):
+    """Files an earlier skmmoe wrote (tests/data: a model continued by
+    partial_fit, and one with binned encodings) predict what they predicted
+    then, up to the float32 rounding of another CPU's kernels, and save again
+    in format 3, which predicts exactly as the loaded file."""
+    expected = json.loads((DATA / f"{stem}.json").read_text())
+    X = _format_2_rows(expected["rows"])
+    with zipfile.ZipFile(DATA / f"{stem}.skmmoe") as archive:
+        assert "weights.pt" in archive.namelist()
+    loaded = _load_format_2(stem)
+    pred = loaded.predict(X)
+    assert list(pred[:, 0]) == expected["predict"]["bought"]
+    assert_close_across_row_sets(pred[:, 1].astype(float), expected["predict"]["spend"])
+    assert_close_across_row_sets(
+        loaded.predict_proba(X)[0], expected["predict_proba_bought"]
+    )
+    assert loaded.n_epochs_ == expected["n_epochs"]
+    assert (loaded._optimizer_state is not None) == (stem == "format2_default")
+
+    path = tmp_path / "again.skmmoe"
+    skmmoe.save(loaded, path)
+    assert _meta(path)["format_version"] == 3
+    extra = OPTIMIZER_MEMBERS if stem == "format2_default" else set()
+    assert set(read_members(path)) == FORMAT_3_MEMBERS | extra
+    again = skmmoe.load(path)
+    _assert_fitted_attributes_equal(again, loaded)
+    _assert_same_predictions(again, loaded, X)
+
+
+def test_a_format_2_file_continues_training_as_its_format_3_copy(tmp_path):
+    """The optimizer state of format 2 (optimizer.pt) comes through the re-save:
+    both continue a stream identically."""
+    rows = json.loads((DATA / "format2_default.json").read_text())["rows"]
+    X = _format_2_rows(rows).iloc[:3]  # categories seen in fit
+    Y = pd.DataFrame({"bought": ["yes", "no", "no"], "spend": [1.0, 2.0, 3.0]})
+    old = _load_format_2("format2_default")
+    skmmoe.save(old, tmp_path / "again.skmmoe")
+    new = skmmoe.load(tmp_path / "again.skmmoe")
+    old.partial_fit(X, Y)
+    new.partial_fit(X, Y)
+    assert new.history_[-1]["train_loss"] == old.history_[-1]["train_loss"]
+    _assert_same_predictions(new, old, X)
+
+
+@pytest.mark.parametrize("claims", [2, 3])
+def test_a_file_claiming_the_other_format_is_refused(saved_file, tmp_path, claims):
+    """A format-2 file edited to claim format 3 lacks format 3's members, and the
+    other way round."""
+    source = DATA / "format2_default.skmmoe" if claims == 3 else saved_file[0]
+    meta = _meta(source)
+    meta["format_version"] = claims
+    path = tmp_path / "edited.skmmoe"
+    _rewrite(source, path, **{"model.json": json.dumps(meta)})
+    with pytest.raises(ValueError, match="lacks its member"):
+        skmmoe.load(path)
+
+
+# ------------------------------------------------------ the optimizer's state
+def _assert_same_state(loaded, saved):
+    """Nested states equal, with the same container and key types (a tuple stays
+    a tuple, an int key an int) and tensors equal in dtype, shape and value."""
+    assert type(loaded) is type(saved)
+    if isinstance(saved, torch.Tensor):
+        assert loaded.dtype == saved.dtype and loaded.device.type == "cpu"
+        assert torch.equal(loaded, saved)
+    elif isinstance(saved, dict):
+        assert [type(k) for k in loaded] == [type(k) for k in saved]
+        assert list(loaded) == list(saved)
+        for key in saved:
+            _assert_same_state(loaded[key], saved[key])
+    elif isinstance(saved, list | tuple):
+        assert len(loaded) == len(saved)
+        for a, b in zip(loaded, saved):
+            _assert_same_state(a, b)
+    else:
+        assert loaded == saved or (loaded != loaded and saved != saved)  # NaN
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "adagrad", "rmsprop"])
+def test_the_optimizer_state_round_trips_exactly(
+    numeric_classifier, tmp_path, optimizer
+):
+    """skmmoe's Adam keeps lists of tensors and floats, torch's optimizers dicts
+    keyed by parameter index with tuples, None and bools: each comes back as it
+    was, and within its bound (two tensors per weight)."""
+    _, X, y = numeric_classifier
+    est = MMOEClassifier(**SMALL, optimizer=optimizer).fit(X, y).partial_fit(X, y)
+    path = tmp_path / "model.skmmoe"
+    skmmoe.save(est, path)
+    assert set(read_members(path)) == FORMAT_3_MEMBERS | OPTIMIZER_MEMBERS
+    _assert_same_state(skmmoe.load(path)._optimizer_state, est._optimizer_state)
+
+
+def test_a_fitted_model_has_no_optimizer_members(saved_file):
+    assert set(read_members(saved_file[0])) == FORMAT_3_MEMBERS
+
+
+@pytest.mark.parametrize("member", sorted(OPTIMIZER_MEMBERS))
+def test_the_optimizer_members_are_checked_and_come_together(
+    streamed_file, tmp_path, member
+):
+    content = read_members(streamed_file)
+    content[member] = content[member][:-8] + b"\0" * 8
+    path = tmp_path / "modified.skmmoe"
+    path.write_bytes(archive(content, resign=False))
+    with pytest.raises(ValueError, match=f"{member} does not match its checksum"):
+        skmmoe.load(path)
+    del content[member]
+    path.write_bytes(archive(content, resign=True))
+    with pytest.raises(ValueError, match=f"lacks its member {member}"):
+        skmmoe.load(path)
+
+
 # ------------------------------------------------ hostile files (issue 14, C1-C2)
 def test_an_edited_model_json_fails_its_checksum(saved_file, tmp_path):
     meta = _meta(saved_file[0])
@@ -680,24 +1065,97 @@ def test_a_missing_key_is_named(saved_file, tmp_path):
         skmmoe.load(path)
 
 
-@pytest.mark.parametrize("member", ["model.json", "weights.pt"])
+@pytest.mark.parametrize(
+    "member",
+    [
+        "model.json",
+        "network.safetensors",
+        "preprocessor.skops",
+        "optimizer.json",
+        "optimizer.safetensors",
+    ],
+)
 def test_a_member_that_inflates_past_its_bound_is_refused_early(
-    saved_file, tmp_path, member, monkeypatch
+    streamed_file, tmp_path, member, monkeypatch
 ):
-    """A zip bomb: 200 MiB of zeros deflate to about 200 KiB."""
+    """A zip bomb: 64 MiB of zeros deflate to about 64 KiB. The JSON members and
+    the preprocessor are bounded by constants (1 MiB here), the tensors by the
+    size of the network that model.json describes (about 1 MiB here, twice that
+    for the optimizer's)."""
     from skmmoe import _persistence
 
     monkeypatch.setattr(_persistence, "MAX_JSON_BYTES", 2**20)
-    bomb = b"\0" * (200 * 2**20)
+    monkeypatch.setattr(_persistence, "MAX_PREPROCESSOR_BYTES", 2**20)
+    content = read_members(streamed_file)
+    content[member] = b"\0" * (64 * 2**20)
     path = tmp_path / "bomb.skmmoe"
-    with zipfile.ZipFile(saved_file[0]) as zin:
-        content = {i.filename: zin.read(i.filename) for i in zin.infolist()}
-    content[member] = bomb
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-        for name, data in content.items():
-            zout.writestr(name, data)
+    path.write_bytes(archive(content, resign=True, compression=zipfile.ZIP_DEFLATED))
     assert path.stat().st_size < 2**20
     with pytest.raises(ValueError, match=f"{member} declares .* more than"):
+        skmmoe.load(path)
+
+
+def test_a_preprocessor_whose_own_members_inflate_past_the_bound_is_refused(
+    saved_file, tmp_path, monkeypatch
+):
+    """The skops member is a zip too: its members' sizes together are bounded
+    by MAX_PREPROCESSOR_BYTES, before skops reads any."""
+    from skmmoe import _persistence
+
+    monkeypatch.setattr(_persistence, "MAX_PREPROCESSOR_BYTES", 2**20)
+    members = read_members(saved_file[0])
+    schema, arrays = skops_schema(members["preprocessor.skops"])
+    arrays["padding.npy"] = b"\0" * (8 * 2**20)
+    inner = skops_member(schema, arrays, compression=zipfile.ZIP_DEFLATED)
+    assert len(inner) < 2**20
+    path = tmp_path / "bomb.skmmoe"
+    _rewrite(saved_file[0], path, **{"preprocessor.skops": inner})
+    with pytest.raises(ValueError, match="preprocessor.skops inflates beyond"):
+        skmmoe.load(path)
+
+
+def test_a_preprocessor_that_reads_its_arrays_again_and_again_is_refused(
+    saved_file, tmp_path, monkeypatch
+):
+    """skops reads an array's data once for each object that refers to it: a
+    crafted schema that refers to one array many times, under distinct object
+    ids, would make load read it that many times. Those reads are bounded
+    together."""
+    from skmmoe import _persistence
+
+    monkeypatch.setattr(_persistence, "MAX_PREPROCESSOR_BYTES", 2**20)
+    members = read_members(saved_file[0])
+    schema, arrays = skops_schema(members["preprocessor.skops"])
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(2**13))  # 64 KiB
+    arrays["big.npy"] = buffer.getvalue()
+    node = {
+        "__class__": "ndarray",
+        "__module__": "numpy",
+        "__loader__": "NdArrayNode",
+        "type": "numpy",
+        "file": "big.npy",
+    }
+    schema["content"]["parameter"] = {
+        "__class__": "list",
+        "__module__": "builtins",
+        "__loader__": "ListNode",
+        "content": [{**node, "__id__": 10**9 + i} for i in range(20)],
+        "__id__": 10**9 - 1,
+    }
+    path = tmp_path / "again.skmmoe"
+    _rewrite(
+        saved_file[0], path, **{"preprocessor.skops": skops_member(schema, arrays)}
+    )
+    with pytest.raises(ValueError, match="reads its arrays beyond"):
+        skmmoe.load(path)
+    # Under one object id, skops reads it once: within the bound, skops builds
+    # it (and load refuses it then: a list is no preprocessor parameter).
+    schema["content"]["parameter"]["content"] = [{**node, "__id__": 10**9}] * 20
+    _rewrite(
+        saved_file[0], path, **{"preprocessor.skops": skops_member(schema, arrays)}
+    )
+    with pytest.raises(ValueError, match="parameter is a list"):
         skmmoe.load(path)
 
 
@@ -772,10 +1230,10 @@ def test_a_column_label_json_cannot_hold_is_refused_by_name(tmp_path):
 
 # ------------------------------------------------------------ atomic saves
 def _write_steps():
-    """The calls a save makes, in order, that can fail: each member's write (four
-    after partial_fit, which keeps the optimizer's state), the flush to disk, and
-    the rename over the old file."""
-    return [("writestr", k) for k in range(4)] + [("fsync", 0), ("replace", 0)]
+    """The calls a save makes, in order, that can fail: each member's write (six
+    after partial_fit, which keeps the optimizer's state in two), the flush to
+    disk, and the rename over the old file."""
+    return [("writestr", k) for k in range(6)] + [("fsync", 0), ("replace", 0)]
 
 
 @pytest.mark.parametrize("step", _write_steps(), ids=lambda s: f"{s[0]}-{s[1]}")

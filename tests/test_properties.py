@@ -20,7 +20,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_files import archive, read_members
+from model_files import PREPROCESSOR, archive, read_members, skops_member, skops_schema
 
 from skmmoe import MMOEEstimator
 
@@ -303,13 +303,15 @@ def test_class_weight_survives_save_and_load_whatever_its_keys(keys, weights):
 @functools.cache
 def _saved_model() -> tuple[bytes, pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
     """A small two-task model's file, rows to predict, and their predictions:
-    task b's probabilities and task r's values."""
+    task b's probabilities and task r's values. Continued by partial_fit, so that
+    the file has every member: model.json, network.safetensors,
+    preprocessor.skops, optimizer.json, optimizer.safetensors, checksums.json."""
     import skmmoe
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=60), "s": rng.choice(["u", "v"], 60)})
     Y = pd.DataFrame({"b": rng.random(60) < 0.5, "r": rng.normal(size=60)})
-    est = MMOEEstimator(**SMALL).fit(X, Y)
+    est = MMOEEstimator(**SMALL).fit(X, Y).partial_fit(X, Y)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.skmmoe"
         skmmoe.save(est, path)
@@ -365,12 +367,23 @@ def _file(kind: str, data: bytes) -> _File:
 @st.composite
 def damaged_files(draw):
     """A saved model file damaged at random: truncated, bytes overwritten, a member
-    missing or replaced by garbage, model.json edited (checksums kept, or
-    rewritten to match as on purpose), or a member padded beyond its bound."""
+    missing or replaced by garbage, model.json or the preprocessor's skops schema
+    edited (checksums kept, or rewritten to match as on purpose), or a member
+    padded beyond its bound."""
     data, _, _ = _saved_model()
     kind = draw(
         st.sampled_from(
-            ["truncate", "overwrite", "drop", "garbage", "edit", "edit+checksum", "pad"]
+            [
+                "truncate",
+                "overwrite",
+                "drop",
+                "garbage",
+                "edit",
+                "edit+checksum",
+                "skops",
+                "skops+checksum",
+                "pad",
+            ]
         )
     )
     if kind == "truncate":
@@ -402,15 +415,24 @@ def damaged_files(draw):
             f"pad {name}",
             _deflated(members, resign=rewrite),
         )
-    meta = json.loads(members["model.json"])
-    path = draw(st.lists(st.integers(0, 50), min_size=1, max_size=6))
     action = draw(st.sampled_from(["delete", "replace"]))
-    edited = _edit_json(meta, path, action, draw(JSON_VALUES))
-    members["model.json"] = json.dumps(edited).encode()
+    if kind.startswith("skops"):
+        # Deeper paths: the objects' attributes lie 4 to 12 levels down.
+        path = draw(st.lists(st.integers(0, 50), min_size=1, max_size=14))
+        schema, arrays = skops_schema(members[PREPROCESSOR])
+        edited = _edit_json(schema, path, action, draw(JSON_VALUES))
+        members[PREPROCESSOR] = skops_member(edited, arrays)
+    else:
+        path = draw(st.lists(st.integers(0, 50), min_size=1, max_size=6))
+        meta = json.loads(members["model.json"])
+        edited = _edit_json(meta, path, action, draw(JSON_VALUES))
+        members["model.json"] = json.dumps(edited).encode()
     return _file(
         kind,
         archive(
-            members, compression=zipfile.ZIP_DEFLATED, resign=kind == "edit+checksum"
+            members,
+            compression=zipfile.ZIP_DEFLATED,
+            resign=kind.endswith("+checksum"),
         ),
     )
 
@@ -426,8 +448,10 @@ def test_a_damaged_model_file_is_refused_or_predicts_as_saved(case):
     """Whatever the damage, load raises a ValueError or gives a model that predicts
     exactly as the saved one; a file whose checksums were rewritten to match an
     edit may load, but then predicts or raises a ValueError (never another
-    error). Members are bounded (model.json at 1 MiB here, so padding it by 3 MiB
-    is refused)."""
+    error), and a preprocessor edited so may load too: its types are trusted
+    ones, but an attribute of any value makes its transform raise anything.
+    Members are bounded (the JSON members and the preprocessor at 1 MiB here, the
+    tensors by the network's size, so padding any by 3 MiB is refused)."""
     import skmmoe
     from skmmoe import _persistence
 
@@ -436,6 +460,7 @@ def test_a_damaged_model_file_is_refused_or_predicts_as_saved(case):
     with (
         tempfile.TemporaryDirectory() as folder,
         mock.patch.object(_persistence, "MAX_JSON_BYTES", 2**20),
+        mock.patch.object(_persistence, "MAX_PREPROCESSOR_BYTES", 2**20),
         warnings.catch_warnings(),  # an edited version number warns
     ):
         warnings.simplefilter("ignore", skmmoe.InconsistentVersionWarning)
@@ -452,6 +477,11 @@ def test_a_damaged_model_file_is_refused_or_predicts_as_saved(case):
         try:
             assert len(loaded.predict(X)) == len(X)
         except ValueError:
+            return
+    elif kind == "skops+checksum":
+        try:
+            assert len(loaded.predict(X)) == len(X)
+        except Exception:  # any error of a crafted transformer
             return
     else:
         proba, values = expected
