@@ -3,9 +3,10 @@
 
 - ``joblib.dump`` / ``joblib.load``: pickle; works for every estimator and Pipeline,
   but loading a pickle runs code from the file: only load files you trust.
-- ``skmmoe.save`` / ``skmmoe.load``: JSON plus tensors read with
-  ``torch.load(weights_only=True)``; loading runs no code from the file, so a model
-  from an untrusted source is safe to open. Tampered or truncated files are refused.
+- ``skmmoe.save`` / ``skmmoe.load``: JSON, the weights in safetensors and the
+  preprocessor through skops, with an explicit list of trusted types; loading runs
+  no code from the file, so a model from an untrusted source is safe to open.
+  Tampered or truncated files are refused.
 
 Both give back a model that predicts exactly as the original: the script checks
 that the predictions are identical, bit for bit, and that a truncated file is

@@ -154,10 +154,23 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         return self.set_categories(categories)
 
     def set_categories(self, categories) -> CategoryEncoder:
-        """Set the fitted categories (``skmmoe.load`` rebuilds encoders this way)."""
+        """Set the fitted categories (and the lookup tables made of them)."""
         self.categories_ = [np.asarray(c, dtype=object) for c in categories]
         self._indexes = [pd.Index(c, dtype=object) for c in self.categories_]
         return self
+
+    def __getstate__(self):
+        # The lookup tables are made from categories_ again on unpickling: a
+        # pickle or model file holds the categories once (skops stores no
+        # pandas Index at all).
+        state = dict(super().__getstate__())
+        state.pop("_indexes", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "categories_" in state:
+            self.set_categories(self.categories_)
 
     def transform(self, X):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)

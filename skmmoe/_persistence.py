@@ -34,7 +34,6 @@ checksums and the format version.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import io
 import json
@@ -44,7 +43,7 @@ import stat
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from numbers import Integral
 
 import numpy as np
@@ -83,6 +82,7 @@ from ._estimators import (
     MMOERegressor,
 )
 from ._features import FeatureEncoder
+from ._sklearn_compat import REMAINDER_COLUMNS_TYPE
 from ._tasks import task_from_json
 from ._version import __version__
 
@@ -116,10 +116,6 @@ def _type_name(kind) -> str:
     """A type's or function's name as skops writes it: module and name."""
     return f"{kind.__module__}.{kind.__name__}"
 
-
-# scikit-learn 1.5 to 1.7 keep a ColumnTransformer's remainder columns in this
-# list subclass (data only); named here as a string, it is not imported.
-_REMAINDER_COLUMNS = "sklearn.compose._column_transformer._RemainderColsList"
 
 TRUSTED_TYPES: frozenset[str] = frozenset(
     _type_name(kind)
@@ -179,7 +175,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         QuantileTransformer,
         PowerTransformer,
     )
-) | {_REMAINDER_COLUMNS}
+) | {REMAINDER_COLUMNS_TYPE}
 """The types (and the one function) whose objects a model file's preprocessor
 may hold without the caller of :func:`load` naming them in ``trusted``."""
 
@@ -425,36 +421,16 @@ def _optimizer_state(structure, tensors: dict[str, torch.Tensor]) -> dict:
 def _skops_io():
     """skops.io, imported on first use: it imports every scikit-learn estimator
     (0.6 s), which only saving and loading need."""
-    import skops.io  # type: ignore[import-untyped]  # no type hints
+    import skops.io
 
     return skops.io
-
-
-def _category_encoders(transformer) -> Iterator[CategoryEncoder]:
-    """The CategoryEncoders of a fitted ColumnTransformer (the built-in one),
-    alone or in a Pipeline."""
-    for _, fitted, _ in getattr(transformer, "transformers_", []):
-        steps = fitted.steps if isinstance(fitted, Pipeline) else [(None, fitted)]
-        for _, step in steps:
-            if isinstance(step, CategoryEncoder):
-                yield step
 
 
 def _preprocessor_bytes(fitted, parameter) -> bytes:
     """The fitted preprocessor and the ``preprocessor`` parameter, by skops, in
     one member, so that a FrozenEstimator parameter and the fitted preprocessor
     it holds come back as one object."""
-    content = {"fitted": fitted, "parameter": parameter}
-    # A CategoryEncoder's lookup tables (pandas Index objects, which skops does
-    # not store) are left out of the copy saved, and rebuilt from its categories
-    # on load; only the encoders are copied, shallowly, nothing else.
-    lean = {}
-    for encoder in _category_encoders(fitted):
-        lean[id(encoder)] = copy.copy(encoder)
-        del lean[id(encoder)]._indexes
-    if lean:
-        content = copy.deepcopy(content, memo=lean)
-    return _skops_io().dumps(content)
+    return _skops_io().dumps({"fitted": fitted, "parameter": parameter})
 
 
 def _types_in_skops(data: bytes) -> set[str]:
@@ -533,8 +509,6 @@ def _load_preprocessor(path, data: bytes, trusted: Iterable[str]):
             raise TypeError(
                 f"the preprocessor parameter is a {type(parameter).__name__}"
             )
-        for encoder in _category_encoders(fitted):
-            encoder.set_categories(encoder.categories_)
     except Exception as exc:  # skops and the objects' setters raise many kinds
         raise ModelFileError(
             f"{path}: {_PREPROCESSOR} holds no valid preprocessor "

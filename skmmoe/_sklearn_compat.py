@@ -31,6 +31,12 @@ def _fit_context(*, prefer_skip_nested_validation: bool) -> Callable[[_F], _F]:
     )
 
 
+REMAINDER_COLUMNS_TYPE = "sklearn.compose._column_transformer._RemainderColsList"
+"""The list subclass (data only) in which scikit-learn 1.5 to 1.7 keep a
+ColumnTransformer's remainder columns, by the name skops writes; a string, so
+that releases without it import fine."""
+
+
 def scorer_response_methods(scorer) -> tuple[str, ...]:
     """The methods a scikit-learn scorer calls on the estimator (its private
     ``_response_method``); "predict" for any other callable."""
@@ -51,6 +57,7 @@ def available_if(check: Callable[[Any], bool]) -> Callable[[_F], _F]:
 
 
 __all__ = [
+    "REMAINDER_COLUMNS_TYPE",
     "Interval",
     "IntSequence",
     "StrOptions",

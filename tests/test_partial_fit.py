@@ -264,13 +264,13 @@ def test_model_file_keeps_the_optimizer_state_on_the_cpu(mixed_frame_xy, tmp_pat
     streamed = _fitted("partial_fit", X, Y)
     skmmoe.save(streamed, tmp_path / "streamed.skmmoe")
     with zipfile.ZipFile(tmp_path / "streamed.skmmoe") as archive:
-        assert "optimizer.pt" in archive.namelist()
+        assert "optimizer.safetensors" in archive.namelist()
     state = skmmoe.load(tmp_path / "streamed.skmmoe")._optimizer_state
     assert all(t.device.type == "cpu" for t in state["exp_avg"])
     fitted = _fitted("fit", X, Y)
     skmmoe.save(fitted, tmp_path / "fitted.skmmoe")
     with zipfile.ZipFile(tmp_path / "fitted.skmmoe") as archive:
-        assert "optimizer.pt" not in archive.namelist()
+        assert "optimizer.safetensors" not in archive.namelist()
 
 
 def test_modified_optimizer_state_fails_the_checksum(mixed_frame_xy, tmp_path):
@@ -280,9 +280,11 @@ def test_modified_optimizer_state_fails_the_checksum(mixed_frame_xy, tmp_path):
     skmmoe.save(_fitted("partial_fit", X, Y), tmp_path / "model.skmmoe")
     with zipfile.ZipFile(tmp_path / "model.skmmoe") as source:
         members = {name: source.read(name) for name in source.namelist()}
-    members["optimizer.pt"] = members["optimizer.pt"][:-8] + b"\0" * 8
+    members["optimizer.safetensors"] = members["optimizer.safetensors"][:-8] + b"\0" * 8
     with zipfile.ZipFile(tmp_path / "modified.skmmoe", "w") as target:
         for name, content in members.items():
             target.writestr(name, content)
-    with pytest.raises(ValueError, match="optimizer.pt does not match its checksum"):
+    with pytest.raises(
+        ValueError, match="optimizer.safetensors does not match its checksum"
+    ):
         skmmoe.load(tmp_path / "modified.skmmoe")
