@@ -4,7 +4,8 @@ numpy, pandas and scikit-learn only, as scikit-learn keeps
 ``_hist_gradient_boosting/binning.py`` apart from its estimators:
 :class:`CategoryEncoder` (any categorical values -> ordinal codes, compared as
 strings), :func:`numbers_as_float` (numeric, datetime and timedelta columns ->
-float64), :func:`bin_edges` (a column's bins, as a gradient-boosted tree's
+float64), :class:`CalendarEncoder` (datetime columns -> their seconds and calendar
+parts), :func:`bin_edges` (a column's bins, as a gradient-boosted tree's
 histogram cuts them), :class:`QuantileBinner` (numbers -> bin index) and
 :class:`PiecewiseLinearEncoder` (numbers -> piecewise-linear encoding).
 """
@@ -27,11 +28,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ._sklearn_compat import _check_feature_names_in
 
 __all__ = [
+    "CALENDAR_PARTS",
     "MAX_NUMERIC_MAGNITUDE",
+    "CalendarEncoder",
     "CategoryEncoder",
     "PiecewiseLinearEncoder",
     "QuantileBinner",
     "bin_edges",
+    "calendar_parts",
     "numbers_as_float",
 ]
 
@@ -442,3 +446,85 @@ def _point_masses(counts: np.ndarray, n_bins: int) -> np.ndarray:
         if bins_left <= 1 or not heavy.any():
             return atoms
         atoms |= heavy
+
+
+CALENDAR_PARTS = ("hour", "weekday", "day", "month")
+"""The calendar parts :class:`CalendarEncoder` adds to a datetime column's
+seconds: the hour of the day (0-23), the day of the week (Monday 0), the day of
+the month (1-31) and the month (1-12), all of the UTC clock."""
+
+
+def calendar_parts(seconds: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`CALENDAR_PARTS` of instants given as seconds since 1970-01-01
+    UTC (float64, NaN for missing), as float64 (NaN where missing).
+
+    Computed with floor divisions only (the month and the day of the month by
+    Howard Hinnant's ``civil_from_days``), which the ONNX graph repeats operation
+    for operation, so both give the same numbers."""
+    days = np.floor(seconds / 86400.0)
+    hour = np.clip(np.floor((seconds - days * 86400.0) / 3600.0), 0.0, 23.0)
+    shifted = days + 3.0  # 1970-01-01 was a Thursday: Monday is 0
+    weekday = shifted - 7.0 * np.floor(shifted / 7.0)
+    z = days + 719468.0
+    era = np.floor(z / 146097.0)
+    doe = z - era * 146097.0
+    yoe = np.floor(
+        (
+            doe
+            - np.floor(doe / 1460.0)
+            + np.floor(doe / 36524.0)
+            - np.floor(doe / 146096.0)
+        )
+        / 365.0
+    )
+    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+    mp = np.floor((5.0 * doy + 2.0) / 153.0)
+    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+    month = np.where(mp >= 10.0, mp - 9.0, mp + 3.0)
+    return {"hour": hour, "weekday": weekday, "day": day, "month": month}
+
+
+class CalendarEncoder(TransformerMixin, BaseEstimator):
+    """Datetime columns -> their seconds and the calendar parts that vary.
+
+    Each column becomes its seconds since 1970-01-01 UTC (as
+    :func:`numbers_as_float` reads it: at full precision, NaT missing) followed by
+    those of its :data:`CALENDAR_PARTS` (hour, day of the week, day of the month,
+    month) that take more than one value in fit, so that periodic effects (a
+    daily or weekly rhythm, a season), which the seconds alone spread over many
+    bins, are inputs of their own; a column of dates gets no hour. The parts are
+    those of the UTC clock: for a tz-aware column, give local wall-clock times
+    (``column.dt.tz_localize(None)``) to learn a local rhythm.
+    """
+
+    def fit(self, X, y=None):
+        seconds = numbers_as_float(X)
+        self.n_features_in_ = seconds.shape[1]
+        self.parts_ = []
+        for j in range(seconds.shape[1]):
+            parts = calendar_parts(seconds[:, j])
+            self.parts_.append(
+                [p for p in CALENDAR_PARTS if len(np.unique(_observed(parts[p]))) > 1]
+            )
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], object)
+        return self
+
+    def transform(self, X):
+        seconds = numbers_as_float(X)
+        columns = []
+        for j, parts in enumerate(self.parts_):
+            values = calendar_parts(seconds[:, j])
+            columns += [seconds[:, j], *(values[p] for p in parts)]
+        return np.column_stack(columns) if columns else seconds
+
+    def get_feature_names_out(self, input_features=None):
+        names = _check_feature_names_in(self, input_features)
+        out = []
+        for name, parts in zip(names, self.parts_):
+            out += [str(name), *(f"{name}_{p}" for p in parts)]
+        return np.asarray(out, dtype=object)
+
+
+def _observed(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._encoders import (
     SPLIT_BLOCK_ROWS,
+    CalendarEncoder,
     CategoryEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
@@ -51,7 +52,9 @@ __all__ = [
 # skmmoe.dask and the reader of format-2 model files (_legacy_format2.py) find
 # them by.
 CATEGORICAL, NUMERIC, NUMERIC_BINS = "categorical", "numeric", "numeric_bins"
+DATETIME, DATETIME_BINS = "datetime", "datetime_bins"
 AS_FLOAT, IMPUTE, SCALE, BINS, PLE = "as_float", "impute", "scale", "bins", "ple"
+CALENDAR = "calendar"
 
 
 @dataclass(frozen=True)
@@ -189,10 +192,16 @@ TRANSFORM_BLOCK_ROWS = 262_144
 """Rows the preprocessor transforms at a time when encoding large data."""
 
 
-def _numeric_steps(dense_encoding: str, n_bins: int) -> list:
+def _numeric_steps(dense_encoding: str, n_bins: int, *, dates: bool = False) -> list:
+    """The steps of a numeric pipeline: the numbers (``dates``: datetimes with
+    their calendar parts), then ``dense_encoding``'s."""
     as_float = (
-        AS_FLOAT,
-        FunctionTransformer(numbers_as_float, feature_names_out="one-to-one"),
+        (CALENDAR, CalendarEncoder())
+        if dates
+        else (
+            AS_FLOAT,
+            FunctionTransformer(numbers_as_float, feature_names_out="one-to-one"),
+        )
     )
     impute = (
         IMPUTE,
@@ -211,7 +220,11 @@ def _numeric_steps(dense_encoding: str, n_bins: int) -> list:
 
 
 def make_default_preprocessor(
-    cat_mask: np.ndarray, columns, numeric_encoding: str, n_bins: int
+    cat_mask: np.ndarray,
+    columns,
+    numeric_encoding: str,
+    n_bins: int,
+    date_mask: np.ndarray | None = None,
 ) -> ColumnTransformer:
     """The ColumnTransformer skmmoe builds when the user gives none.
 
@@ -222,21 +235,30 @@ def make_default_preprocessor(
     missing values at the reserved id), "piecewise_linear" (imputation, then a
     piecewise-linear encoding over those bins: dense inputs); with "+embedding"
     the dense encoding and, as a second transformer ``numeric_bins``, the bin
-    embedding of every numeric column.
+    embedding of every numeric column. Datetime columns (``date_mask``) are
+    numeric columns of their own, ``datetime`` and ``datetime_bins``, whose
+    pipelines start with their calendar parts (:class:`CalendarEncoder`).
     """
     dense_encoding, plus, _ = numeric_encoding.partition("+embedding")
+    dates = np.zeros(len(cat_mask), bool) if date_mask is None else date_mask
     cat_cols = [c for c, m in zip(columns, cat_mask) if m]
-    num_cols = [c for c, m in zip(columns, cat_mask) if not m]
     transformers = []
     if cat_cols:
         transformers.append((CATEGORICAL, CategoryEncoder(), cat_cols))
-    if num_cols:
-        transformers.append(
-            (NUMERIC, Pipeline(_numeric_steps(dense_encoding, n_bins)), num_cols)
-        )
+    for name, bins_name, is_date in (
+        (NUMERIC, NUMERIC_BINS, False),
+        (DATETIME, DATETIME_BINS, True),
+    ):
+        cols = [
+            c for c, m, d in zip(columns, cat_mask, dates) if not m and d == is_date
+        ]
+        if not cols:
+            continue
+        steps = _numeric_steps(dense_encoding, n_bins, dates=is_date)
+        transformers.append((name, Pipeline(steps), cols))
         if plus:
-            bins = _numeric_steps("quantile_embedding", n_bins)
-            transformers.append((NUMERIC_BINS, Pipeline(bins), num_cols))
+            bins = _numeric_steps("quantile_embedding", n_bins, dates=is_date)
+            transformers.append((bins_name, Pipeline(bins), cols))
     return ColumnTransformer(
         transformers,
         remainder="drop",
@@ -467,8 +489,12 @@ def fit_feature_encoder(
         # as positions by ColumnTransformer anyway.
         columns = list(range(X.shape[1]))
         cat_mask = resolve_categorical_mask(X, spec.categorical_features)
+        date_mask = np.array(
+            [getattr(t, "kind", None) == "M" for t in getattr(X, "dtypes", [])]
+            or [False] * X.shape[1]
+        )
         transformer = make_default_preprocessor(
-            cat_mask, columns, spec.numeric_encoding, spec.n_bins
+            cat_mask, columns, spec.numeric_encoding, spec.n_bins, date_mask
         )
     elif isinstance(preprocessor, FrozenEstimator):
         # A fitted encoding kept as it is: used, never refitted (nor copied: a

@@ -37,13 +37,21 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._encoders import (
+    CalendarEncoder,
     CategoryEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
     _column_as_strings,
     numbers_as_float,
 )
-from ._features import CATEGORICAL, NUMERIC, NUMERIC_BINS, is_categorical_dtype_auto
+from ._features import (
+    CATEGORICAL,
+    DATETIME,
+    DATETIME_BINS,
+    NUMERIC,
+    NUMERIC_BINS,
+    is_categorical_dtype_auto,
+)
 
 try:
     import onnx
@@ -182,7 +190,8 @@ def _is_built_in(preprocessor: ColumnTransformer) -> bool:
     """Whether the fitted preprocessor is the one skmmoe builds (whose
     categorical columns it knows) rather than the user's."""
     named = {name: t for name, t, _ in preprocessor.transformers_}
-    return set(named) <= {CATEGORICAL, NUMERIC, NUMERIC_BINS, "remainder"} and (
+    built_in = {CATEGORICAL, NUMERIC, NUMERIC_BINS, DATETIME, DATETIME_BINS}
+    return set(named) <= built_in | {"remainder"} and (
         CATEGORICAL not in named or isinstance(named[CATEGORICAL], CategoryEncoder)
     )
 
@@ -509,6 +518,99 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
     )
 
 
+def _shape_calendar(operator: Any) -> None:
+    encoder: CalendarEncoder = operator.raw_operator
+    width = sum(1 + len(parts) for parts in encoder.parts_)
+    operator.outputs[0].type = DoubleTensorType([None, width])
+
+
+class _Arithmetic:
+    """float64 arithmetic on graph values, one node per operation, in the order
+    :func:`skmmoe._encoders.calendar_parts` computes it (so the graph gives the
+    same numbers)."""
+
+    def __init__(self, scope, container):
+        self.scope, self.container = scope, container
+
+    def const(self, value: float) -> str:
+        return _initializer(
+            self.scope, self.container, np.array(value, dtype=np.float64), "c"
+        )
+
+    def op(self, op_type: str, *inputs) -> str:
+        names = [self.const(v) if isinstance(v, float) else v for v in inputs]
+        return _node(self.scope, self.container, op_type, names)
+
+    def add(self, a, b) -> str:
+        return self.op("Add", a, b)
+
+    def sub(self, a, b) -> str:
+        return self.op("Sub", a, b)
+
+    def mul(self, a, b) -> str:
+        return self.op("Mul", a, b)
+
+    def floor_div(self, a, b: float) -> str:
+        return self.op("Floor", self.op("Div", a, b))
+
+    def parts(self, seconds: str) -> dict[str, str]:
+        add, sub, mul, floor_div = self.add, self.sub, self.mul, self.floor_div
+        days = floor_div(seconds, 86400.0)
+        of_day = floor_div(sub(seconds, mul(days, 86400.0)), 3600.0)
+        hour = self.op("Clip", of_day, 0.0, 23.0)
+        shifted = add(days, 3.0)
+        weekday = sub(shifted, mul(7.0, floor_div(shifted, 7.0)))
+        z = add(days, 719468.0)
+        doe = sub(z, mul(floor_div(z, 146097.0), 146097.0))
+        yoe = floor_div(
+            sub(
+                add(sub(doe, floor_div(doe, 1460.0)), floor_div(doe, 36524.0)),
+                floor_div(doe, 146096.0),
+            ),
+            365.0,
+        )
+        doy = sub(
+            doe, sub(add(mul(365.0, yoe), floor_div(yoe, 4.0)), floor_div(yoe, 100.0))
+        )
+        mp = floor_div(add(mul(5.0, doy), 2.0), 153.0)
+        day = add(sub(doy, floor_div(add(mul(153.0, mp), 2.0), 5.0)), 1.0)
+        month = self.op(
+            "Where", self.op("GreaterOrEqual", mp, 10.0), sub(mp, 9.0), add(mp, 3.0)
+        )
+        return {"hour": hour, "weekday": weekday, "day": day, "month": month}
+
+
+def _convert_calendar(scope: Any, operator: Any, container: Any) -> None:
+    """Each datetime column's seconds (float64, as ``onnx_inputs`` feeds them)
+    and its calendar parts, computed as :func:`~skmmoe._encoders.calendar_parts`
+    computes them."""
+    encoder: CalendarEncoder = operator.raw_operator
+    x = _node(scope, container, "Cast", [operator.inputs[0].full_name], to=11)
+    math = _Arithmetic(scope, container)
+    columns = []
+    for j, parts in enumerate(encoder.parts_):
+        seconds = _node(
+            scope,
+            container,
+            "Slice",
+            [
+                x,
+                _initializer(scope, container, np.array([j], np.int64), "start"),
+                _initializer(scope, container, np.array([j + 1], np.int64), "end"),
+                _initializer(scope, container, np.array([1], np.int64), "axis"),
+            ],
+        )
+        values = math.parts(seconds) if parts else {}
+        columns += [seconds, *(values[p] for p in parts)]
+    container.add_node(
+        "Concat" if len(columns) > 1 else "Identity",
+        columns,
+        [operator.outputs[0].full_name],
+        name=scope.get_unique_operator_name("Concat"),
+        **({"axis": 1} if len(columns) > 1 else {}),
+    )
+
+
 def _shape_as_float(operator: Any) -> None:
     _check_function(operator.raw_operator)
     width = operator.inputs[0].type.shape[1]
@@ -545,6 +647,9 @@ skl2onnx.update_registered_converter(
 )
 skl2onnx.update_registered_converter(
     PiecewiseLinearEncoder, "SkmmoePiecewiseLinearEncoder", _shape_ple, _convert_ple
+)
+skl2onnx.update_registered_converter(
+    CalendarEncoder, "SkmmoeCalendarEncoder", _shape_calendar, _convert_calendar
 )
 # For skmmoe's conversions only, not registered: a user's own SimpleImputer and
 # FunctionTransformer keep skl2onnx's converters elsewhere.

@@ -68,6 +68,7 @@ from sklearn.preprocessing import (
 
 from . import _legacy_format2
 from ._encoders import (
+    CalendarEncoder,
     CategoryEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
@@ -150,6 +151,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         # (FunctionTransformer is trusted with this function only; any other
         # function in a file must be trusted by name).
         CategoryEncoder,
+        CalendarEncoder,
         QuantileBinner,
         PiecewiseLinearEncoder,
         numbers_as_float,

@@ -158,3 +158,59 @@ def test_a_datetime_column_predicts_at_one_second_resolution():
     for unit in TIME_UNITS:
         other = pd.DataFrame({"t": times.dt.as_unit(unit)})
         assert_allclose(est.predict(other), est.predict(X), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------- calendar parts
+def test_calendar_parts_are_pandas_over_two_centuries():
+    """Floor divisions only (the graph repeats them in ONNX), and right over
+    leap years, centuries and the instants before 1970."""
+    times = pd.Series(pd.date_range("1890-01-01", "2110-12-31 23:00", freq="37h"))
+    seconds = (times - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy()
+    parts = _encoders.calendar_parts(seconds)
+    assert_array_equal(parts["hour"], times.dt.hour)
+    assert_array_equal(parts["weekday"], times.dt.day_of_week)
+    assert_array_equal(parts["day"], times.dt.day)
+    assert_array_equal(parts["month"], times.dt.month)
+    assert all(
+        np.isnan(v).all() for v in _encoders.calendar_parts(np.array([np.nan])).values()
+    )
+
+
+def test_the_calendar_encoder_adds_the_parts_that_vary():
+    dates = pd.Series(pd.date_range("2024-01-01", periods=90, freq="D"))
+    stamps = dates + pd.to_timedelta(np.arange(90) % 24, unit="h")
+    X = pd.DataFrame({"day": dates, "stamp": stamps})
+    X.loc[3, "stamp"] = pd.NaT
+    encoder = _encoders.CalendarEncoder().fit(X)
+    # Dates have no hour; one month's days would have no month.
+    assert encoder.parts_ == [
+        ["weekday", "day", "month"],
+        list(_encoders.CALENDAR_PARTS),
+    ]
+    names = list(encoder.get_feature_names_out())
+    assert names[:4] == ["day", "day_weekday", "day_day", "day_month"]
+    assert names[4:] == [
+        "stamp",
+        "stamp_hour",
+        "stamp_weekday",
+        "stamp_day",
+        "stamp_month",
+    ]
+    out = encoder.transform(X)
+    assert out.shape == (90, 9)
+    assert_array_equal(out[:, 5], X["stamp"].dt.hour.to_numpy(float, na_value=np.nan))
+    assert np.isnan(out[3, 4:]).all()  # NaT: the seconds and every part missing
+
+
+def test_a_datetime_column_learns_a_daily_rhythm_by_itself():
+    """A target of the hour of the day over four months: the seconds alone spread
+    each hour over many bins; the hour part learns it (R^2 0.37 without it, on
+    the benchmark's daily profile)."""
+    rng = np.random.default_rng(0)
+    seconds = np.sort(rng.integers(0, 120 * 86_400, 3000))
+    times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, unit="s"))
+    y = np.sin(2 * np.pi * times.dt.hour / 24.0) + 0.1 * rng.normal(size=3000)
+    X = pd.DataFrame({"t": times})
+    est = MMOEEstimator(**SMOOTH).fit(X[:2000], y[:2000])
+    assert est.score(X[2000:], y[2000:]) > 0.9
+    assert {c.name for c in est.feature_columns_} >= {"t_hour", "t_hour_bin"}

@@ -714,3 +714,32 @@ def test_missing_extra_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install skmmoe\[onnx\]"):
         skmmoe.to_onnx  # noqa: B018
+
+
+@pytest.mark.parametrize("numeric_encoding", NUMERIC_ENCODINGS)
+def test_calendar_parts_of_a_datetime_column_in_the_graph(numeric_encoding):
+    """A datetime column's calendar parts (hour, day of the week, day, month) are
+    computed in the graph as predict computes them, over a century that starts
+    before 1970, with NaT: the preprocessing exactly where it is whole numbers,
+    the predictions to the tolerance."""
+    rng = np.random.default_rng(4)
+    seconds = np.sort(rng.integers(-20 * 365 * 86400, 80 * 365 * 86400, 1500))
+    times = pd.Series(pd.Timestamp("1970-01-01") + pd.to_timedelta(seconds, "s"))
+    times[[3, 700]] = pd.NaT
+    X = pd.DataFrame({"t": times, "x": rng.normal(size=1500)})
+    Y = pd.DataFrame(
+        {
+            "evening": times.dt.hour.fillna(0).to_numpy() >= 18,
+            "r": times.dt.month.fillna(6).to_numpy() + X["x"].to_numpy(),
+        }
+    )
+    est = MMOEEstimator(**small(epochs=2), numeric_encoding=numeric_encoding)
+    est.fit(X, Y)
+    names = est._encoder.preprocessor.get_feature_names_out()
+    for part in ("hour", "weekday", "day", "month"):
+        assert any(str(n).startswith(f"t_{part}") for n in names), (part, names)
+    assert_preprocessing_parity(est, X)
+    session = _session(est, X)
+    for rows in (X, X.iloc[[3]]):
+        out = _run(session, est, rows)
+        assert_task_parity(est, out, rows, task_names=["evening", "r"])

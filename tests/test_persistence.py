@@ -1298,3 +1298,18 @@ def test_a_new_file_gets_the_mode_open_would_give_it(numeric_classifier, tmp_pat
     finally:
         os.umask(umask)
     assert (tmp_path / "model.skmmoe").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_datetime_column_and_its_calendar_parts_round_trip(tmp_path):
+    rng = np.random.default_rng(3)
+    seconds = np.sort(rng.integers(0, 90 * 86_400, 300))
+    times = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, "s"))
+    X = pd.DataFrame({"t": times, "x": rng.normal(size=300)})
+    y = times.dt.hour.to_numpy() / 24.0 + X["x"].to_numpy()
+    est = MMOERegressor(**SMALL).fit(X, y)
+    skmmoe.save(est, tmp_path / "model.skmmoe")
+    loaded = skmmoe.load(tmp_path / "model.skmmoe")
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    assert [c.name for c in loaded.feature_columns_] == [
+        c.name for c in est.feature_columns_
+    ]
