@@ -295,6 +295,12 @@ def _node(scope, container, op_type: str, inputs: list, **attrs) -> str:
     return out
 
 
+def _columns(scope, container, x: str, positions) -> str:
+    """Columns ``positions`` of the (n, k) value ``x``, as an (n, len) value."""
+    index = _initializer(scope, container, np.asarray(positions, np.int64), "j")
+    return _node(scope, container, "Gather", [x, index], axis=1)
+
+
 def _n_columns(operator) -> int:
     return int(operator.raw_operator.n_features_in_)
 
@@ -314,13 +320,7 @@ def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None
         x = _node(scope, container, "Cast", [x], to=TensorProto.FLOAT)
     codes = []
     for j, categories in enumerate(encoder.categories_):
-        column = _node(
-            scope,
-            container,
-            "Gather",
-            [x, _initializer(scope, container, np.array([j], dtype=np.int64), "j")],
-            axis=1,
-        )
+        column = _columns(scope, container, x, [j])
         attrs: dict[str, Any] = dict(
             values_int64s=list(range(len(categories))), default_int64=-1
         )
@@ -416,13 +416,7 @@ def _convert_ple(scope: Any, operator: Any, container: Any) -> None:
     def const(values, name):
         return _initializer(scope, container, np.array([values]), name)
 
-    repeated = _node(
-        scope,
-        container,
-        "Gather",
-        [x, _initializer(scope, container, np.array(source, dtype=np.int64), "j")],
-        axis=1,
-    )
+    repeated = _columns(scope, container, x, source)
     t = _node(scope, container, "Sub", [repeated, const(lo, "lo")])
     t = _node(scope, container, "Div", [t, const(width, "width")])
     t = _node(scope, container, "Max", [t, const(lower, "lower")])
@@ -585,21 +579,13 @@ def _convert_calendar(scope: Any, operator: Any, container: Any) -> None:
     and its calendar parts, computed as :func:`~skmmoe._encoders.calendar_parts`
     computes them."""
     encoder: CalendarEncoder = operator.raw_operator
-    x = _node(scope, container, "Cast", [operator.inputs[0].full_name], to=11)
+    x = _node(
+        scope, container, "Cast", [operator.inputs[0].full_name], to=TensorProto.DOUBLE
+    )
     math = _Arithmetic(scope, container)
     columns = []
     for j, parts in enumerate(encoder.parts_):
-        seconds = _node(
-            scope,
-            container,
-            "Slice",
-            [
-                x,
-                _initializer(scope, container, np.array([j], np.int64), "start"),
-                _initializer(scope, container, np.array([j + 1], np.int64), "end"),
-                _initializer(scope, container, np.array([1], np.int64), "axis"),
-            ],
-        )
+        seconds = _columns(scope, container, x, [j])
         values = math.parts(seconds) if parts else {}
         columns += [seconds, *(values[p] for p in parts)]
     container.add_node(

@@ -433,18 +433,7 @@ class RegressionTask(Task):
         self.mean_, self.scale_ = float(spec["mean"]), float(spec["scale"])
 
     def _as_float(self, observed):
-        numeric = is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)
-        # No label (a partial_fit chunk without one of this task): nothing to
-        # check, whatever dtype the empty column has (object, if all None).
-        if len(observed) and not numeric:
-            raise ValueError(
-                f"Task {self.name!r} is a regression task but its labels are not "
-                f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."
-            )
-        values = observed.astype(np.float64)
-        if not np.isfinite(values).all():
-            raise ValueError(f"Task {self.name!r} has infinite labels.")
-        return values
+        return _numeric_labels(self, observed)
 
     def encode(self, observed, missing):
         target = np.zeros(len(missing), dtype=np.float32)
@@ -526,17 +515,7 @@ class PoissonTask(Task):
         self.mean_ = float(spec["mean"])
 
     def _as_counts(self, observed):
-        numeric = is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)
-        # No label (a partial_fit chunk without one of this task): nothing to
-        # check, whatever dtype the empty column has (object, if all None).
-        if len(observed) and not numeric:
-            raise ValueError(
-                f"Task {self.name!r} is a poisson task but its labels are not "
-                f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."
-            )
-        values = observed.astype(np.float64)
-        if not np.isfinite(values).all():
-            raise ValueError(f"Task {self.name!r} has infinite labels.")
+        values = _numeric_labels(self, observed)
         if (values < 0).any():
             raise ValueError(
                 f"Task {self.name!r} is a poisson task but has negative labels "
@@ -574,6 +553,23 @@ class PoissonTask(Task):
             sample_weight=sample_weight,
             power=1,
         )
+
+
+def _numeric_labels(task: Task, observed: np.ndarray) -> np.ndarray:
+    """A task's observed labels as finite float64 numbers (bools as 0 and 1); a
+    ValueError naming the task and its kind otherwise."""
+    numeric = is_numeric_dtype(observed.dtype) or is_bool_dtype(observed.dtype)
+    # No label (a partial_fit chunk without one of this task): nothing to check,
+    # whatever dtype the empty column has (object, if all None).
+    if len(observed) and not numeric:
+        raise ValueError(
+            f"Task {task.name!r} is a {task.task_type} task but its labels are not "
+            f"numeric (dtype {observed.dtype}, e.g. {observed[:3].tolist()})."
+        )
+    values = observed.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError(f"Task {task.name!r} has infinite labels.")
+    return values
 
 
 def task_from_json(spec: dict) -> Task:

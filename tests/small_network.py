@@ -18,6 +18,16 @@ def small(**overrides) -> dict:
     return {**SMALL, **overrides}
 
 
+# Smaller still, for property tests that fit once per generated example.
+TINY = dict(
+    epochs=1,
+    expert_dnn_hidden_units=(8,),
+    tower_dnn_hidden_units=(),
+    gate_dnn_hidden_units=(),
+    num_experts=2,
+)
+
+
 # Results computed for different sets of rows (a row alone, or within a larger
 # batch) go through matrix products whose kernels block the sums differently per
 # batch size and per CPU (AVX-512, AVX2, ARM), so they agree to rounding, not

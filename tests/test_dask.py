@@ -24,7 +24,7 @@ from sklearn.metrics import accuracy_score, r2_score, roc_auc_score  # noqa: E40
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
-from small_network import assert_close_across_row_sets, small  # noqa: E402
+from small_network import TINY, assert_close_across_row_sets, small  # noqa: E402
 
 import skmmoe  # noqa: E402
 import skmmoe.dask  # noqa: E402
@@ -371,13 +371,6 @@ def test_the_readme_scaling_out_recipes_run(client, monkeypatch):
 
 
 # ------------------------------ partitions of any size, labels missing by partition
-TINY = dict(
-    epochs=1,
-    expert_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(),
-    gate_dnn_hidden_units=(),
-    num_experts=2,
-)
 # A predicted class is compared where its probability leads the next one's by
 # more than this, far above the float32 rounding of the tiny networks' outputs.
 CLEAR_LEAD = 1e-4

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from small_network import small
+from small_network import TINY, small
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -435,13 +435,6 @@ COLUMN_LABELS = st.one_of(
         max_size=4,
         unique=True,
     ),
-)
-TINY = dict(
-    epochs=1,
-    expert_dnn_hidden_units=(8,),
-    tower_dnn_hidden_units=(),
-    gate_dnn_hidden_units=(),
-    num_experts=2,
 )
 
 
