@@ -330,12 +330,17 @@ def _same_labels(a: list, b: list) -> bool:
         return False
 
 
-def _fit_state(X, y, sample_weight, classes, streaming, specs, runtime) -> FittedState:
-    """A fit from validated X, straight down: the targets, rows set aside for
-    early stopping (before the encoder learns anything), the encoder fitted on
-    the training rows, the network built and trained by the engine. The caller
-    adds what it knows of X (its columns and feature names)."""
+def _fit_state(
+    X, y, sample_weight, classes, streaming, specs, runtime, feature_names_in
+) -> FittedState:
+    """A fit from validated X (which the caller holds no reference to, so that
+    only the encoded rows stay in memory while training), straight down: the
+    targets, rows set aside for early stopping (before the encoder learns
+    anything), the encoder fitted on the training rows, the network built and
+    trained by the engine."""
     training = specs.training
+    columns_in = list(X.columns) if isinstance(X, pd.DataFrame) else None
+    n_features_in = X.shape[1]
     targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
     train_rows = valid_rows = None
     if training.early_stopping:
@@ -379,9 +384,9 @@ def _fit_state(X, y, sample_weight, classes, streaming, specs, runtime) -> Fitte
         encoder=encoder,
         tasks=targets.tasks,
         y_ndim=targets.ndim,
-        n_features_in=0,
-        feature_names_in=None,
-        columns_in=None,
+        n_features_in=n_features_in,
+        feature_names_in=feature_names_in,
+        columns_in=columns_in,
         history=result.history,
         best_epoch=result.best_epoch,
         seed=runtime.seed,
@@ -621,13 +626,19 @@ default=None
             )
             self._set_fitted(fitted._fitted_state())
             return self
-        X = _validate_X(self, X, reset=True, numeric_only=specs.features.numeric_only)
-        X_columns = X.columns if isinstance(X, pd.DataFrame) else None
-        result = _fit_state(X, y, sample_weight, classes, streaming, specs, runtime)
-        result.columns_in = list(X_columns) if X_columns is not None else None
-        result.n_features_in = self.n_features_in_
-        result.feature_names_in = getattr(self, "feature_names_in_", None)
-        self._set_fitted(result)
+        numeric_only = specs.features.numeric_only
+        state = _fit_state(
+            _validate_X(self, X, reset=True, numeric_only=numeric_only),
+            y,
+            sample_weight,
+            classes,
+            streaming,
+            specs,
+            runtime,
+            # Set by _validate_X, for a DataFrame whose column names are strings.
+            getattr(self, "feature_names_in_", None),
+        )
+        self._set_fitted(state)
         return self
 
     def _partial_fit(self, X, y, sample_weight, callbacks=None):
