@@ -221,10 +221,10 @@ def _seconds(column: pd.Series) -> np.ndarray:
     Computed from the integer ticks of the column's own unit, so the same instants
     give the same numbers whatever the resolution (s, ms, us or ns) they arrive
     in."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return _arrow_seconds(column)
     if column.dtype.kind == "M" and column.dt.tz is not None:
         column = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    if isinstance(column.dtype, pd.ArrowDtype):
-        column = column.astype(column.dtype.numpy_dtype)
     values = column.to_numpy()
     unit = np.datetime_data(values.dtype)[0]
     if unit not in _TICKS_PER_SECOND:  # coarser units (days, ...) are exact in us
@@ -234,6 +234,19 @@ def _seconds(column: pd.Series) -> np.ndarray:
     seconds = values.view(np.int64).astype(np.float64) / _TICKS_PER_SECOND[unit]
     seconds[missing] = np.nan
     return seconds
+
+
+def _arrow_seconds(column: pd.Series) -> np.ndarray:
+    """:func:`_seconds` of an Arrow timestamp or duration column, read from its
+    integer ticks (Arrow keeps a tz-aware timestamp's UTC instant) through the
+    Arrow array protocol, which pandas 2.0 already offers."""
+    import pyarrow as pa  # an Arrow column: pyarrow is there
+
+    arrow = column.array.__arrow_array__()
+    if pa.types.is_date(arrow.type):  # days (date32) or ms (date64): no unit
+        arrow = arrow.cast(pa.timestamp("ms"))
+    ticks = arrow.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return ticks.astype(np.float64) / _TICKS_PER_SECOND[arrow.type.unit]  # null: NaN
 
 
 def numbers_as_float(X) -> np.ndarray:

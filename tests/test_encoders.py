@@ -2,6 +2,8 @@
 piecewise-linear encoding) and how numeric, datetime and timedelta columns become
 numbers."""
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,6 +138,16 @@ def test_tz_aware_and_arrow_datetimes_are_the_same_instants(convert):
     plain = _encoders.numbers_as_float(pd.DataFrame({"t": _instants()}))
     other = _encoders.numbers_as_float(pd.DataFrame({"t": convert(_instants())}))
     assert_array_equal(other, plain)
+
+
+def test_arrow_dates_are_seconds_at_midnight():
+    pa = pytest.importorskip("pyarrow")
+    days = [datetime.date(1969, 12, 31), None, datetime.date(2024, 2, 29)]
+    expected = [-86400.0, np.nan, 1709164800.0]
+    for kind in (pa.date32(), pa.date64()):
+        column = pd.Series(days, dtype=pd.ArrowDtype(kind))
+        seconds = _encoders.numbers_as_float(pd.DataFrame({"d": column}))[:, 0]
+        assert_array_equal(seconds, expected)
 
 
 def test_timedeltas_are_seconds():
