@@ -9,7 +9,7 @@ ratio other / this, and the test AUCs (which a refactoring must leave equal).
     git worktree add /tmp/before <commit>
     python benchmarks/compare_commits.py --other /tmp/before [--rounds 3]
     python benchmarks/compare_commits.py --smoke      # this checkout against itself,
-                                                      # 3,000 rows, 1 round
+                                                      # 3,000 rows, 1 epoch, 1 round
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from sklearn.metrics import roc_auc_score
 from skmmoe import MMOEEstimator
 from skmmoe.datasets import load_census_income
 
-rows = int(sys.argv[2])
+rows, epochs = int(sys.argv[2]), sys.argv[3]
 X, Y = load_census_income()
 X_train, _, X_test, Y_train, _, Y_test = split_census(X, Y)
 X_train, Y_train = X_train.iloc[:rows], Y_train.iloc[:rows]
 tic = time.perf_counter()
-model = MMOEEstimator().fit(X_train, Y_train)
+model = MMOEEstimator(epochs=epochs if epochs == "auto" else int(epochs))
+model.fit(X_train, Y_train)
 out = {"fit_s": time.perf_counter() - tic}
 for n in (1, 64, len(X_test)):
     batch = X_test.iloc[:n]
@@ -58,10 +59,10 @@ print(json.dumps(out))
 """
 
 
-def measure(checkout: Path, rows: int) -> dict:
+def measure(checkout: Path, rows: int, epochs: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(checkout), str(rows)],
+        [sys.executable, "-c", CHILD, str(checkout), str(rows), epochs],
         env=env,
         capture_output=True,
         text=True,
@@ -75,10 +76,12 @@ def main(argv=None):
     parser.add_argument("--other", type=Path, help="a checkout of another commit")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=10**9, help="training rows")
+    parser.add_argument("--epochs", default="auto", help="the fits' epochs")
     parser.add_argument("--smoke", action="store_true", help="tiny run (tests)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.other, args.rounds, args.rows = args.other or ROOT, 1, 3000
+        args.epochs = "1"
     if args.other is None:
         parser.error("--other is required (a checkout of the commit to compare)")
     checkouts = {"this": ROOT, "other": args.other.resolve()}
@@ -88,7 +91,7 @@ def main(argv=None):
         # Alternate which goes first, so that neither always meets a warmer cache.
         order = list(checkouts) if round_ % 2 == 0 else list(checkouts)[::-1]
         for name in order:
-            runs[name].append(measure(checkouts[name], args.rows))
+            runs[name].append(measure(checkouts[name], args.rows, args.epochs))
     print(f"{args.rounds} round(s), {time.perf_counter() - start:.0f} s; medians:")
     keys = [k for k in runs["this"][0] if k != "auc"]
     print(f"{'':<20}{'this':>12}{'other':>12}{'other/this':>12}")
