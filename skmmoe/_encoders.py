@@ -1,9 +1,13 @@
 """The transformers of skmmoe's built-in preprocessor, and the binning they share.
 
-numpy, pandas and scikit-learn only, as scikit-learn keeps
-``_hist_gradient_boosting/binning.py`` apart from its estimators:
-:class:`CategoryEncoder` (any categorical values -> ordinal codes, compared as
-strings), :func:`numbers_as_float` (numeric, datetime and timedelta columns ->
+numpy, pandas and scikit-learn only (pyarrow only when an Arrow column arrives), as
+scikit-learn keeps ``_hist_gradient_boosting/binning.py`` apart from its
+estimators: :class:`CategoryEncoder` (any categorical values -> ordinal codes,
+compared as strings), :class:`ListEncoder` (list-valued columns -> ragged ids of
+their elements, compared by the same rule), :func:`select_categories` and
+:func:`category_counts` (rare values grouped as scikit-learn's ``min_frequency``
+and ``max_categories`` group them), :func:`hash_strings` (murmurhash3 buckets),
+:func:`numbers_as_float` (numeric, datetime and timedelta columns ->
 float64), :class:`CalendarEncoder` (datetime columns -> their seconds and calendar
 parts), :func:`bin_edges` (a column's bins, as a gradient-boosted tree's
 histogram cuts them), :class:`QuantileBinner` (numbers -> bin index) and
@@ -13,7 +17,10 @@ histogram cuts them), :class:`QuantileBinner` (numbers -> bin index) and
 from __future__ import annotations
 
 import datetime
-from numbers import Integral
+import itertools
+from dataclasses import dataclass
+from numbers import Integral, Real
+from operator import attrgetter
 
 import numpy as np
 import pandas as pd
@@ -22,21 +29,31 @@ from pandas.api.types import (
     is_bool_dtype,
     is_complex_dtype,
     is_numeric_dtype,
+    is_object_dtype,
 )
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import murmurhash3_32
+from sklearn.utils.validation import check_is_fitted
 
-from ._sklearn_compat import _check_feature_names_in
+from ._sklearn_compat import Interval, _check_feature_names_in, _fit_context
 
 __all__ = [
     "CALENDAR_PARTS",
     "MAX_NUMERIC_MAGNITUDE",
     "CalendarEncoder",
     "CategoryEncoder",
+    "ListEncoder",
     "PiecewiseLinearEncoder",
     "QuantileBinner",
+    "RaggedIds",
     "bin_edges",
     "calendar_parts",
+    "category_counts",
+    "hash_strings",
+    "is_list_column",
     "numbers_as_float",
+    "select_categories",
+    "sum_counts",
 ]
 
 SPLIT_BLOCK_ROWS = 32_768
@@ -78,6 +95,18 @@ _SCALAR_CATEGORIES = (
 )
 
 
+_LIST_LIKE = (list, tuple, np.ndarray)
+"""The Python types of a list-valued row (or element) in an object column."""
+
+
+class _ListValueError(TypeError):
+    """A list where a scalar categorical value belongs; ``example`` is the value."""
+
+    def __init__(self, message: str, example):
+        super().__init__(message)
+        self.example = example
+
+
 def _element_as_string(value, column) -> str:
     if isinstance(value, str):
         return value
@@ -88,6 +117,12 @@ def _element_as_string(value, column) -> str:
     if isinstance(value, _SCALAR_CATEGORIES):
         # pd.cut's intervals, timestamps, periods: their text is exact and stable.
         return str(value)
+    if isinstance(value, _LIST_LIKE):
+        raise _ListValueError(
+            f"Categorical column {column!r} holds lists ({_example(value)}); "
+            "list-valued columns are encoded by ListEncoder.",
+            value,
+        )
     raise TypeError(
         f"Categorical column {column!r} holds a value of type "
         f"{type(value).__name__} ({value!r}); categorical values must be strings, "
@@ -128,39 +163,212 @@ def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     return out
 
 
-class CategoryEncoder(TransformerMixin, BaseEstimator):
-    """Categorical columns -> ordinal codes, for embeddings.
+def _example(value) -> str:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"{type(value).__name__} {text}"
 
-    Every value is compared as a string (see :func:`_column_as_strings`), so a
-    column of mixed types (``["a", 1, True]``) works and an int column that arrives
-    as float keeps its codes. ``categories_[j]`` holds the sorted categories seen in
-    fit; unknown and missing values get code -1, which the feature encoder maps to
-    the reserved id.
-    Codes are found by hashing (``pandas.Index.get_indexer``), and for a
-    ``category`` column from its category codes, without a per-row Python loop.
+
+def select_categories(
+    values, counts, *, min_frequency=None, max_categories=None, n_samples=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split categories into the kept and the infrequent ones, with the meaning of
+    scikit-learn's ``OneHotEncoder`` / ``OrdinalEncoder`` parameters.
+
+    Parameters
+    ----------
+    values : array-like of str of shape (n_categories,)
+        Distinct categories, in any order.
+    counts : array-like of int of shape (n_categories,)
+        How many times each occurs (summed over the columns that share a
+        vocabulary, see :func:`sum_counts`).
+    min_frequency : int or float, default=None
+        An int: categories seen fewer times are infrequent. A float in (0, 1):
+        categories seen fewer than ``min_frequency * n_samples`` times are.
+    max_categories : int, default=None
+        At most this many codes, the one of the infrequent group included: the
+        most frequent ``max_categories - 1`` are kept when more would be. Ties are
+        broken as scikit-learn breaks them (a stable sort of the counts of the
+        sorted categories): of equal counts, the categories that sort last are kept.
+    n_samples : int, default=None
+        What a float ``min_frequency`` is a share of: the number of rows, missing
+        ones included, as in scikit-learn. Required with a float
+        ``min_frequency``.
+
+    Returns
+    -------
+    kept : ndarray of str
+        The kept categories, sorted.
+    infrequent : ndarray of str
+        The infrequent ones, sorted (empty when none is).
+    """
+    values = np.asarray(values, dtype=object)
+    counts = np.asarray(counts, dtype=np.int64)
+    order = _string_order(values)
+    values, counts = values[order], counts[order]
+    if isinstance(min_frequency, Integral):
+        infrequent = counts < min_frequency
+    elif isinstance(min_frequency, Real):
+        if n_samples is None:
+            raise ValueError("A float min_frequency needs n_samples.")
+        infrequent = counts < min_frequency * n_samples
+    else:
+        infrequent = np.zeros(len(counts), dtype=bool)
+    if (
+        max_categories is not None
+        and max_categories < len(counts) - infrequent.sum() + 1
+    ):
+        n_kept = max_categories - 1  # the infrequent group is one output
+        if n_kept == 0:
+            infrequent[:] = True
+        else:
+            infrequent[np.argsort(counts, kind="mergesort")[:-n_kept]] = True
+    return values[~infrequent], values[infrequent]
+
+
+def _string_order(strings: np.ndarray) -> np.ndarray:
+    """The sorting permutation of an object array of str, sorted as numpy's
+    fixed-width strings (code point order, as ``CategoryEncoder.fit`` sorts)."""
+    return np.argsort(strings.astype(str), kind="stable")
+
+
+def sum_counts(pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Sum :func:`category_counts` of several columns: ``pairs`` is an iterable of
+    ``(values, counts)``; returns the distinct values, sorted, and their total
+    counts."""
+    pairs = list(pairs)
+    if not pairs:
+        return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
+    values = np.concatenate([np.asarray(v, dtype=object) for v, _ in pairs])
+    counts = np.concatenate([np.asarray(c, dtype=np.int64) for _, c in pairs])
+    return _aggregate(values, counts)
+
+
+def _aggregate(values: np.ndarray, counts: np.ndarray):
+    """Equal strings merged, their counts summed; sorted by string."""
+    codes, distinct = pd.factorize(values)
+    totals = np.bincount(codes, weights=counts, minlength=len(distinct))
+    distinct = np.asarray(distinct, dtype=object)
+    order = _string_order(distinct)
+    return distinct[order], totals[order].astype(np.int64)
+
+
+def category_counts(column: pd.Series, name=None, *, max_length=None):
+    """The distinct values of one column as strings (sorted) and how many times
+    each occurs, missing values aside.
+
+    A scalar column's values are compared as :class:`CategoryEncoder` compares
+    them; a list column's (:func:`is_list_column`) elements as
+    :class:`ListEncoder` does, each occurrence counted, the first ``max_length``
+    of each row only. Sum several columns' counts with :func:`sum_counts` and
+    split them with :func:`select_categories`.
+    """
+    name = column.name if name is None else name
+    if is_list_column(column, name):
+        elements, _ = _ragged_elements(column, name, max_length=max_length)
+        codes, strings = _element_codes(elements, name)
+        return _aggregate(strings, np.bincount(codes, minlength=len(strings)))
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(column.dtype.categories))
+        strings = _column_as_strings(pd.Series(column.dtype.categories), name)
+        return _aggregate(strings[counts > 0], counts[counts > 0])
+    strings = _column_as_strings(column, name)
+    codes, distinct = pd.factorize(strings)
+    counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
+    return _aggregate(np.asarray(distinct, dtype=object), counts)
+
+
+def hash_strings(strings, hash_buckets: int) -> np.ndarray:
+    """``murmurhash3_32(s, seed=0, positive=True) % hash_buckets`` of each string
+    (its UTF-8 bytes), as int64.
+
+    Seeded, so the same in every process and after pickling (unlike Python's
+    ``hash``). onnxruntime's ``com.microsoft.MurmurHash3`` operator with
+    ``seed=0, positive=1`` on a string tensor gives the same uint32 for the same
+    strings, ASCII or not (checked against onnxruntime 1.32 in
+    ``tests/test_encoders.py``), so an ONNX graph can repeat the bucketing with
+    that operator and a ``Mod``.
+    """
+    hashed = np.fromiter(
+        (murmurhash3_32(s, seed=0, positive=True) for s in strings),
+        dtype=np.int64,
+        count=len(strings),
+    )
+    return hashed % hash_buckets
+
+
+class _VocabularyEncoder(TransformerMixin, BaseEstimator):
+    """What :class:`CategoryEncoder` and :class:`ListEncoder` share: the rare-value
+    and hashing parameters, the vocabulary and its lookup tables.
+
+    A value's code: its index in ``categories_[j]``; ``len(categories_[j])`` for
+    the infrequent ones (``infrequent_categories_[j]``); with ``hash_buckets`` its
+    :func:`hash_strings` bucket, and ``categories_[j]`` empty; -1 for a value not
+    seen in fit.
     """
 
-    def fit(self, X, y=None):
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        categories = []
-        for j in range(frame.shape[1]):
-            column, name = frame.iloc[:, j], frame.columns[j]
-            if isinstance(column.dtype, pd.CategoricalDtype):
-                # The categories that occur, found from the codes: no per-row strings.
-                codes = pd.unique(column.cat.codes.to_numpy())
-                used = pd.Series(column.dtype.categories[np.sort(codes[codes >= 0])])
-                distinct = _column_as_strings(used, name)
-            else:
-                strings = _column_as_strings(column, name)
-                distinct = pd.unique(strings[~pd.isna(strings)])
-            categories.append(np.unique(np.asarray(distinct, dtype=object).astype(str)))
-        self.n_features_in_ = frame.shape[1]
-        return self.set_categories(categories)
+    _parameter_constraints: dict = {
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "hash_buckets": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
-    def set_categories(self, categories) -> CategoryEncoder:
-        """Set the fitted categories (and the lookup tables made of them)."""
+    def __init__(self, *, min_frequency=None, max_categories=None, hash_buckets=None):
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.hash_buckets = hash_buckets
+
+    def _check_params(self) -> None:
+        if self.hash_buckets is not None and (
+            self.min_frequency is not None or self.max_categories is not None
+        ):
+            raise ValueError(
+                "hash_buckets cannot be combined with min_frequency or "
+                "max_categories: hashing keeps no vocabulary to group rare values in."
+            )
+
+    @property
+    def _groups_rare(self) -> bool:
+        return self.min_frequency is not None or self.max_categories is not None
+
+    def _fit_vocabulary(self, columns, counts_of) -> None:
+        """Set the vocabulary of each (name, column); ``counts_of(column, name)``
+        -> (values, counts, n_samples)."""
+        if self.hash_buckets is not None:
+            empty = [np.empty(0, dtype=object) for _ in columns]
+            self.set_categories(empty)
+            return
+        kept, infrequent = [], []
+        for name, column in columns:
+            values, counts, n_samples = counts_of(column, name)
+            k, i = select_categories(
+                values,
+                counts,
+                min_frequency=self.min_frequency,
+                max_categories=self.max_categories,
+                n_samples=n_samples,
+            )
+            kept.append(k)
+            infrequent.append(i)
+        self.set_categories(kept, infrequent)
+
+    def set_categories(self, categories, infrequent=None):
+        """Set the fitted categories, and the infrequent ones grouped into one code
+        (none when ``infrequent`` is None), and the lookup tables made of them."""
         self.categories_ = [np.asarray(c, dtype=object) for c in categories]
-        self._indexes = [pd.Index(c, dtype=object) for c in self.categories_]
+        if infrequent is None:
+            infrequent = [() for _ in self.categories_]
+        self.infrequent_categories_ = [np.asarray(c, dtype=object) for c in infrequent]
+        # Kept then infrequent: a position past the kept ones is the infrequent code.
+        self._indexes = [
+            pd.Index(np.concatenate([c, i]), dtype=object)
+            for c, i in zip(self.categories_, self.infrequent_categories_)
+        ]
         return self
 
     def __getstate__(self):
@@ -172,34 +380,429 @@ class CategoryEncoder(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        super().__setstate__(state)
+        # Pickles of skmmoe before these parameters existed get their defaults.
+        defaults = {"min_frequency": None, "max_categories": None, "hash_buckets": None}
+        super().__setstate__({**defaults, **state})
         if "categories_" in state:
-            self.set_categories(self.categories_)
+            self.set_categories(self.categories_, state.get("infrequent_categories_"))
+
+    @property
+    def _n_codes(self) -> list[int]:
+        """Each column's number of codes, -1 aside."""
+        if self.hash_buckets is not None:
+            return [int(self.hash_buckets)] * len(self.categories_)
+        return [
+            len(c) + (len(i) > 0)
+            for c, i in zip(self.categories_, self.infrequent_categories_)
+        ]
+
+    @property
+    def vocabulary_sizes_(self) -> list[int]:
+        """The rows each column's embedding table needs: one per code, and the
+        reserved row for unknown and missing values."""
+        check_is_fitted(self, "categories_")
+        return [n + 1 for n in self._n_codes]
+
+    def _codes(self, j: int, strings: np.ndarray) -> np.ndarray:
+        """Codes (int64) of distinct strings of column j; NaN in ``strings`` -> -1."""
+        if self.hash_buckets is not None:
+            codes = np.full(len(strings), -1, dtype=np.int64)
+            present = ~pd.isna(strings)
+            codes[present] = hash_strings(strings[present], self.hash_buckets)
+            return codes
+        codes = self._indexes[j].get_indexer(strings).astype(np.int64)
+        return np.minimum(codes, len(self.categories_[j]))
+
+    def get_feature_names_out(self, input_features=None):
+        return _check_feature_names_in(self, input_features)
+
+
+class CategoryEncoder(_VocabularyEncoder):
+    """Categorical columns -> ordinal codes, for embeddings.
+
+    Every value is compared as a string (see :func:`_column_as_strings`), so a
+    column of mixed types (``["a", 1, True]``) works and an int column that arrives
+    as float keeps its codes. ``categories_[j]`` holds the sorted categories seen in
+    fit; unknown and missing values get code -1, which the feature encoder maps to
+    the reserved id.
+    Codes are found by hashing (``pandas.Index.get_indexer``), and for a
+    ``category`` column from its category codes, without a per-row Python loop.
+
+    Parameters
+    ----------
+    min_frequency : int or float, default=None
+        Categories seen fewer times in fit (an int), or fewer than
+        ``min_frequency * n_samples`` times (a float in (0, 1)), are infrequent:
+        they share the code ``len(categories_[j])`` and are listed, sorted, in
+        ``infrequent_categories_[j]``. scikit-learn's ``OrdinalEncoder`` meaning;
+        missing values count among the samples but are no category.
+    max_categories : int, default=None
+        At most this many codes per column, the infrequent group's included: the
+        most frequent are kept (see :func:`select_categories`).
+    hash_buckets : int, default=None
+        Instead of a vocabulary, a value's code is its :func:`hash_strings`
+        bucket in ``[0, hash_buckets)``, so that values first seen in later
+        ``partial_fit`` chunks get codes too; ``categories_[j]`` is then empty.
+        Not with ``min_frequency`` or ``max_categories``.
+    """
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        self._check_params()
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        self.n_features_in_ = frame.shape[1]
+        columns = [(frame.columns[j], frame.iloc[:, j]) for j in range(frame.shape[1])]
+        if self.hash_buckets is not None or self._groups_rare:
+            self._fit_vocabulary(
+                columns, lambda c, name: (*category_counts(c, name), len(c))
+            )
+            return self
+        categories = []
+        for name, column in columns:
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                # The categories that occur, found from the codes: no per-row strings.
+                codes = pd.unique(column.cat.codes.to_numpy())
+                used = pd.Series(column.dtype.categories[np.sort(codes[codes >= 0])])
+                distinct = _column_as_strings(used, name)
+            else:
+                strings = _column_as_strings(column, name)
+                distinct = pd.unique(strings[~pd.isna(strings)])
+            categories.append(np.unique(np.asarray(distinct, dtype=object).astype(str)))
+        return self.set_categories(categories)
 
     def transform(self, X):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         # float32 holds every code exactly below 2**24 categories, at half the memory.
-        exact = max((len(c) for c in self.categories_), default=0) < 2**24
+        exact = max(self._n_codes, default=0) < 2**24
         out = np.empty(frame.shape, dtype=np.float32 if exact else np.float64)
         for j in range(frame.shape[1]):
             column, name = frame.iloc[:, j], frame.columns[j]
-            index = self._indexes[j]
             if isinstance(column.dtype, pd.CategoricalDtype):
                 # Look up each category once, then take by the category codes.
                 table = np.full(len(column.dtype.categories) + 1, -1, dtype=np.int64)
                 if len(column.dtype.categories):
                     names = _column_as_strings(pd.Series(column.dtype.categories), name)
-                    table[:-1] = index.get_indexer(names)
+                    table[:-1] = self._codes(j, names)
                 codes = table[column.cat.codes.to_numpy()]  # code -1 -> table[-1]
             else:
-                strings = _column_as_strings(column, name)
-                codes = index.get_indexer(strings)
-                codes[pd.isna(strings)] = -1
+                try:
+                    strings = _column_as_strings(column, name)
+                except _ListValueError as exc:
+                    raise TypeError(
+                        f"Column {name!r} was fitted as a scalar categorical column "
+                        f"but holds lists ({_example(exc.example)})."
+                    ) from None
+                # Each distinct string looked up once.
+                positions, distinct = pd.factorize(strings)  # missing: -1
+                table = self._codes(j, np.asarray(distinct, dtype=object))
+                codes = np.append(table, -1)[positions]
             out[:, j] = codes
         return out
 
-    def get_feature_names_out(self, input_features=None):
-        return _check_feature_names_in(self, input_features)
+
+def is_list_column(column: pd.Series, name) -> bool:
+    """Whether a column holds lists: an Arrow list, large_list or fixed_size_list
+    column, or an object column whose values (missing ones aside) are lists,
+    tuples or 1-D numpy arrays (as a polars List column arrives through
+    ``to_pandas()``). A column of missing values only is no list column.
+
+    Raises TypeError for an object column of both lists and scalar values.
+    """
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return _is_arrow_list(column.dtype.pyarrow_dtype)
+    if not is_object_dtype(column.dtype):
+        return False
+    values = column.to_numpy(dtype=object)
+    types = set(map(type, values[~pd.isna(values)]))
+    lists = {t for t in types if issubclass(t, _LIST_LIKE)}
+    if lists and lists != types:
+        scalar = sorted(t.__name__ for t in types - lists)
+        raise TypeError(
+            f"Column {name!r} holds both lists and scalar values (of type "
+            f"{', '.join(scalar)}); a column must be all lists (missing rows aside) "
+            "or all scalars."
+        )
+    return bool(lists)
+
+
+def _is_arrow_list(arrow_type) -> bool:
+    import pyarrow as pa  # an Arrow column: pyarrow is there
+
+    return (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+    )
+
+
+@dataclass(frozen=True)
+class RaggedIds:
+    """One list column's ids: row i's are ``values[offsets[i]:offsets[i + 1]]``.
+
+    Attributes
+    ----------
+    values : ndarray of int32 of shape (n_ids,)
+    offsets : ndarray of int64 of shape (n_rows + 1,)
+        Starts at 0 and ends at ``n_ids``.
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def _ragged_elements(column: pd.Series, name, *, max_length=None, fitted=False):
+    """A list column's elements, missing ones dropped, and then the first
+    ``max_length`` of each row: (elements as a 1-D array, int64 length per row).
+    Each reader returns the elements without the missing ones, each row's length
+    with them, and which of all the elements are missing.
+
+    A missing row (None, NaN, pd.NA) and an empty list both have length 0.
+    """
+    if isinstance(column.dtype, pd.ArrowDtype):
+        elements, lengths, missing = _arrow_elements(column, name, fitted)
+    elif is_object_dtype(column.dtype):
+        elements, lengths, missing = _object_elements(column, name, fitted)
+    elif column.isna().all():  # a list column whose rows are all missing
+        elements, lengths = np.empty(0, dtype=object), np.zeros(len(column), np.int64)
+        missing = np.zeros(0, dtype=bool)
+    else:
+        raise TypeError(_scalar_message(name, column.dtype.name, fitted))
+    if missing.any():  # each row's length without its missing elements
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        lengths = np.bincount(rows[~missing], minlength=len(lengths)).astype(np.int64)
+    if max_length is not None and lengths.max(initial=0) > max_length:
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        elements = elements[np.arange(len(elements)) - starts < max_length]
+        lengths = np.minimum(lengths, max_length)
+    return elements, lengths
+
+
+def _scalar_message(name, kind, fitted: bool) -> str:
+    if fitted:
+        return (
+            f"Column {name!r} was fitted as a list column but holds scalar values "
+            f"(of type {kind})."
+        )
+    return f"Column {name!r} holds scalar values (of type {kind}), not lists."
+
+
+def _arrow_elements(column: pd.Series, name, fitted: bool):
+    import pyarrow.compute as pc  # an Arrow column: pyarrow is there
+
+    arrow_type = column.dtype.pyarrow_dtype
+    if not _is_arrow_list(arrow_type):
+        raise TypeError(_scalar_message(name, str(arrow_type), fitted))
+    if _is_arrow_list(arrow_type.value_type):
+        raise TypeError(
+            f"List column {name!r} holds nested lists ({arrow_type}); its elements "
+            "must be scalars."
+        )
+    arrow = column.array.__arrow_array__()
+    lengths = pc.list_value_length(arrow).fill_null(0).to_numpy()
+    flat = pc.list_flatten(arrow)  # a missing row emits nothing
+    missing = flat.is_null().to_numpy()
+    # Nulls dropped in Arrow, so that int64 elements stay int64 (no NaN in float).
+    elements = pc.drop_null(flat).to_pandas().to_numpy()
+    return elements, lengths.astype(np.int64), missing
+
+
+def _object_elements(column: pd.Series, name, fitted: bool):
+    values = column.to_numpy(dtype=object)
+    present = ~pd.isna(values)
+    rows = values[present]
+    types = set(map(type, rows))
+    scalars = sorted(t.__name__ for t in types if not issubclass(t, _LIST_LIKE))
+    if scalars:
+        raise TypeError(_scalar_message(name, ", ".join(scalars), fitted))
+    if any(issubclass(t, np.ndarray) for t in types):
+        if any(r.ndim != 1 for r in rows if isinstance(r, np.ndarray)):
+            raise TypeError(
+                f"List column {name!r} holds numpy arrays that are not 1-D; each "
+                "row must be a flat list of scalars."
+            )
+    lengths = np.zeros(len(values), dtype=np.int64)
+    lengths[present] = np.fromiter(map(len, rows), np.int64, len(rows))
+    dtypes = set(map(attrgetter("dtype"), rows)) if types == {np.ndarray} else set()
+    if len(dtypes) == 1 and next(iter(dtypes)).kind != "O":
+        # polars' lists: one typed array per row, joined without boxing.
+        elements = np.concatenate(list(rows)) if len(rows) else np.empty(0)
+        missing = np.asarray(pd.isna(elements))
+        return elements[~missing], lengths, missing
+    elements = np.fromiter(
+        itertools.chain.from_iterable(rows), dtype=object, count=int(lengths.sum())
+    )
+    missing = pd.isna(elements)
+    elements = elements[~missing]
+    return _typed_elements(elements, name), lengths, missing
+
+
+def _typed_elements(elements: np.ndarray, name) -> np.ndarray:
+    """An object array of elements checked (no nested list, not strings and
+    numbers mixed) and, when all are ints, floats or bools, converted to that
+    numpy type, whose distinct values are found without boxing."""
+    types = set(map(type, elements))
+    if any(issubclass(t, _LIST_LIKE) for t in types):
+        raise TypeError(
+            f"List column {name!r} holds nested lists; its elements must be scalars."
+        )
+    strings = {t for t in types if issubclass(t, str)}
+    if strings and strings != types:
+        others = sorted(t.__name__ for t in types - strings)
+        raise TypeError(
+            f"List column {name!r} mixes strings and numbers (elements of type str "
+            f"and {', '.join(others)}); give its elements one type."
+        )
+    if not types or strings:
+        return elements
+    if all(issubclass(t, (bool, np.bool_)) for t in types):
+        return elements.astype(bool)
+    if all(issubclass(t, (float, np.float64)) for t in types):
+        return elements.astype(np.float64)
+    if all(
+        issubclass(t, (Integral, np.integer)) and not issubclass(t, (bool, np.bool_))
+        for t in types
+    ):
+        try:
+            return elements.astype(np.int64)
+        except OverflowError:  # beyond int64: formatted one by one
+            return elements
+    return elements
+
+
+def _element_codes(elements: np.ndarray, name) -> tuple[np.ndarray, np.ndarray]:
+    """Elements (no missing one) -> (int64 code per element, its distinct
+    strings): each element's string as :func:`_column_as_strings` makes it, found
+    for each distinct value once."""
+    if elements.dtype.kind in "iufb":
+        # Equal numbers have equal strings: format the distinct ones only.
+        codes, distinct = pd.factorize(elements)
+        strings = _column_as_strings(pd.Series(distinct), name)
+    elif infer_dtype(elements, skipna=False) == "string":
+        codes, strings = pd.factorize(elements)
+    else:
+        codes, strings = pd.factorize(_column_as_strings(pd.Series(elements), name))
+    # Distinct values with one string (1 and 1.0 in an object list) merged.
+    merged, strings = pd.factorize(np.asarray(strings, dtype=object))
+    return merged[codes].astype(np.int64), np.asarray(strings, dtype=object)
+
+
+class ListEncoder(_VocabularyEncoder, auto_wrap_output_keys=None):
+    """List-valued columns -> the ids of their elements, for pooled embeddings.
+
+    Each row of a column is a list of values (a user's recent items, a film's
+    genres): Python lists, tuples or 1-D numpy arrays in an object column (a
+    polars List column's ``to_pandas()``), or an Arrow list column. Elements are
+    compared as strings by :class:`CategoryEncoder`'s rule, so that the element 7
+    and the scalar category 7 are the same string "7" and columns can share an
+    embedding table. A column's elements are all strings or all non-strings
+    (numbers, booleans); missing elements (None, NaN) are dropped.
+
+    :meth:`transform` returns one :class:`RaggedIds` per column: id 0 for an
+    element not seen in fit, ``k + 1`` for ``categories_[j][k]``,
+    ``len(categories_[j]) + 1`` for an infrequent one, and with ``hash_buckets``
+    its bucket + 1. A missing row (None, NaN, pd.NA) and an empty list are rows
+    of no ids.
+
+    Parameters
+    ----------
+    max_length : int, default=None
+        Keep the first ``max_length`` elements of each row (missing elements
+        dropped first), in fit too; None keeps them all.
+    min_frequency : int or float, default=None
+        Elements occurring fewer times in fit (an int; each occurrence counts,
+        duplicates within a row too), or fewer than ``min_frequency * n_rows``
+        times (a float in (0, 1): a share of the rows, as ``CountVectorizer``'s
+        ``min_df`` is a share of the documents), are infrequent and share one id.
+    max_categories : int, default=None
+        At most this many ids per column besides the unknown one, the infrequent
+        group's included: the most frequent elements are kept
+        (:func:`select_categories`).
+    hash_buckets : int, default=None
+        Instead of a vocabulary, an element's id is its :func:`hash_strings`
+        bucket + 1; ``categories_[j]`` is then empty. Not with ``min_frequency``
+        or ``max_categories``.
+
+    Attributes
+    ----------
+    categories_ : list of ndarray of str
+        Each column's kept elements, sorted.
+    infrequent_categories_ : list of ndarray of str
+        Each column's infrequent elements, sorted (empty when none is).
+    vocabulary_sizes_ : list of int
+        The rows each column's embedding table needs, the reserved row 0 included.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmmoe._encoders import ListEncoder
+    >>> X = pd.DataFrame({"genres": [["drama", "war"], None, ["comedy"]]})
+    >>> encoder = ListEncoder().fit(X)
+    >>> encoder.categories_[0].tolist()
+    ['comedy', 'drama', 'war']
+    >>> ids = encoder.transform(pd.DataFrame({"genres": [["war", "noir"], []]}))[0]
+    >>> ids.values.tolist(), ids.offsets.tolist()
+    ([3, 0], [0, 2, 2])
+    """
+
+    _parameter_constraints: dict = {
+        **_VocabularyEncoder._parameter_constraints,
+        "max_length": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        max_length=None,
+        min_frequency=None,
+        max_categories=None,
+        hash_buckets=None,
+    ):
+        super().__init__(
+            min_frequency=min_frequency,
+            max_categories=max_categories,
+            hash_buckets=hash_buckets,
+        )
+        self.max_length = max_length
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        self._check_params()
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        self.n_features_in_ = frame.shape[1]
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], object)
+        columns = [(frame.columns[j], frame.iloc[:, j]) for j in range(frame.shape[1])]
+        self._fit_vocabulary(columns, self._counts)
+        return self
+
+    def _counts(self, column: pd.Series, name):
+        elements, _ = _ragged_elements(column, name, max_length=self.max_length)
+        codes, strings = _element_codes(elements, name)
+        return strings, np.bincount(codes, minlength=len(strings)), len(column)
+
+    def transform(self, X) -> list[RaggedIds]:
+        check_is_fitted(self, "categories_")
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if frame.shape[1] != len(self.categories_):
+            raise ValueError(
+                f"X has {frame.shape[1]} columns, but ListEncoder was fitted with "
+                f"{len(self.categories_)}."
+            )
+        out = []
+        for j in range(frame.shape[1]):
+            column, name = frame.iloc[:, j], frame.columns[j]
+            elements, lengths = _ragged_elements(
+                column, name, max_length=self.max_length, fitted=True
+            )
+            codes, strings = _element_codes(elements, name)
+            ids = (self._codes(j, strings) + 1).astype(np.int32)[codes]
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            out.append(RaggedIds(ids, offsets))
+        return out
 
 
 MAX_NUMERIC_MAGNITUDE = 1e150
