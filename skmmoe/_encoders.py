@@ -689,7 +689,9 @@ def _element_codes(elements: np.ndarray, name) -> tuple[np.ndarray, np.ndarray]:
     return merged[codes].astype(np.int64), np.asarray(strings, dtype=object)
 
 
-class ListEncoder(_VocabularyEncoder, auto_wrap_output_keys=None):
+# auto_wrap_output_keys=None: transform returns RaggedIds, which set_output must
+# not wrap (scikit-learn's __init_subclass__ keyword, which mypy does not know).
+class ListEncoder(_VocabularyEncoder, auto_wrap_output_keys=None):  # type: ignore[call-arg]
     """List-valued columns -> the ids of their elements, for pooled embeddings.
 
     Each row of a column is a list of values (a user's recent items, a film's
