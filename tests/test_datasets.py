@@ -1,10 +1,11 @@
 """skmmoe.datasets: the Census-Income (KDD) loader, the synthetic MMoE tasks and the
-synthetic recommendation log."""
+synthetic recommendation log; and the tests' MovieLens sample loader."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from recsys_data import MOVIELENS_SAMPLE, load_movielens_sample
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -416,3 +417,41 @@ def test_make_recsys_multitask_scalar_columns_miss_the_lists_signal(recsys):
 def test_make_recsys_multitask_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_recsys_multitask(**{"n_samples": 10, **kwargs})
+
+
+# ------------------------------------------------------ MovieLens sample
+# Made-up rows in the file's format (a quoted title with a comma, a zip code
+# with a leading zero and one of ZIP+4 form, one genre or several).
+MOVIELENS_LIKE = """\
+user_id,movie_id,rating,timestamp,title,genres,gender,age,occupation,zip
+10,20,5,970000000,"Film, The (1999)",Comedy|Drama,F,25,4,02139
+11,21,3,970000001,Other Film (1990),Action,M,18,0,12345-6789
+10,21,4,970000002,Other Film (1990),Action,F,25,4,02139
+"""
+
+
+def test_load_movielens_sample_format(tmp_path):
+    path = tmp_path / "movielens_like.txt"
+    path.write_text(MOVIELENS_LIKE)
+    X, Y = load_movielens_sample(path)
+    assert list(X.columns) == [
+        "user_id", "movie_id", "gender", "age", "occupation", "zip", "genres",
+    ]  # fmt: skip
+    assert all(isinstance(X[c].dtype, pd.CategoricalDtype) for c in X.columns[:-1])
+    assert X["genres"].tolist() == [["Comedy", "Drama"], ["Action"], ["Action"]]
+    assert X["zip"].tolist() == ["02139", "12345-6789", "02139"]
+    assert Y["liked"].tolist() == [1, 0, 1] and Y["liked"].dtype == np.int64
+    assert Y["rating"].tolist() == [5.0, 3.0, 4.0] and Y["rating"].dtype == np.float64
+
+
+@pytest.mark.skipif(
+    not MOVIELENS_SAMPLE.exists(),
+    reason="the MovieLens sample is not redistributed: see tests/data/README.md",
+)
+def test_load_movielens_sample():
+    X, Y = load_movielens_sample()
+    assert X.shape == (200, 7) and Y.shape == (200, 2)
+    assert X["genres"].map(len).between(1, 6).all()
+    assert "Drama" in {g for genres in X["genres"] for g in genres}
+    assert set(Y["rating"]) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert_array_equal(Y["liked"], Y["rating"] >= 4)
