@@ -1,4 +1,5 @@
-"""Datasets: the UCI Census-Income (KDD) data and the MMoE paper's synthetic tasks."""
+"""Datasets: the UCI Census-Income (KDD) data, the MMoE paper's synthetic tasks and a
+synthetic recommendation log with list-valued columns."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ __all__ = [
     "load_census_income",
     "make_mixed_multitask",
     "make_multitask_regression",
+    "make_recsys_multitask",
 ]
 
 CENSUS_COLUMNS = (
@@ -369,5 +371,392 @@ def _mixed_tasks(rng, c: dict, effects: dict) -> pd.DataFrame:
             "churn": churn,
             "spend": spend,
             "plan": np.array(["basic", "plus", "pro", "team"], dtype=object)[plan],
+        }
+    )
+
+
+_RECSYS_FACTORS = 8
+_DEVICES = ("mobile", "desktop", "tablet")
+_LIST_FORMATS = ("python", "arrow")
+
+
+def make_recsys_multitask(
+    n_samples: int = 10_000,
+    *,
+    n_users: int = 1_000,
+    n_items: int = 500,
+    n_genres: int = 20,
+    max_recent: int = 10,
+    missing_rate: float = 0.02,
+    list_format: str = "python",
+    return_truth: bool = False,
+    random_state: int | np.random.Generator | None = None,
+) -> (
+    tuple[pd.DataFrame, pd.DataFrame] | tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+):
+    """A recommendation log with list-valued columns and a known ground truth.
+
+    Each row is one impression: a user was shown an item, in a context, after
+    having seen some items recently. Users and items are latent factor vectors of
+    dimension 8. An item's factor is the mean of its genres' factors plus an
+    item-specific part, so that its genres tell about a rare item what its ID
+    cannot. The recent items are drawn for each row, not for each user, and their
+    mean factor, the session interest ``s``, is therefore known from the list
+    column ``recent_items`` only. With ``<., .>`` the dot product, ``u`` the
+    user's factor, ``v`` the item's and ``b_user``, ``b_item``, ``q_item``
+    per-user and per-item effects:
+
+        click logit      = -2.25 + <u, v> + 4.5 <s, v> + b_user + b_item
+                           + device + 0.3 cos(2 pi (hour - 21) / 24)
+                           - 0.3 log(price / 10)
+        conversion logit = -1.3 + 0.6 <u, v> + 3 <s, v> + q_item + device'
+                           - 0.8 log(price / 10)
+        log(watch_time)  = 3 + 0.4 <u, v> + 1.5 <s, v> + 0.5 b_item + device''
+                           + 0.2 [hour >= 20 or hour < 2] + N(0, 0.6^2)
+
+    ``click`` is drawn for every row; ``conversion`` only for the clicked rows
+    (a conversion follows a click), and is missing elsewhere; ``watch_time``, the
+    seconds the impression held the user's attention, for every row. Items and
+    users are drawn with Zipf-like popularity (exponents 1.0 and 0.8), their IDs
+    shuffled so that an ID's size says nothing about its popularity; the device,
+    hour and price are drawn independently of the user and item, the price around
+    the item's own base price. At the defaults about 20% of rows are clicked and
+    about 38% of clicks convert.
+
+    Parameters
+    ----------
+    n_samples : int, default=10_000
+    n_users : int, default=1_000
+        Size of the user ID space: IDs 1 to ``n_users``.
+    n_items : int, default=500
+        Size of the item ID space: IDs 1 to ``n_items``, shared by ``item_id`` and
+        the elements of ``recent_items``.
+    n_genres : int, default=20
+        Number of genres, at least 3; each item has 1 to 3 distinct genres.
+    max_recent : int, default=10
+        Most items in a row's ``recent_items``; its length is uniform in
+        ``0..max_recent``.
+    missing_rate : float in [0, 1), default=0.02
+        Share of rows whose ``recent_items`` is missing (``None``, or null in the
+        Arrow format) rather than empty; their session interest is 0, as for an
+        empty list.
+    list_format : {"python", "arrow"}, default="python"
+        ``"python"``: the list columns are object columns of Python lists.
+        ``"arrow"``: they are ``pd.ArrowDtype(pa.list_(...))`` columns built from
+        flat arrays without a Python object per row (needs pyarrow); use it for
+        millions of rows.
+    return_truth : bool, default=False
+        Also return the true probabilities and expectations of each row.
+    random_state : int, numpy Generator or None, default=None
+
+    Returns
+    -------
+    X : DataFrame of shape (n_samples, 7)
+        ``user_id`` and ``item_id`` (``category`` dtype whose categories are the
+        int64 IDs 1 to ``n_users`` and 1 to ``n_items``: a value is a Python int,
+        equal to the same item's element in ``recent_items``); ``item_genres``
+        (list of genre names ``"genre_00"``..., 1 to 3, fixed for each item);
+        ``recent_items`` (list of int64 item IDs, 0 to ``max_recent`` of them,
+        sometimes missing); ``device`` (``category``: mobile, desktop, tablet);
+        ``hour`` (int64, 0 to 23); ``price`` (float64).
+    Y : DataFrame of shape (n_samples, 3)
+        ``click`` (int64, 0/1); ``conversion`` (nullable ``Int64``, 0/1 where
+        ``click == 1``, ``pd.NA`` elsewhere: a missing label, which masks the row
+        out of that task); ``watch_time`` (float64 > 0, seconds).
+    truth : DataFrame of shape (n_samples, 4)
+        Only when ``return_truth=True``. ``click``: P(click); ``conversion``:
+        P(conversion | click); ``watch_time``: E[watch_time]; ``click_session``:
+        the term ``4.5 <s, v>`` of the click logit, which only the list columns
+        carry (subtract it from the logit to get the best prediction without
+        ``recent_items``).
+
+    Examples
+    --------
+    >>> from skmmoe.datasets import make_recsys_multitask
+    >>> X, Y, truth = make_recsys_multitask(1000, return_truth=True, random_state=0)
+    >>> list(X.columns)
+    ['user_id', 'item_id', 'item_genres', 'recent_items', 'device', 'hour', 'price']
+    >>> list(Y.columns), list(truth.columns)
+    (['click', 'conversion', 'watch_time'], ['click', 'conversion', 'watch_time', \
+'click_session'])
+    >>> bool(Y["conversion"].isna().eq(Y["click"] == 0).all())
+    True
+    >>> X_arrow, _ = make_recsys_multitask(1000, list_format="arrow", random_state=0)
+    >>> str(X_arrow["recent_items"].dtype)
+    'list<item: int64>[pyarrow]'
+    """
+    _check_recsys_params(
+        n_samples, n_users, n_items, n_genres, max_recent, missing_rate, list_format
+    )
+    rng = np.random.default_rng(random_state)
+    items = _recsys_items(rng, n_items, n_genres)
+    rows = _recsys_rows(rng, n_samples, n_users, items, max_recent, missing_rate)
+    Y, truth = _recsys_outcomes(rng, rows, items)
+    X = _recsys_frame(rows, items, n_users, n_genres, list_format)
+    if return_truth:
+        return X, Y, truth
+    return X, Y
+
+
+def _check_recsys_params(
+    n_samples, n_users, n_items, n_genres, max_recent, missing_rate, list_format
+) -> None:
+    for name, value, low in (
+        ("n_samples", n_samples, 1),
+        ("n_users", n_users, 1),
+        ("n_items", n_items, 1),
+        ("n_genres", n_genres, 3),
+        ("max_recent", max_recent, 0),
+    ):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an int; got {value!r}.")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}; got {value}.")
+    # The list offsets are int32, as pa.list_ has them.
+    if n_samples * max_recent >= 2**31:
+        raise ValueError(
+            "n_samples * max_recent must be below 2**31 (the offsets of an Arrow "
+            f"list); got {n_samples} * {max_recent}."
+        )
+    if not 0.0 <= missing_rate < 1.0:
+        raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate}.")
+    if list_format not in _LIST_FORMATS:
+        raise ValueError(
+            f"list_format must be 'python' or 'arrow'; got {list_format!r}."
+        )
+
+
+def _zipf_sampler(rng, n: int, exponent: float):
+    """A function drawing codes in 0..n-1 with Zipf-like weights, ranks shuffled.
+
+    The rank is the integer part of a continuous power law of density
+    proportional to x**-exponent on [1, n + 1), drawn by inverting its CDF: as
+    fast for 10 million codes as for 10 (a search in the discrete CDF is not).
+    """
+    code_of_rank = rng.permutation(n)
+
+    def draw(size: int) -> np.ndarray:
+        u = rng.random(size)
+        if exponent == 1.0:
+            x = np.exp(u * np.log(n + 1.0))
+        else:
+            e = 1.0 - exponent
+            x = (1.0 + u * ((n + 1.0) ** e - 1.0)) ** (1.0 / e)
+        return code_of_rank[np.clip(x.astype(np.int64) - 1, 0, n - 1)]
+
+    return draw
+
+
+def _recsys_items(rng, n_items: int, n_genres: int) -> dict:
+    """The items of :func:`make_recsys_multitask`: genres, factors, effects."""
+    k = _RECSYS_FACTORS
+    genre_factors = rng.standard_normal((n_genres, k)) / np.sqrt(k)
+    # Three distinct genres per item (the 2nd and 3rd skip the ones before), of
+    # which the first 1, 2 or 3 are the item's.
+    first = rng.integers(0, n_genres, n_items)
+    second = rng.integers(0, n_genres - 1, n_items)
+    second += second >= first
+    third = rng.integers(0, n_genres - 2, n_items)
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    third += third >= low
+    third += third >= high
+    slots = np.column_stack([first, second, third])
+    n_item_genres = rng.choice(3, n_items, p=[0.4, 0.4, 0.2]) + 1
+    has = np.arange(3) < n_item_genres[:, None]
+    factors = np.zeros((n_items, k))
+    for j in range(3):
+        factors += has[:, j, None] * genre_factors[slots[:, j]]
+    factors /= n_item_genres[:, None]
+    factors += 0.5 * rng.standard_normal((n_items, k)) / np.sqrt(k)
+    # One contiguous row per factor: the gathers by item read one factor at a time.
+    factors = np.ascontiguousarray(factors.T)
+    return dict(
+        genres=slots[has],  # flat, item after item
+        genre_offsets=np.concatenate([[0], np.cumsum(n_item_genres)]),
+        factors=factors,
+        bias=rng.normal(0.0, 0.5, n_items),
+        quality=rng.normal(0.0, 0.5, n_items),
+        base_price=np.round(rng.lognormal(np.log(10.0), 0.8, n_items), 2),
+        draw=_zipf_sampler(rng, n_items, 1.0),
+    )
+
+
+def _recsys_rows(
+    rng, n: int, n_users: int, items: dict, max_recent: int, missing_rate: float
+) -> dict:
+    """The rows of :func:`make_recsys_multitask`, IDs as codes (ID - 1)."""
+    user = _zipf_sampler(rng, n_users, 0.8)(n)
+    item = items["draw"](n)
+    length = rng.integers(0, max_recent + 1, n)
+    missing = rng.random(n) < missing_rate
+    length[missing] = 0
+    recent_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(length, out=recent_offsets[1:])
+    recent = items["draw"](int(recent_offsets[-1]))
+    # A diurnal profile: few impressions at night, most in the evening.
+    hour_p = 1.0 + 0.8 * np.cos(2 * np.pi * (np.arange(24) - 20) / 24)
+    return dict(
+        user=user,
+        item=item,
+        recent=recent,
+        recent_offsets=recent_offsets,
+        recent_missing=missing,
+        device=rng.choice(3, n, p=[0.6, 0.3, 0.1]),
+        hour=rng.choice(24, n, p=hour_p / hour_p.sum()),
+        price=np.round(items["base_price"][item] * rng.uniform(0.8, 1.2, n), 2),
+    )
+
+
+def _recsys_affinities(rng, rows: dict, items: dict) -> tuple[np.ndarray, ...]:
+    """<u, v>, <s, v> and the user effect per row; the users' factors are drawn
+    for the users that occur only, so that 10 million users cost nothing."""
+    n, k = len(rows["item"]), _RECSYS_FACTORS
+    users, user_row = np.unique(rows["user"], return_inverse=True)
+    user_factors = rng.standard_normal((k, len(users)))
+    user_bias = rng.normal(0.0, 0.5, len(users))[user_row]
+    length = np.diff(rows["recent_offsets"])
+    owner = np.repeat(np.arange(n), length)
+    v, recent = items["factors"], rows["recent"]
+    uv, sv = np.zeros(n), np.zeros(n)
+    # One factor at a time: no (n, k) temporaries at millions of rows.
+    for d in range(k):
+        v_row = v[d][rows["item"]]
+        uv += user_factors[d][user_row] * v_row
+        sv += np.bincount(owner, weights=v[d][recent], minlength=n) * v_row
+    sv /= np.maximum(length, 1)
+    return uv, sv, user_bias
+
+
+def _recsys_outcomes(rng, rows: dict, items: dict) -> tuple[pd.DataFrame, ...]:
+    """Labels and ground truth of :func:`make_recsys_multitask`."""
+    n = len(rows["item"])
+    uv, sv, user_bias = _recsys_affinities(rng, rows, items)
+    item, device, hour = rows["item"], rows["device"], rows["hour"]
+    log_price = np.log(rows["price"] / 10.0)
+    session = 4.5 * sv
+    click_logit = (
+        -2.25
+        + 1.0 * uv
+        + session
+        + user_bias
+        + items["bias"][item]
+        + np.array([0.2, 0.0, -0.2])[device]
+        + 0.3 * np.cos(2 * np.pi * (hour - 21) / 24)
+        - 0.3 * log_price
+    )
+    conversion_logit = (
+        -1.3
+        + 0.6 * uv
+        + 3.0 * sv
+        + items["quality"][item]
+        + np.array([-0.3, 0.3, 0.0])[device]
+        - 0.8 * log_price
+    )
+    log_watch = (
+        3.0
+        + 0.4 * uv
+        + 1.5 * sv
+        + 0.5 * items["bias"][item]
+        + np.array([-0.2, 0.3, 0.1])[device]
+        + 0.2 * ((hour >= 20) | (hour < 2))
+    )
+    p_click = 1.0 / (1.0 + np.exp(-click_logit))
+    p_conversion = 1.0 / (1.0 + np.exp(-conversion_logit))
+    click = (rng.random(n) < p_click).astype(np.int64)
+    converted = (rng.random(n) < p_conversion).astype(np.int64)
+    Y = pd.DataFrame(
+        {
+            "click": click,
+            "conversion": pd.array(converted, dtype="Int64"),
+            "watch_time": np.exp(log_watch + rng.normal(0.0, 0.6, n)),
+        }
+    )
+    Y.loc[click == 0, "conversion"] = pd.NA
+    truth = pd.DataFrame(
+        {
+            "click": p_click,
+            "conversion": p_conversion,
+            "watch_time": np.exp(log_watch + 0.6**2 / 2),
+            "click_session": session,
+        }
+    )
+    return Y, truth
+
+
+def _take_lists(
+    offsets: np.ndarray, values: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lists ``index`` of a list array given by its offsets and flat values,
+    as offsets and flat values again (Arrow's ``take``, in numpy)."""
+    length = np.diff(offsets)[index]
+    new_offsets = np.zeros(len(index) + 1, dtype=np.int64)
+    np.cumsum(length, out=new_offsets[1:])
+    # Each element's position in its list, plus where its list starts in values.
+    starts = np.repeat(offsets[index] - new_offsets[:-1], length)
+    return new_offsets, values[starts + np.arange(new_offsets[-1])]
+
+
+def _list_column(
+    offsets: np.ndarray,
+    values: np.ndarray,
+    list_format: str,
+    *,
+    missing: np.ndarray | None = None,
+    names: list[str] | None = None,
+) -> pd.Series:
+    """A list column: Arrow-backed from the flat values, or Python lists. With
+    ``names``, the values are codes of these names."""
+    if list_format == "arrow":
+        import pyarrow as pa
+
+        flat = pa.array(values)
+        if names is not None:
+            flat = pa.array(names, pa.string()).take(flat)
+        array = pa.ListArray.from_arrays(
+            pa.array(offsets, pa.int32()),
+            flat,
+            mask=None if missing is None else pa.array(missing),
+        )
+        return pd.Series(array, dtype=pd.ArrowDtype(array.type))
+    if names is not None:
+        values = np.array(names, dtype=object)[values]
+    flat = values.tolist()
+    lists = [flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    column = pd.Series(lists, dtype=object)
+    if missing is not None:
+        column[missing] = None
+    return column
+
+
+def _recsys_frame(
+    rows: dict, items: dict, n_users: int, n_genres: int, list_format: str
+) -> pd.DataFrame:
+    """X of :func:`make_recsys_multitask` from its rows' codes."""
+    n_items = items["factors"].shape[1]
+    item = rows["item"]
+    genre_offsets, genres = _take_lists(items["genre_offsets"], items["genres"], item)
+    return pd.DataFrame(
+        {
+            "user_id": pd.Categorical.from_codes(
+                rows["user"], dtype=pd.CategoricalDtype(pd.RangeIndex(1, n_users + 1))
+            ),
+            "item_id": pd.Categorical.from_codes(
+                item, dtype=pd.CategoricalDtype(pd.RangeIndex(1, n_items + 1))
+            ),
+            "item_genres": _list_column(
+                genre_offsets,
+                genres,
+                list_format,
+                names=[f"genre_{g:02d}" for g in range(n_genres)],
+            ),
+            "recent_items": _list_column(
+                rows["recent_offsets"],
+                rows["recent"] + 1,
+                list_format,
+                missing=rows["recent_missing"],
+            ),
+            "device": pd.Categorical.from_codes(rows["device"], list(_DEVICES)),
+            "hour": rows["hour"].astype(np.int64),
+            "price": rows["price"],
         }
     )
