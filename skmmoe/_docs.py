@@ -86,8 +86,12 @@ default="auto"
         ``FrozenEstimator`` is used as it is, never refitted, by ``fit``,
         ``partial_fit`` and every ``clone``: an encoding fitted once on all the
         data (all categories) survives a search or a stream of chunks.
-    embedding_dim : int, default=8
-        Embedding width of each categorical feature.
+    embedding_dim : int, "auto" or dict, default=8
+        Embedding width of each categorical feature (and list column, and bin
+        embedding). "auto": DeepCTR's rule ``6 * int(rows ** 0.25)`` for a
+        table of ``rows`` rows (18 for 100 values, 30 for 1,000, 186 for 1M). A
+        dict maps column names to widths; columns it does not name get 8.
+        Columns that share a table (``shared_embeddings``) need one width.
     numeric_encoding : {"scaled+embedding", "piecewise_linear+embedding", \
 "scaled", "piecewise_linear", "quantile_embedding"}, default="scaled+embedding"
         How the built-in preprocessor feeds numeric columns to the network. Each
@@ -120,6 +124,47 @@ default="auto"
         ``KBinsDiscretizer`` calls it ``n_bins``; HistGradientBoosting, which
         uses 255, ``max_bins``). Bin embeddings cost the same whatever their
         number; the piecewise-linear encoding adds one dense input per bin.
+    combiner : {"mean", "sum", "max"} or dict, default="mean"
+        How a list-valued column's element embeddings are pooled into one (the
+        name is DeepCTR's ``VarLenSparseFeat`` argument): their mean, sum or
+        element-wise max; a dict maps list columns to combiners ("mean" for
+        columns it does not name). A list column is one whose values are lists,
+        tuples or 1-D arrays of scalars (missing values aside), or an Arrow or
+        polars list column; it is found whatever ``categorical_features`` says,
+        gets its own vocabulary of elements (unseen elements at the reserved
+        index 0), and a missing value or an empty list pools to zeros. Lists
+        keep their own lengths: no row is padded to the longest. Needs the
+        built-in preprocessor (``preprocessor=None``).
+    max_list_length : int, dict or None, default=None
+        Keep the first ``max_list_length`` elements of each list (missing
+        elements dropped first), in fit and predict: a cap against
+        pathological rows, whose lookups would otherwise make one batch as
+        costly as many. A dict maps list columns to caps. None keeps every
+        element.
+    min_frequency : int, float or None, default=None
+        Categories (and list elements) seen fewer than ``min_frequency`` times
+        in fit (an int), or fewer than ``min_frequency * n_samples`` times (a
+        float in (0, 1)), are infrequent: they share one embedding row of their
+        own, apart from the reserved row of unknown and missing values.
+        scikit-learn's ``OneHotEncoder`` meaning. Built-in preprocessor only.
+    max_categories : int or None, default=None
+        At most this many embedding rows per column besides the reserved one,
+        the infrequent group's included: the most frequent categories are kept.
+        scikit-learn's ``OneHotEncoder`` meaning. Built-in preprocessor only.
+    hash_buckets : int, dict or None, default=None
+        Hash categorical and list columns' values into this many buckets
+        (MurmurHash3 of their text, as scikit-learn's ``FeatureHasher``)
+        instead of learning a vocabulary: values first seen in later
+        ``partial_fit`` chunks get rows of their own (shared by collisions)
+        rather than the reserved unknown row. A dict maps columns to bucket
+        counts, leaving the others unhashed. Not with ``min_frequency`` or
+        ``max_categories``.
+    shared_embeddings : dict or None, default=None
+        ``{column: other_column}``: ``column`` looks up ``other_column``'s
+        embedding table (DeepCTR's ``embedding_name``, torch-rechub's
+        ``shared_with``): a ``recent_items`` list column and an ``item_id``
+        column see the same item embeddings. The columns get one vocabulary,
+        the union of their values. Categorical and list columns only.
     epochs : int or "auto", default="auto"
         Passes over the training data. "auto": at least 2, and on small data
         enough to make at least 250 optimizer steps (at most 200 epochs): about
@@ -211,8 +256,11 @@ ATTRIBUTES = """
     n_tasks_ : int
         Number of tasks.
     feature_columns_ : list of FeatureColumn
-        One entry per network input: ``name``, ``kind`` ('sparse' or 'dense'),
-        ``vocabulary_size`` and ``embedding_dim`` (None for dense inputs).
+        One entry per network input: ``name``, ``kind`` ('sparse', 'list' or
+        'dense'), ``vocabulary_size`` and ``embedding_dim`` (None for dense
+        inputs), ``table`` (a number shared by the columns of one
+        ``shared_embeddings`` table, else None) and ``combiner`` (list
+        columns').
     preprocessor_ : ColumnTransformer
         The fitted preprocessor.
     network_ : torch.nn.Module

@@ -40,7 +40,7 @@ from ._engine import distributed as _distributed
 from ._engine import launch as _launch
 from ._engine import training as _training
 from ._engine.callbacks import fit_callbacks
-from ._engine.network import ACTIVATIONS, MMOENetwork, predict_logits
+from ._engine.network import ACTIVATIONS, COMBINERS, MMOENetwork, predict_logits
 from ._engine.optim import LR_SCHEDULES, OPTIMIZERS
 from ._engine.runtime import resolve_runtime
 from ._engine.training import TrainConfig, TrainData, build_network
@@ -330,6 +330,13 @@ def _same_labels(a: list, b: list) -> bool:
         return False
 
 
+def _train_data(encoded, targets) -> TrainData:
+    """The engine's tensors of encoded X and its (targets, weights)."""
+    return TrainData.from_arrays(
+        encoded.sparse, encoded.dense, *targets, lists=encoded.lists
+    )
+
+
 def _fit_state(
     X, y, sample_weight, classes, streaming, specs, runtime, feature_names_in
 ) -> FittedState:
@@ -347,20 +354,18 @@ def _fit_state(
         train_rows, valid_rows = validation_split(
             targets, training.validation_fraction, runtime.seed
         )
-    encoder, sparse, dense = fit_feature_encoder(
-        _take_rows(X, train_rows), specs.features
-    )
-    data = TrainData.from_arrays(sparse, dense, *targets.encoded(train_rows))
+    encoder, encoded = fit_feature_encoder(_take_rows(X, train_rows), specs.features)
+    data = _train_data(encoded, targets.encoded(train_rows))
     valid = None
     if valid_rows is not None:
         encoded = encoder.transform(_take_rows(X, valid_rows))
-        valid = TrainData.from_arrays(*encoded, *targets.encoded(valid_rows))
-    del X, sparse, dense  # only the encoded tensors are held during training
+        valid = _train_data(encoded, targets.encoded(valid_rows))
+    del X, encoded  # only the encoded tensors are held during training
     _check_ranks_agree(specs, runtime, encoder, targets.tasks, data, valid)
     network, dropout_rng = build_network(
         specs.network,
         runtime,
-        vocabulary_sizes=encoder.vocabulary_sizes,
+        embeddings=encoder.embedding_layout(),
         n_dense=data.dense.shape[1],
         output_dims=[t.output_dim for t in targets.tasks],
     )
@@ -425,9 +430,23 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "gpus": [IntSequence(0, allow_empty=False), None],
         "categorical_features": [StrOptions({"auto"}), "array-like", None],
         "preprocessor": [ColumnTransformer, FrozenEstimator, None],
-        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            dict,
+        ],
         "numeric_encoding": [StrOptions(set(NUMERIC_ENCODINGS))],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "combiner": [StrOptions(set(COMBINERS)), dict],
+        "max_list_length": [Interval(Integral, 1, None, closed="left"), dict, None],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+            None,
+        ],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), None],
+        "hash_buckets": [Interval(Integral, 1, None, closed="left"), dict, None],
+        "shared_embeddings": [dict, None],
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
@@ -474,6 +493,12 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         embedding_dim=8,
         numeric_encoding="scaled+embedding",
         n_bins=32,
+        combiner="mean",
+        max_list_length=None,
+        min_frequency=None,
+        max_categories=None,
+        hash_buckets=None,
+        shared_embeddings=None,
         epochs="auto",
         batch_size=512,
         optimizer="adam",
@@ -512,6 +537,12 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         self.embedding_dim = embedding_dim
         self.numeric_encoding = numeric_encoding
         self.n_bins = n_bins
+        self.combiner = combiner
+        self.max_list_length = max_list_length
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.hash_buckets = hash_buckets
+        self.shared_embeddings = shared_embeddings
         self.epochs = epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -659,9 +690,9 @@ default=None
                 "partial_fit with dnn_use_bn=True needs chunks of at least 2 rows: "
                 f"batch norm cannot train on one row (got {len(X)})."
             )
-        sparse, dense = state.encoder.transform(X)
-        _warn_unknown_categories(state.encoder, X, sparse)
-        data = TrainData.from_arrays(sparse, dense, *targets.encoded())
+        encoded = state.encoder.transform(X)
+        _warn_unknown_categories(state.encoder, X, encoded.sparse)
+        data = _train_data(encoded, targets.encoded())
         del X
         _check_ranks_agree(specs, runtime, state.encoder, state.tasks, data, None)
         seed = state.seed + state.n_chunks
@@ -737,12 +768,17 @@ default=None
     def _network_outputs(self, X, method: str = "forward") -> list[np.ndarray]:
         check_is_fitted(self, "network_")
         X = _validate_X(self, X, reset=False, numeric_only=self._encoder.numeric_input)
-        sparse, dense = self._encoder.transform(X)
+        sparse, dense, lists = self._encoder.transform(X)
         device = next(self.network_.parameters()).device
+
+        def tensor(array):
+            return torch.from_numpy(array).to(device)
+
         outs = predict_logits(
             self.network_,
-            torch.from_numpy(sparse).to(device),
-            torch.from_numpy(dense).to(device),
+            tensor(sparse),
+            tensor(dense),
+            [(tensor(v), tensor(o)) for v, o in lists],
             method=method,
         )
         return [o.double().cpu().numpy() for o in outs]

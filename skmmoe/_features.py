@@ -9,8 +9,8 @@ form the dense input.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,15 @@ from ._encoders import (
     SPLIT_BLOCK_ROWS,
     CalendarEncoder,
     CategoryEncoder,
+    ListEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
     _column_as_strings,
+    category_counts,
+    is_list_column,
     numbers_as_float,
+    select_categories,
+    sum_counts,
 )
 from ._sklearn_compat import _safe_indexing
 
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NUMERIC_ENCODINGS",
+    "Encoded",
     "FeatureColumn",
     "FeatureEncoder",
     "fit_feature_encoder",
@@ -55,6 +61,9 @@ CATEGORICAL, NUMERIC, NUMERIC_BINS = "categorical", "numeric", "numeric_bins"
 DATETIME, DATETIME_BINS = "datetime", "datetime_bins"
 AS_FLOAT, IMPUTE, SCALE, BINS, PLE = "as_float", "impute", "scale", "bins", "ple"
 CALENDAR = "calendar"
+HASHED = "categorical_hashed"
+"""The name of the transformer of the categorical columns hashed into n buckets
+is ``f"{HASHED}_{n}"``."""
 
 
 @dataclass(frozen=True)
@@ -65,20 +74,29 @@ class FeatureColumn:
     ----------
     name : str
         Output feature name of the preprocessor.
-    kind : {"sparse", "dense"}
-        ``"sparse"``: integer ids looked up in an embedding table; ``"dense"``: one
-        float passed to the experts and gates as it is.
+    kind : {"sparse", "list", "dense"}
+        ``"sparse"``: integer ids looked up in an embedding table; ``"list"``: a
+        list of ids per row, their embeddings pooled by ``combiner``;
+        ``"dense"``: one float passed to the experts and gates as it is.
     vocabulary_size : int or None
         Rows of the embedding table, including index 0 reserved for unknown and
         missing categories. None for dense columns.
     embedding_dim : int or None
         Width of the embedding. None for dense columns.
+    table : int or None
+        The embedding table's number; columns that share a table
+        (``shared_embeddings``) have the same. None for dense columns (and in
+        model files written before tables could be shared: one table each).
+    combiner : {"mean", "sum", "max"} or None
+        How a list column's embeddings are pooled; None for other columns.
     """
 
     name: str
     kind: str
     vocabulary_size: int | None = None
     embedding_dim: int | None = None
+    table: int | None = None
+    combiner: str | None = None
 
 
 def is_categorical_dtype_auto(dtype) -> bool:
@@ -225,6 +243,10 @@ def make_default_preprocessor(
     numeric_encoding: str,
     n_bins: int,
     date_mask: np.ndarray | None = None,
+    *,
+    min_frequency=None,
+    max_categories=None,
+    hash_buckets=None,
 ) -> ColumnTransformer:
     """The ColumnTransformer skmmoe builds when the user gives none.
 
@@ -238,13 +260,22 @@ def make_default_preprocessor(
     embedding of every numeric column. Datetime columns (``date_mask``) are
     numeric columns of their own, ``datetime`` and ``datetime_bins``, whose
     pipelines start with their calendar parts (:class:`CalendarEncoder`).
+    Categorical columns group rare values by ``min_frequency`` and
+    ``max_categories``; those with a number of ``hash_buckets`` (a list, None
+    or an int per column) are hashed, by a transformer ``f"{HASHED}_{n}"`` per
+    number n.
     """
     dense_encoding, plus, _ = numeric_encoding.partition("+embedding")
     dates = np.zeros(len(cat_mask), bool) if date_mask is None else date_mask
-    cat_cols = [c for c, m in zip(columns, cat_mask) if m]
+    buckets = [None] * len(cat_mask) if hash_buckets is None else hash_buckets
+    cat_cols = [c for c, m, b in zip(columns, cat_mask, buckets) if m and b is None]
     transformers = []
     if cat_cols:
-        transformers.append((CATEGORICAL, CategoryEncoder(), cat_cols))
+        rare = dict(min_frequency=min_frequency, max_categories=max_categories)
+        transformers.append((CATEGORICAL, CategoryEncoder(**rare), cat_cols))
+    for n in sorted({b for b, m in zip(buckets, cat_mask) if m and b is not None}):
+        hashed = [c for c, m, b in zip(columns, cat_mask, buckets) if m and b == n]
+        transformers.append((f"{HASHED}_{n}", CategoryEncoder(hash_buckets=n), hashed))
     for name, bins_name, is_date in (
         (NUMERIC, NUMERIC_BINS, False),
         (DATETIME, DATETIME_BINS, True),
@@ -267,6 +298,18 @@ def make_default_preprocessor(
     )
 
 
+class Encoded(NamedTuple):
+    """X as the network takes it."""
+
+    sparse: np.ndarray
+    """(n_samples, n_sparse) int32 ids."""
+    dense: np.ndarray
+    """(n_samples, n_dense) float32 values."""
+    lists: list
+    """One (values, offsets) pair of arrays per list column: row i's ids (int32)
+    are ``values[offsets[i]:offsets[i + 1]]``."""
+
+
 @dataclass
 class FeatureEncoder:
     """A fitted preprocessor and the map from its output columns to network inputs.
@@ -282,6 +325,10 @@ class FeatureEncoder:
     numeric_input : bool
         Whether X, when an array, must be numeric (:attr:`FeatureSpec.numeric_only
         <skmmoe._params.FeatureSpec.numeric_only>` at fit).
+    list_columns : list of int
+        Positions in X of the list-valued columns, which the preprocessor drops.
+    list_encoders : list of ListEncoder
+        Fitted, one per list column.
     """
 
     preprocessor: ColumnTransformer
@@ -289,6 +336,8 @@ class FeatureEncoder:
     dense_positions: np.ndarray
     feature_columns: list[FeatureColumn]
     numeric_input: bool
+    list_columns: list[int] = field(default_factory=list)
+    list_encoders: list[ListEncoder] = field(default_factory=list)
 
     @property
     def vocabulary_sizes(self) -> list[int]:
@@ -298,24 +347,51 @@ class FeatureEncoder:
             if c.kind == "sparse" and c.vocabulary_size is not None
         ]
 
-    def transform(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Encode X, a block of rows at a time (so the preprocessor's float output
-        never exists for all rows at once).
+    def embedding_layout(self) -> dict:
+        """The network's embedding arguments: the distinct tables [(rows,
+        width)] in the order of their first column, the table of each scalar
+        and each list column, and the lists' combiners (see
+        :class:`~skmmoe._engine.network.EmbeddingLayout`)."""
+        tables: list[list[int]] = []
+        numbers: dict = {}
 
-        Returns
-        -------
-        sparse : ndarray of shape (n_samples, n_sparse), dtype int32
-        dense : ndarray of shape (n_samples, n_dense), dtype float32
-        """
+        def table_of(i: int, column: FeatureColumn) -> int:
+            key = ("own", i) if column.table is None else column.table
+            if key not in numbers:
+                numbers[key] = len(tables)
+                tables.append([int(column.vocabulary_size), int(column.embedding_dim)])
+            return numbers[key]
+
+        sparse = [c for c in self.feature_columns if c.kind == "sparse"]
+        lists = [c for c in self.feature_columns if c.kind == "list"]
+        return {
+            "tables": tables,
+            "sparse_tables": [table_of(i, c) for i, c in enumerate(sparse)],
+            "list_tables": [table_of(len(sparse) + i, c) for i, c in enumerate(lists)],
+            "list_combiners": [str(c.combiner) for c in lists],
+        }
+
+    def transform(self, X) -> Encoded:
+        """Encode X, a block of rows at a time (so the preprocessor's float output
+        never exists for all rows at once)."""
         n = X.shape[0]
+        lists = self._lists(X)
         if n <= TRANSFORM_BLOCK_ROWS:
-            return self._split(self._transform(X))
+            return Encoded(*self._split(self._transform(X)), lists)
         sparse, dense = self._empty(n)
         for start in range(0, n, TRANSFORM_BLOCK_ROWS):
             rows = slice(start, start + TRANSFORM_BLOCK_ROWS)
             block = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
             self._split(self._transform(block), sparse[rows], dense[rows])
-        return sparse, dense
+        return Encoded(sparse, dense, lists)
+
+    def _lists(self, X) -> list:
+        """Each list column's ids, as (values, offsets)."""
+        out = []
+        for position, encoder in zip(self.list_columns, self.list_encoders):
+            ragged = encoder.transform(_column_frame(X, position))[0]
+            out.append((ragged.values, ragged.offsets))
+        return out
 
     def unknown_category_shares(self, X) -> dict[str, float]:
         """The share of each categorical column's values in X that are categories
@@ -369,16 +445,17 @@ class FeatureEncoder:
             "dense_positions": [int(p) for p in self.dense_positions],
             "feature_columns": [asdict(c) for c in self.feature_columns],
             "numeric_input": bool(self.numeric_input),
+            "list_columns": [int(p) for p in self.list_columns],
         }
 
     @classmethod
     def from_json(
-        cls, spec: dict, *, preprocessor: ColumnTransformer
+        cls, spec: dict, *, preprocessor: ColumnTransformer, list_encoders=()
     ) -> FeatureEncoder:
-        """Rebuild an encoder saved by :meth:`to_json` around ``preprocessor``, the
-        fitted preprocessor it was saved with; raises ValueError if the two
-        disagree (the number of input columns, or the names of the outputs the
-        network reads)."""
+        """Rebuild an encoder saved by :meth:`to_json` around ``preprocessor``
+        and ``list_encoders``, the fitted transformers it was saved with; raises
+        ValueError if they disagree (the number of input columns, the names of
+        the outputs the network reads, the number of list columns)."""
         columns = [FeatureColumn(**c) for c in spec["feature_columns"]]
         encoder = cls(
             preprocessor=preprocessor,
@@ -386,7 +463,16 @@ class FeatureEncoder:
             dense_positions=_positions(spec["dense_positions"]),
             feature_columns=columns,
             numeric_input=bool(spec["numeric_input"]),
+            list_columns=[int(p) for p in _positions(spec.get("list_columns", []))],
+            list_encoders=list(list_encoders),
         )
+        n_lists = sum(c.kind == "list" for c in columns)
+        if not (n_lists == len(encoder.list_columns) == len(encoder.list_encoders)):
+            raise ValueError(
+                f"the features were saved with {n_lists} list columns, "
+                f"{len(encoder.list_columns)} list positions and "
+                f"{len(encoder.list_encoders)} list encoders"
+            )
         if spec["n_features"] != preprocessor.n_features_in_:
             raise ValueError(
                 f"the features were saved for {spec['n_features']} input columns, "
@@ -396,7 +482,7 @@ class FeatureEncoder:
         sparse, dense = encoder.sparse_positions, encoder.dense_positions
         inputs = [(names_out[p], "sparse") for p in sparse if p < len(names_out)]
         inputs += [(names_out[p], "dense") for p in dense if p < len(names_out)]
-        if inputs != [(c.name, c.kind) for c in columns]:
+        if inputs != [(c.name, c.kind) for c in columns if c.kind != "list"]:
             raise ValueError(
                 "the saved feature columns do not name the preprocessor's outputs"
             )
@@ -466,36 +552,298 @@ def _positions(values) -> np.ndarray:
     return positions
 
 
-def fit_feature_encoder(
-    X, spec: FeatureSpec
-) -> tuple[FeatureEncoder, np.ndarray, np.ndarray]:
+def _column_frame(X, position: int) -> pd.DataFrame:
+    """Column ``position`` of X as a one-column DataFrame."""
+    if hasattr(X, "iloc"):
+        return X.iloc[:, [position]]
+    return pd.DataFrame({position: pd.Series(list(np.asarray(X)[:, position]))})
+
+
+def _list_mask(X) -> np.ndarray:
+    """Which columns of X hold lists (:func:`is_list_column`)."""
+    if hasattr(X, "iloc"):
+        return np.array(
+            [is_list_column(X.iloc[:, j], X.columns[j]) for j in range(X.shape[1])],
+            dtype=bool,
+        )
+    array = np.asarray(X)
+    if array.dtype != object:
+        return np.zeros(X.shape[1], dtype=bool)
+    return np.array(
+        [
+            is_list_column(_column_frame(array, j).iloc[:, 0], j)
+            for j in range(X.shape[1])
+        ],
+        dtype=bool,
+    )
+
+
+def _per_column(value, label, default):
+    """A parameter's value for one column: the dict's entry (by label, or by
+    its text), ``default`` if it has none, or the value itself."""
+    if not isinstance(value, dict):
+        return value
+    if label in value:
+        return value[label]
+    return value.get(str(label), default)
+
+
+def _check_column_keys(spec: FeatureSpec, labels: list) -> None:
+    """Every column a dict parameter names is a column of X."""
+    known = {str(c) for c in labels} | set(labels)
+    for name in ("embedding_dim", "combiner", "max_list_length", "hash_buckets"):
+        value = getattr(spec, name)
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in known]
+            if unknown:
+                raise ValueError(
+                    f"{name} names columns not in X: {unknown}. X has columns "
+                    f"{[str(c) for c in labels]}."
+                )
+
+
+def embedding_width(embedding_dim, label, rows: int) -> int:
+    """The width of a column's embedding: ``embedding_dim`` if an int, its
+    entry for the column if a dict (8 for a column it does not name), and for
+    "auto" DeepCTR's rule ``6 * int(rows ** 0.25)``, rows counting the reserved
+    one (18 for 100 rows, 30 for 1,000, 186 for 1M)."""
+    value = _per_column(embedding_dim, label, 8)
+    if isinstance(value, str) and value == "auto":
+        return 6 * int(rows**0.25)
+    return int(value)
+
+
+@dataclass
+class _Inputs:
+    """The columns of the built-in encoding, as :func:`_fit_built_in` finds
+    them."""
+
+    labels: list
+    list_positions: list[int]
+    cat_mask: np.ndarray
+    date_mask: np.ndarray
+    hash_buckets: list
+
+
+def _find_inputs(X, spec: FeatureSpec) -> _Inputs:
+    labels = list(X.columns) if hasattr(X, "columns") else list(range(X.shape[1]))
+    _check_column_keys(spec, labels)
+    lists = _list_mask(X)
+    cat_mask = resolve_categorical_mask(X, spec.categorical_features) & ~lists
+    date_mask = (
+        np.array(
+            [getattr(t, "kind", None) == "M" for t in getattr(X, "dtypes", [])]
+            or [False] * X.shape[1]
+        )
+        & ~lists
+    )
+    buckets = [
+        _per_column(spec.hash_buckets, label, None) if cat_mask[j] or lists[j] else None
+        for j, label in enumerate(labels)
+    ]
+    return _Inputs(labels, list(np.flatnonzero(lists)), cat_mask, date_mask, buckets)
+
+
+def _fit_list_encoders(X, spec: FeatureSpec, inputs: _Inputs) -> list[ListEncoder]:
+    encoders = []
+    for p in inputs.list_positions:
+        label = inputs.labels[p]
+        encoder = ListEncoder(
+            max_length=_per_column(spec.max_list_length, label, None),
+            min_frequency=spec.min_frequency,
+            max_categories=spec.max_categories,
+            hash_buckets=inputs.hash_buckets[p],
+        )
+        encoders.append(encoder.fit(_column_frame(X, p)))
+    return encoders
+
+
+def shared_groups(shared_embeddings, labels: list) -> dict:
+    """``shared_embeddings`` ({column: column whose table it uses}) as groups:
+    {the group's own column: [its columns, in X's order]}, by position in X.
+    Chains (a -> b -> c) end at their last column; a column sharing with itself
+    or with a column not in X is a ValueError."""
+    if not shared_embeddings:
+        return {}
+    names = [str(c) for c in labels]
+
+    def position(key) -> int:
+        if key in labels:
+            return labels.index(key)
+        if str(key) in names:
+            return names.index(str(key))
+        raise ValueError(
+            f"shared_embeddings names a column not in X: {key!r}. X has columns "
+            f"{names}."
+        )
+
+    edges = {position(k): position(v) for k, v in shared_embeddings.items()}
+    groups: dict = {}
+    for column in edges:
+        root, seen = column, {column}
+        while root in edges:
+            root = edges[root]
+            if root in seen:
+                raise ValueError(
+                    "shared_embeddings must not make a cycle; column "
+                    f"{names[column]!r} comes back to itself."
+                )
+            seen.add(root)
+        groups.setdefault(root, {root}).add(column)
+    return {root: sorted(members) for root, members in groups.items()}
+
+
+def _encoder_of(position, transformer, list_encoders, inputs):
+    """(encoder, its column index) encoding column ``position`` of X."""
+    if position in inputs.list_positions:
+        return list_encoders[inputs.list_positions.index(position)], 0
+    for _, fitted, columns in transformer.transformers_:
+        final = _final_step(fitted)
+        if isinstance(final, CategoryEncoder) and position in list(columns):
+            return final, list(columns).index(position)
+    raise ValueError(
+        f"shared_embeddings joins column {inputs.labels[position]!r}, which is "
+        "neither categorical nor a list column; only those have embedding tables."
+    )
+
+
+def _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs):
+    """Give the columns of each shared group one vocabulary: the union of their
+    values, rare ones grouped over their summed counts."""
+    for members in groups.values():
+        buckets = {inputs.hash_buckets[p] for p in members}
+        encoders = [_encoder_of(p, transformer, list_encoders, inputs) for p in members]
+        if len(buckets) > 1:
+            raise ValueError(
+                "Columns that share an embedding table must be hashed alike: "
+                f"{[str(inputs.labels[p]) for p in members]} have hash_buckets "
+                f"{[inputs.hash_buckets[p] for p in members]}."
+            )
+        if buckets != {None}:
+            continue  # equal values hash to equal ids
+        counts = []
+        for p, (encoder, _) in zip(members, encoders):
+            length = getattr(encoder, "max_length", None)
+            column = _column_frame(X, p).iloc[:, 0]
+            counts.append(category_counts(column, inputs.labels[p], max_length=length))
+        kept, infrequent = select_categories(
+            *sum_counts(counts),
+            min_frequency=spec.min_frequency,
+            max_categories=spec.max_categories,
+            n_samples=X.shape[0],
+        )
+        for encoder, j in encoders:
+            categories = list(encoder.categories_)
+            rare = list(encoder.infrequent_categories_)
+            categories[j], rare[j] = kept, infrequent
+            encoder.set_categories(categories, rare)
+
+
+def _sparse_columns(transformer, names, inputs: _Inputs | None):
+    """(output position, input position or None, vocabulary size) of each
+    output that feeds an embedding, and whether one comes from categories."""
+    n_out = len(names)
+    out, from_categories = [], False
+    for name, fitted, columns in transformer.transformers_:
+        final = _final_step(fitted)
+        if not isinstance(final, (OrdinalEncoder, CategoryEncoder, QuantileBinner)):
+            continue
+        from_categories |= not isinstance(final, QuantileBinner)
+        positions = range(n_out)[transformer.output_indices_[name]]
+        one_to_one = inputs is not None and len(positions) == len(list(columns))
+        if isinstance(final, (CategoryEncoder, QuantileBinner)) and hasattr(
+            final, "vocabulary_sizes_"
+        ):
+            sizes = final.vocabulary_sizes_
+        else:
+            sizes = [_n_known_categories(c) + 1 for c in final.categories_]
+        for k, (pos, size) in enumerate(zip(positions, sizes)):
+            source = list(columns)[k] if one_to_one else None
+            out.append((pos, source, int(size)))
+    return out, from_categories
+
+
+def _feature_columns(spec, names, sparse, inputs, groups, list_encoders):
+    """The network's inputs: embeddings (scalar, then lists), with their
+    tables, widths and combiners; the dense ones are added by the caller."""
+    group_of = {p: root for root, members in groups.items() for p in members}
+    widths: dict = {}
+    columns = []
+
+    def column(kind, name, source, size, combiner=None):
+        label = None if source is None else inputs.labels[source]
+        key = group_of.get(source, ("own", len(columns)))
+        width = embedding_width(
+            spec.embedding_dim, name if label is None else label, size
+        )
+        if key in widths and widths[key] != width:
+            raise ValueError(
+                f"Columns that share an embedding table need one embedding_dim: "
+                f"{name!r} gets {width}, its table {widths[key]}."
+            )
+        widths[key] = width
+        # A table of its own needs no number (as in model files written before
+        # tables could be shared).
+        table = list(widths).index(key) if source in group_of else None
+        columns.append(FeatureColumn(name, kind, size, width, table, combiner))
+
+    for pos, source, size in sparse:
+        column("sparse", str(names[pos]), source, size)
+    for p, encoder in zip(inputs.list_positions if inputs else [], list_encoders):
+        label = inputs.labels[p]
+        combiner = _per_column(spec.combiner, label, "mean")
+        column("list", str(label), p, encoder.vocabulary_sizes_[0], combiner)
+    return columns
+
+
+def _fit_built_in(X, spec: FeatureSpec):
+    """The built-in preprocessor and list encoders, fitted on X."""
+    inputs = _find_inputs(X, spec)
+    scalar = np.ones(X.shape[1], dtype=bool)
+    scalar[inputs.list_positions] = False
+    # The list columns are no columns of the preprocessor (it drops them).
+    transformer = make_default_preprocessor(
+        inputs.cat_mask[scalar],
+        list(np.flatnonzero(scalar)),
+        spec.numeric_encoding,
+        spec.n_bins,
+        inputs.date_mask[scalar],
+        min_frequency=spec.min_frequency,
+        max_categories=spec.max_categories,
+        hash_buckets=[b for b, keep in zip(inputs.hash_buckets, scalar) if keep],
+    )
+    list_encoders = _fit_list_encoders(X, spec, inputs)
+    groups = shared_groups(spec.shared_embeddings, inputs.labels)
+    if groups:
+        transformer.fit(X)
+        _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs)
+        out = transformer.transform(X)
+    else:
+        out = transformer.fit_transform(X)
+    return transformer, out, inputs, groups, list_encoders
+
+
+def fit_feature_encoder(X, spec: FeatureSpec) -> tuple[FeatureEncoder, Encoded]:
     """Fit the preprocessor on X and describe the network's inputs.
 
-    With ``spec.preprocessor=None`` the columns chosen by
-    ``spec.categorical_features`` are ordinal-encoded into embeddings and the others
-    encoded as ``spec.numeric_encoding`` says. A user's ColumnTransformer is copied
-    and the copy fitted; the outputs of its ``OrdinalEncoder`` transformers (alone
-    or ending a Pipeline) become embeddings and every other output a dense input.
+    With ``spec.preprocessor=None`` list-valued columns become pooled
+    embeddings (:class:`ListEncoder`), the columns chosen by
+    ``spec.categorical_features`` are ordinal-encoded into embeddings and the
+    others encoded as ``spec.numeric_encoding`` says. A user's
+    ColumnTransformer is copied and the copy fitted; the outputs of its
+    ``OrdinalEncoder`` transformers (alone or ending a Pipeline) become
+    embeddings and every other output a dense input.
 
     Returns
     -------
     encoder : FeatureEncoder
-    sparse, dense : ndarray
+    encoded : Encoded
         X encoded, as ``encoder.transform(X)`` would return it.
     """
     preprocessor = spec.preprocessor
+    inputs, groups, list_encoders = None, {}, []
     if preprocessor is None:
-        # Positions, not names: a DataFrame's integer column labels would be read
-        # as positions by ColumnTransformer anyway.
-        columns = list(range(X.shape[1]))
-        cat_mask = resolve_categorical_mask(X, spec.categorical_features)
-        date_mask = np.array(
-            [getattr(t, "kind", None) == "M" for t in getattr(X, "dtypes", [])]
-            or [False] * X.shape[1]
-        )
-        transformer = make_default_preprocessor(
-            cat_mask, columns, spec.numeric_encoding, spec.n_bins, date_mask
-        )
+        transformer, out, inputs, groups, list_encoders = _fit_built_in(X, spec)
     elif isinstance(preprocessor, FrozenEstimator):
         # A fitted encoding kept as it is: used, never refitted (nor copied: a
         # FrozenEstimator is shared by its clones too).
@@ -507,42 +855,27 @@ def fit_feature_encoder(
                 "preprocessor is a FrozenEstimator around a ColumnTransformer that "
                 "is not fitted; fit the ColumnTransformer before freezing it."
             ) from None
-    else:
-        transformer = copy.deepcopy(preprocessor)
-    if isinstance(preprocessor, FrozenEstimator):
         out = transformer.transform(X)
     else:
+        transformer = copy.deepcopy(preprocessor)
         out = transformer.fit_transform(X)
     names = transformer.get_feature_names_out()
-    n_out = len(names)
-
-    sparse_positions: list[int] = []
-    vocabulary_sizes: list[int] = []
-    sparse_from_categories = False
-    for name, fitted, _ in transformer.transformers_:
-        final = _final_step(fitted)
-        if not isinstance(final, (OrdinalEncoder, CategoryEncoder, QuantileBinner)):
-            continue
-        sparse_from_categories |= not isinstance(final, QuantileBinner)
-        positions = range(n_out)[transformer.output_indices_[name]]
-        for pos, categories in zip(positions, final.categories_):
-            sparse_positions.append(pos)
-            vocabulary_sizes.append(_n_known_categories(categories) + 1)
-    sparse_set = set(sparse_positions)
-    dense_positions = [p for p in range(n_out) if p not in sparse_set]
-
-    feature_columns = [
-        FeatureColumn(str(names[p]), "sparse", size, spec.embedding_dim)
-        for p, size in zip(sparse_positions, vocabulary_sizes)
-    ] + [FeatureColumn(str(names[p]), "dense") for p in dense_positions]
+    sparse, from_categories = _sparse_columns(transformer, names, inputs)
+    sparse_set = {pos for pos, _, _ in sparse}
+    dense_positions = [p for p in range(len(names)) if p not in sparse_set]
+    feature_columns = _feature_columns(
+        spec, names, sparse, inputs, groups, list_encoders
+    )
+    feature_columns += [FeatureColumn(str(names[p]), "dense") for p in dense_positions]
     encoder = FeatureEncoder(
         preprocessor=transformer,
-        sparse_positions=np.asarray(sparse_positions, dtype=np.intp),
+        sparse_positions=np.asarray([p for p, _, _ in sparse], dtype=np.intp),
         dense_positions=np.asarray(dense_positions, dtype=np.intp),
         feature_columns=feature_columns,
         # An array X at predict must be all numbers only if no column of the fit
-        # was categorical.
-        numeric_input=spec.numeric_only and not sparse_from_categories,
+        # was categorical (or a list).
+        numeric_input=spec.numeric_only and not from_categories and not list_encoders,
+        list_columns=[int(p) for p in (inputs.list_positions if inputs else [])],
+        list_encoders=list_encoders,
     )
-    sparse, dense = encoder._split(out)
-    return encoder, sparse, dense
+    return encoder, Encoded(*encoder._split(out), encoder._lists(X))

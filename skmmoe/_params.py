@@ -42,9 +42,16 @@ class FeatureSpec:
 
     categorical_features: object
     preprocessor: object
-    embedding_dim: int
+    embedding_dim: object
+    """An int, "auto" or a dict per column."""
     numeric_encoding: str
     n_bins: int
+    combiner: object = "mean"
+    max_list_length: object = None
+    min_frequency: object = None
+    max_categories: object = None
+    hash_buckets: object = None
+    shared_embeddings: object = None
 
     @property
     def numeric_only(self) -> bool:
@@ -74,7 +81,9 @@ class NetworkSpec:
     passed to :class:`~skmmoe._engine.network.MMOENetwork` as they are
     (:func:`skmmoe._engine.training.build_network`)."""
 
-    embedding_dim: int
+    embedding_dim: object
+    """An int, "auto" or a dict per column: the features decide each table's
+    width (:meth:`skmmoe._features.FeatureEncoder.embedding_layout`)."""
     num_experts: int
     expert_dnn_hidden_units: tuple[int, ...]
     gate_dnn_hidden_units: tuple[int, ...]
@@ -85,23 +94,26 @@ class NetworkSpec:
     dnn_use_bn: bool
     init_std: float
 
-    def weight_count(self, vocabulary_sizes, n_dense: int, output_dims) -> int:
-        """The number of weights of the network (biases and norms aside)."""
-        n_in = len(vocabulary_sizes) * self.embedding_dim + n_dense
+    def weight_count(self, tables, input_width: int, output_dims) -> int:
+        """The number of weights of the network (biases and norms aside), for
+        embedding ``tables`` [(rows, width)] and an input ``input_width`` wide."""
         n_tasks = len(output_dims)
 
         def mlp(widths, n_inputs):
             sizes = [n_inputs, *widths]
             return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
-        experts = self.num_experts * mlp(self.expert_dnn_hidden_units, n_in)
+        experts = self.num_experts * mlp(self.expert_dnn_hidden_units, input_width)
         n_gates = 1 if self.shared_gate else n_tasks
-        gates = n_gates * mlp([*self.gate_dnn_hidden_units, self.num_experts], n_in)
+        gates = n_gates * mlp(
+            [*self.gate_dnn_hidden_units, self.num_experts], input_width
+        )
         towers = sum(
             mlp([*self.tower_dnn_hidden_units, d], self.expert_dnn_hidden_units[-1])
             for d in output_dims
         )
-        return sum(vocabulary_sizes) * self.embedding_dim + experts + gates + towers
+        embeddings = sum(int(rows) * int(width) for rows, width in tables)
+        return embeddings + experts + gates + towers
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,25 @@ def read_params(estimator) -> Specs:
             "tower_dnn_hidden_units",
         )
     }
+    if estimator.preprocessor is not None:
+        for name in (
+            "hash_buckets",
+            "shared_embeddings",
+            "min_frequency",
+            "max_categories",
+        ):
+            if getattr(estimator, name) is not None:
+                raise ValueError(
+                    f"{name} applies to the built-in preprocessor's columns; with "
+                    "preprocessor= set, encode in the preprocessor instead."
+                )
+    if estimator.hash_buckets is not None and (
+        estimator.min_frequency is not None or estimator.max_categories is not None
+    ):
+        raise ValueError(
+            "hash_buckets cannot be combined with min_frequency or max_categories: "
+            "hashed columns keep no vocabulary to group rare values in."
+        )
     gpus = None if estimator.gpus is None else tuple(int(g) for g in estimator.gpus)
     return Specs(
         features=_read(FeatureSpec, estimator),

@@ -70,6 +70,7 @@ from . import _legacy_format2
 from ._encoders import (
     CalendarEncoder,
     CategoryEncoder,
+    ListEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
     numbers_as_float,
@@ -151,6 +152,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         # (FunctionTransformer is trusted with this function only; any other
         # function in a file must be trusted by name).
         CategoryEncoder,
+        ListEncoder,
         CalendarEncoder,
         QuantileBinner,
         PiecewiseLinearEncoder,
@@ -278,7 +280,7 @@ def save(
         _JSON: json.dumps(meta, allow_nan=True).encode(),
         _NETWORK: _tensor_bytes(state.network.state_dict()),
         _PREPROCESSOR: _preprocessor_bytes(
-            state.encoder.preprocessor, preprocessor_param
+            state.encoder.preprocessor, preprocessor_param, state.encoder.list_encoders
         ),
     }
     if state.optimizer_state is not None:
@@ -428,11 +430,15 @@ def _skops_io():
     return skops.io
 
 
-def _preprocessor_bytes(fitted, parameter) -> bytes:
+def _preprocessor_bytes(fitted, parameter, list_encoders=()) -> bytes:
     """The fitted preprocessor and the ``preprocessor`` parameter, by skops, in
     one member, so that a FrozenEstimator parameter and the fitted preprocessor
-    it holds come back as one object."""
-    return _skops_io().dumps({"fitted": fitted, "parameter": parameter})
+    it holds come back as one object; the list columns' encoders beside them
+    (the key is there only when X had list columns)."""
+    content = {"fitted": fitted, "parameter": parameter}
+    if list_encoders:
+        content["list_encoders"] = list(list_encoders)
+    return _skops_io().dumps(content)
 
 
 def _types_in_skops(data: bytes) -> set[str]:
@@ -502,6 +508,9 @@ def _load_preprocessor(path, data: bytes, trusted: Iterable[str]):
         # Every name in the file is trusted by now; skops checks them again.
         content = _skops_io().loads(data, trusted=sorted(names))
         fitted, parameter = content["fitted"], content["parameter"]
+        list_encoders = content.get("list_encoders", [])
+        if not all(isinstance(e, ListEncoder) for e in list_encoders):
+            raise TypeError("the list columns' encoders are not ListEncoders")
         if not isinstance(fitted, ColumnTransformer):
             raise TypeError(
                 f"the fitted preprocessor is a {type(fitted).__name__}, not a "
@@ -516,7 +525,7 @@ def _load_preprocessor(path, data: bytes, trusted: Iterable[str]):
             f"{path}: {_PREPROCESSOR} holds no valid preprocessor "
             f"({type(exc).__name__}: {exc})."
         ) from exc
-    return fitted, parameter
+    return fitted, parameter, list_encoders
 
 
 def _member_bounds(version: int, weights_bound: int) -> dict[str, tuple[int, bool]]:
@@ -772,11 +781,13 @@ def load(
         if meta["format_version"] == _legacy_format2.FORMAT_VERSION:
             weights, encoder, optimizer_state = _legacy_format2.read(meta, members)
         else:
-            preprocessor, params["preprocessor"] = _load_preprocessor(
+            preprocessor, params["preprocessor"], list_encoders = _load_preprocessor(
                 path, members[_PREPROCESSOR], trusted
             )
             encoder = FeatureEncoder.from_json(
-                meta["features"], preprocessor=preprocessor
+                meta["features"],
+                preprocessor=preprocessor,
+                list_encoders=list_encoders,
             )
             weights = _load_tensors(path, _NETWORK, members[_NETWORK])
             optimizer_state = None

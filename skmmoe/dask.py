@@ -407,7 +407,7 @@ def fit(
 
     frozen = features.preprocessor
     if not isinstance(frozen, FrozenEstimator):
-        encoder, _, _ = fit_feature_encoder(_take(summary.X, slice(0, k)), features)
+        encoder, _ = fit_feature_encoder(_take(summary.X, slice(0, k)), features)
         if features.preprocessor is None and cat_positions:
             encoder.preprocessor.named_transformers_[CATEGORICAL].set_categories(
                 summary.categories

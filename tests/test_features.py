@@ -38,7 +38,8 @@ def fit(
         numeric_encoding=numeric_encoding,
         n_bins=n_bins,
     )
-    return fit_feature_encoder(X, spec)
+    encoder, encoded = fit_feature_encoder(X, spec)
+    return encoder, encoded.sparse, encoded.dense
 
 
 @pytest.fixture
@@ -178,7 +179,7 @@ def test_feature_columns_of_a_mixed_frame(tiny_mixed_frame):
 
 def test_transform_equals_fit_output(tiny_mixed_frame):
     encoder, sparse, dense = fit(tiny_mixed_frame)
-    sparse2, dense2 = encoder.transform(tiny_mixed_frame)
+    sparse2, dense2, _ = encoder.transform(tiny_mixed_frame)
     assert_array_equal(sparse2, sparse)
     assert_array_equal(dense2, dense)
 
@@ -192,7 +193,7 @@ def test_block_wise_encoding_equals_encoding_at_once(
     encoder, sparse, dense = fit(X, categorical)
     monkeypatch.setattr(_features, "TRANSFORM_BLOCK_ROWS", 3)
     monkeypatch.setattr(_features, "SPLIT_BLOCK_ROWS", 2)
-    sparse2, dense2 = encoder.transform(X)
+    sparse2, dense2, _ = encoder.transform(X)
     assert len(sparse2) == len(tiny_mixed_frame) > 3
     assert sparse2.dtype == np.int32 and dense2.dtype == np.float32
     assert_array_equal(sparse2, sparse)
@@ -238,7 +239,7 @@ def test_unknown_and_missing_categories_map_to_zero(tiny_mixed_frame):
             "income": [1.0, 2.0, np.nan, 3.0, 4.0],
         }
     )
-    new_sparse, new_dense = encoder.transform(new)
+    new_sparse, new_dense, _ = encoder.transform(new)
     fit_id = {
         (j, str(v)): sparse[i, j]
         for j, col in enumerate(["city", "grade", "member"])
@@ -263,7 +264,7 @@ def test_all_missing_categorical_column_at_transform(tiny_mixed_frame):
     encoder, _, _ = fit(tiny_mixed_frame)
     new = tiny_mixed_frame.copy()
     new["city"] = pd.Series([None] * len(new), dtype=object)
-    sparse, _ = encoder.transform(new)
+    sparse, _, _ = encoder.transform(new)
     assert_array_equal(sparse[:, 0], 0)
 
 
@@ -271,7 +272,7 @@ def test_all_missing_category_dtype_column_maps_to_zero(tiny_mixed_frame):
     encoder, _, _ = fit(tiny_mixed_frame)
     new = tiny_mixed_frame.copy()
     new["grade"] = pd.Series([None] * len(new), dtype="category")
-    sparse, _ = encoder.transform(new)
+    sparse, _, _ = encoder.transform(new)
     assert_array_equal(sparse[:, 1], 0)
 
 
@@ -282,7 +283,7 @@ def test_int_coded_category_arriving_as_float_keeps_its_ids():
     ids = dict(zip(X["code"], sparse[:, 0]))
     new = pd.DataFrame({"code": [3.0, np.nan, 1.0, 2.0, 7.0], "x": np.zeros(5)})
     assert new["code"].dtype == np.float64
-    new_sparse, _ = encoder.transform(new)
+    new_sparse, _, _ = encoder.transform(new)
     assert_array_equal(new_sparse[:, 0], [ids[3], 0, ids[1], ids[2], 0])
 
 
@@ -298,7 +299,7 @@ def test_int_category_dtype_matches_plain_ints():
     X = pd.DataFrame({"code": pd.Categorical([10, 20, 30, 10]), "x": [0.0, 1, 2, 3]})
     encoder, sparse, _ = fit(X)
     new = pd.DataFrame({"code": [30.0, 10.0, np.nan, 20.0], "x": np.zeros(4)})
-    new_sparse, _ = encoder.transform(new)
+    new_sparse, _, _ = encoder.transform(new)
     assert_array_equal(new_sparse[:, 0], [sparse[2, 0], sparse[0, 0], 0, sparse[1, 0]])
 
 
@@ -320,7 +321,7 @@ def test_mixed_type_object_column():
             "x": np.zeros(6),
         }
     )
-    new_sparse, _ = encoder.transform(new)
+    new_sparse, _, _ = encoder.transform(new)
     assert_array_equal(new_sparse[:, 0], [ids[3], ids[2], ids[1], ids[0], 0, 0])
 
 
@@ -431,7 +432,7 @@ def test_user_column_transformer_ordinal_outputs_become_sparse(user_frame):
     new = pd.DataFrame(
         {"a": ["w", "y"], "b": ["r", "q"], "n": [1.0, 2.0], "m": [1.0, 2.0]}
     )
-    new_sparse, _ = encoder.transform(new)
+    new_sparse, _, _ = encoder.transform(new)
     assert_array_equal(new_sparse, [[0, 0], [2, 2]])
 
 

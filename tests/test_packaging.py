@@ -103,8 +103,11 @@ def test_no_import_cycle():
 
 def _code_lines(node: ast.AST) -> int:
     """The lines of a function or class, its docstrings (and those of what it
-    holds, attribute docstrings included) not counted."""
+    holds, attribute docstrings included) not counted, nor a function's
+    signature (an estimator's ``__init__`` lists every parameter there)."""
     lines = set(range(node.lineno, node.end_lineno + 1))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        lines -= set(range(node.lineno + 1, node.body[0].lineno))
     for inner in ast.walk(node):
         body = getattr(inner, "body", None)
         if not isinstance(body, list):

@@ -44,6 +44,8 @@ def test_network_spec_fields_are_the_networks_keyword_arguments():
     MMOENetwork argument of the same name: nothing else maps it."""
     network_args = set(inspect.signature(MMOENetwork).parameters)
     data_args = {"vocabulary_sizes", "n_dense", "output_dims"}
+    # The embedding tables, from the fitted features (FeatureEncoder.embedding_layout).
+    data_args |= {"tables", "sparse_tables", "list_tables", "list_combiners"}
     assert {f.name for f in fields(NetworkSpec)} == network_args - data_args
 
 
@@ -111,7 +113,18 @@ def test_weight_count_counts_the_networks_weights():
     shapes = dict(vocabulary_sizes=[4, 7], n_dense=3, output_dims=[1, 3])
     net = MMOENetwork(**shapes, **{f.name: getattr(spec, f.name) for f in fields(spec)})
     weights = sum(p.numel() for n, p in net.named_parameters() if n.endswith("weight"))
-    assert spec.weight_count(**shapes) == weights
+    assert spec.weight_count([(4, 6), (7, 6)], 2 * 6 + 3, [1, 3]) == weights
+    # Tables of other widths, one shared by a scalar and a list column.
+    layout = dict(
+        tables=[(4, 6), (9, 3)],
+        sparse_tables=[0, 1],
+        list_tables=[1],
+        list_combiners=["sum"],
+    )
+    arguments = {f.name: getattr(spec, f.name) for f in fields(spec)}
+    net = MMOENetwork(**shapes, **{**arguments, **layout})
+    weights = sum(p.numel() for n, p in net.named_parameters() if n.endswith("weight"))
+    assert spec.weight_count(layout["tables"], 6 + 3 + 3 + 3, [1, 3]) == weights
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MMOENetwork", "predict_logits"]
+__all__ = [
+    "ACTIVATIONS",
+    "COMBINERS",
+    "EmbeddingLayout",
+    "MMOENetwork",
+    "Ragged",
+    "predict_logits",
+    "ragged_rows",
+    "ragged_take",
+]
 
 # Inference runs in blocks of this many rows, the last one padded: each row then goes
 # through matmuls of one shape, so its result does not depend on how many other rows
@@ -253,6 +264,10 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         dnn_use_bn: bool,
         init_std: float,
         shared_gate: bool = False,
+        tables: Sequence[Sequence[int]] | None = None,
+        sparse_tables: Sequence[int] | None = None,
+        list_tables: Sequence[int] = (),
+        list_combiners: Sequence[str] = (),
     ):
         super().__init__()
         # The constructor's arguments, from which skmmoe.load rebuilds the network.
@@ -269,13 +284,30 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         # Model files written before shared_gate existed rebuild with its default.
         self.n_gates = 1 if shared_gate else self.n_tasks
         self.init_std = init_std
-        offsets = torch.zeros(self.n_sparse, dtype=torch.long)
-        if self.n_sparse:
-            offsets[1:] = torch.cumsum(torch.tensor(vocabulary_sizes[:-1]), 0)
-        self.register_buffer("offsets", offsets)
-        # One table for all features (rows offset per feature): one lookup per batch.
-        self.embedding = nn.Embedding(max(sum(vocabulary_sizes), 1), embedding_dim)
-        input_dim = self.n_sparse * embedding_dim + n_dense
+        self.layout = EmbeddingLayout.build(
+            vocabulary_sizes,
+            embedding_dim,
+            tables,
+            sparse_tables,
+            list(zip(list_tables, list_combiners, strict=True)),
+        )
+        self.n_lists = len(self.layout.lists)
+        # The tables of one width are one weight (rows offset per table), so that
+        # the scalar ids of a width are one lookup per batch; the first width's
+        # keeps the name and offsets buffer of the single table of model files
+        # written before widths and lists existed.
+        groups = self.layout.groups
+        self.register_buffer("offsets", groups[0].column_offsets)
+        self.embedding = nn.Embedding(groups[0].rows, groups[0].dim)
+        self.more_embeddings = nn.ModuleList(
+            nn.Embedding(g.rows, g.dim) for g in groups[1:]
+        )
+        for i, g in enumerate(groups[1:]):
+            self.register_buffer(f"offsets_{i + 1}", g.column_offsets, persistent=False)
+        self.sparse_gradients = False
+        """Whether lookups give sparse gradients (set by training for tables a
+        batch cannot cover: the optimizer then updates the rows looked up)."""
+        input_dim = self.layout.width + n_dense
         if input_dim == 0:
             raise ValueError("The network has no inputs: X yields no features.")
 
@@ -316,33 +348,86 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.embedding.weight, mean=0.0, std=self.init_std)
+        for table in self.tables():
+            nn.init.normal_(table.weight, mean=0.0, std=self.init_std)
         for module in self.modules():
             reset = getattr(module, "reset_parameters", None)
             if module is not self and callable(reset):
                 if not isinstance(module, nn.Embedding):
                     reset()
 
+    def tables(self) -> list[nn.Embedding]:
+        """The embedding weights, one per width (see :class:`EmbeddingLayout`)."""
+        return [self.embedding, *self.more_embeddings]
+
+    def _lookup(self, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        if self.sparse_gradients:
+            return F.embedding(ids, weight, sparse=True)
+        # index_select's backward (a scatter-add) is about twice as fast on the
+        # CPU as nn.Embedding's dense one, which sorts the ids.
+        return weight.index_select(0, ids)
+
     def embed(self, sparse: torch.Tensor) -> torch.Tensor:
         """Embeddings of shape (B, n_sparse, embedding_dim) of integer ids (B,
-        n_sparse)."""
-        # index_select's backward (a scatter-add) is about twice as fast on the CPU as
-        # nn.Embedding's, which sorts the ids.
-        offsets = cast(torch.Tensor, self.offsets)  # a buffer
-        ids = (sparse + offsets).reshape(-1)
-        looked_up = self.embedding.weight.index_select(0, ids)
-        return looked_up.view(sparse.shape[0], self.n_sparse, self.embedding_dim)
+        n_sparse), for a network whose scalar columns have one width."""
+        return self._embed_groups(sparse)[0]
+
+    def _embed_groups(self, sparse: torch.Tensor) -> list[torch.Tensor]:
+        """Per width, the embeddings (B, columns of that width, width) of the
+        scalar ids (B, n_sparse)."""
+        out = []
+        for g, (group, table) in enumerate(zip(self.layout.groups, self.tables())):
+            if not group.columns:
+                continue
+            offsets = cast(
+                torch.Tensor, getattr(self, f"offsets_{g}" if g else "offsets")
+            )
+            ids = sparse if group.all_columns else sparse[:, group.columns]
+            looked_up = self._lookup(table.weight, (ids + offsets).reshape(-1))
+            out.append(looked_up.view(sparse.shape[0], len(group.columns), group.dim))
+        return out
+
+    def _pool_lists(self, lists: Sequence[Ragged]) -> list[torch.Tensor]:
+        """Each list column pooled to (B, width) by its combiner; an empty or
+        missing list pools to zeros."""
+        pooled = []
+        tables = self.tables()
+        for spec, (values, offsets) in zip(self.layout.lists, lists):
+            weight = tables[spec.group].weight
+            ids = values.long() + spec.offset
+            if spec.combiner == "max":
+                pooled.append(_max_pool(self._lookup(weight, ids), offsets))
+            else:
+                pooled.append(
+                    F.embedding_bag(
+                        ids,
+                        weight,
+                        offsets.long(),
+                        mode=spec.combiner,
+                        sparse=self.sparse_gradients,
+                        include_last_offset=True,
+                    )
+                )
+        return pooled
 
     def _input(
-        self, sparse: torch.Tensor, dense: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The network's input (B, n_sparse * embedding_dim + n_dense), and the
-        embeddings it holds (None without sparse inputs)."""
-        parts = []
-        embedded = None
+        self,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        lists: Sequence[Ragged] = (),
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The network's input (B, embeddings' width + n_dense), and the
+        embeddings it holds (scalar columns' per width, then pooled lists)."""
+        embedded: list[torch.Tensor] = []
         if self.n_sparse:
-            embedded = self.embed(sparse)
-            parts.append(embedded.flatten(1))
+            embedded += self._embed_groups(sparse)
+        if self.n_lists:
+            if len(lists) != self.n_lists:
+                raise ValueError(
+                    f"The network takes {self.n_lists} list inputs, got {len(lists)}."
+                )
+            embedded += self._pool_lists(lists)
+        parts = [e.flatten(1) for e in embedded]
         if self.n_dense:
             parts.append(dense)
         x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
@@ -382,12 +467,19 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         gates_first = gates_first.view(b, self.n_gates, -1).transpose(0, 1)
         return self.experts(None, experts_first), self._gates(None, gates_first)
 
-    def gate_weights(self, sparse: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    def gate_weights(
+        self, sparse: torch.Tensor, dense: torch.Tensor, lists: Sequence[Ragged] = ()
+    ) -> torch.Tensor:
         """Gate weights of shape (B, T, E)."""
-        return self._gates(self._input(sparse, dense)[0]).transpose(0, 1)
+        return self._gates(self._input(sparse, dense, lists)[0]).transpose(0, 1)
 
     def forward(
-        self, sparse: torch.Tensor, dense: torch.Tensor, *, with_penalty: bool = False
+        self,
+        sparse: torch.Tensor,
+        dense: torch.Tensor,
+        lists: Sequence[Ragged] = (),
+        *,
+        with_penalty: bool = False,
     ):
         """Raw logits per task.
 
@@ -395,6 +487,9 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         ----------
         sparse : int32 or int64 tensor of shape (B, n_sparse)
         dense : FloatTensor of shape (B, n_dense)
+        lists : sequence of (values, offsets), one per list column
+            The list columns' ids, ragged: row i's ids are
+            ``values[offsets[i]:offsets[i + 1]]`` (offsets of length B + 1).
         with_penalty : bool, default=False
             Also return :meth:`embedding_penalty` of this batch, from the same
             embedding lookup (training saves a second one).
@@ -404,22 +499,24 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         logits : tuple of T tensors, the t-th of shape (B, output_dims[t])
         penalty : scalar tensor, only with ``with_penalty=True``
         """
-        x, embedded = self._input(sparse, dense)
+        x, embedded = self._input(sparse, dense, lists)
         experts, gates = self._experts_and_gates(x)  # (E, B, d), (T, B, E)
         mixed = torch.einsum("tbe,ebd->tbd", gates, experts)  # (T, B, d)
         towers = self.towers(mixed) if len(self.towers.linears) else mixed
         logits = tuple(head(towers[t]) for t, head in enumerate(self.heads))
         if not with_penalty:
             return logits
-        if embedded is None:
-            return logits, x.new_zeros(())
-        return logits, _mean_squared_norm(embedded)
+        return logits, _mean_squared_norm(embedded, x)
 
-    def embedding_penalty(self, sparse: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of the squared L2 norm of the looked-up embeddings."""
-        if not self.n_sparse:
-            return self.embedding.weight.new_zeros(())
-        return _mean_squared_norm(self.embed(sparse))
+    def embedding_penalty(
+        self, sparse: torch.Tensor, lists: Sequence[Ragged] = ()
+    ) -> torch.Tensor:
+        """Mean over the batch of the squared L2 norm of the looked-up embeddings
+        (a list column's: its pooled embedding)."""
+        embedded = self._embed_groups(sparse) if self.n_sparse else []
+        if self.n_lists:
+            embedded += self._pool_lists(lists)
+        return _mean_squared_norm(embedded, self.embedding.weight)
 
     def dnn_weights(self) -> Iterator[torch.Tensor]:
         """Weights of the expert, gate and tower layers, the gates' final linear maps
@@ -430,9 +527,148 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
                 yield module.weight
 
 
-def _mean_squared_norm(embedded: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch (dim 0) of the squared L2 norm of each row's embeddings."""
-    return embedded.pow(2).sum() / embedded.shape[0]
+def _mean_squared_norm(embedded: list[torch.Tensor], like: torch.Tensor):
+    """Mean over the batch (dim 0) of the squared L2 norm of each row's
+    embeddings; zero (of ``like``'s dtype and device) without any."""
+    if not embedded:
+        return like.new_zeros(())
+    total = embedded[0].pow(2).sum()
+    for e in embedded[1:]:
+        total = total + e.pow(2).sum()
+    return total / embedded[0].shape[0]
+
+
+def _max_pool(looked_up: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """The element-wise max of each row's embeddings (rows as ``offsets`` cut
+    ``looked_up``), zeros for an empty row."""
+    lengths = (offsets[1:] - offsets[:-1]).long()
+    rows = torch.repeat_interleave(
+        torch.arange(len(lengths), device=looked_up.device), lengths
+    )
+    out = looked_up.new_zeros(len(lengths), looked_up.shape[1])
+    index = rows.unsqueeze(1).expand_as(looked_up)
+    return out.scatter_reduce(0, index, looked_up, "amax", include_self=False)
+
+
+Ragged = tuple[torch.Tensor, torch.Tensor]
+"""A list column's ids of a batch: (values, offsets), row i's ids being
+``values[offsets[i]:offsets[i + 1]]``."""
+
+COMBINERS = ("mean", "sum", "max")
+"""How a list column's embeddings are pooled into one: DeepCTR's ``combiner``."""
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The tables of one width, stacked into one weight."""
+
+    dim: int
+    rows: int
+    columns: tuple[int, ...]
+    """The scalar columns looked up in it, in the order of the network's input."""
+    column_offsets: torch.Tensor
+    """Each of those columns' first row in the weight."""
+    all_columns: bool
+    """Whether ``columns`` are all the scalar columns, in order."""
+
+
+@dataclass(frozen=True)
+class _ListInput:
+    group: int
+    offset: int
+    combiner: str
+
+
+@dataclass(frozen=True)
+class EmbeddingLayout:
+    """Where each embedding input finds its rows: the distinct tables (a table
+    shared by several columns is one table), stacked per width into one weight
+    per width, in the order of the widths' first tables."""
+
+    groups: tuple[_Group, ...]
+    lists: tuple[_ListInput, ...]
+    width: int
+    """The embeddings' share of the network's input: the scalar columns' and the
+    pooled lists' widths."""
+
+    @classmethod
+    def build(
+        cls, vocabulary_sizes, embedding_dim, tables, sparse_tables, lists
+    ) -> EmbeddingLayout:
+        """``tables`` [(rows, width)] with ``sparse_tables`` (the table of each
+        scalar column) and ``lists`` [(table, combiner)]; without ``tables``,
+        one table of ``embedding_dim`` per scalar column, of its vocabulary
+        size."""
+        if tables is None:
+            tables = [(int(v), int(embedding_dim)) for v in vocabulary_sizes]
+            sparse_tables = list(range(len(tables)))
+        tables = [(int(r), int(d)) for r, d in tables]
+        sparse_tables = [int(t) for t in (sparse_tables or [])]
+        if len(sparse_tables) != len(vocabulary_sizes):
+            raise ValueError("sparse_tables needs one table per scalar column")
+        for _, combiner in lists:
+            if combiner not in COMBINERS:
+                raise ValueError(
+                    f"combiner must be one of {COMBINERS}, got {combiner!r}"
+                )
+        dims = list(dict.fromkeys(d for _, d in tables)) or [int(embedding_dim)]
+        # Each table's first row in the weight of its width.
+        starts, used = [], dict.fromkeys(dims, 0)
+        for rows, dim in tables:
+            starts.append(used[dim])
+            used[dim] += rows
+        groups = []
+        for dim in dims:
+            columns = tuple(
+                i for i, t in enumerate(sparse_tables) if tables[t][1] == dim
+            )
+            offsets = torch.tensor(
+                [starts[sparse_tables[i]] for i in columns], dtype=torch.long
+            )
+            groups.append(
+                _Group(
+                    dim=dim,
+                    rows=max(used[dim], 1),
+                    columns=columns,
+                    column_offsets=offsets,
+                    all_columns=columns == tuple(range(len(sparse_tables))),
+                )
+            )
+        list_inputs = tuple(
+            _ListInput(dims.index(tables[t][1]), starts[t], c) for t, c in lists
+        )
+        width = sum(tables[t][1] for t in sparse_tables)
+        width += sum(tables[t][1] for t, _ in lists)
+        return cls(tuple(groups), list_inputs, width)
+
+
+def ragged_rows(ragged: Ragged, start: int, stop: int, pad: int = 0) -> Ragged:
+    """Rows ``start:stop`` of a ragged column, followed by ``pad`` empty rows."""
+    values, offsets = ragged
+    first, last = offsets[start], offsets[stop]
+    rows = offsets[start : stop + 1] - first
+    if pad:
+        rows = torch.cat([rows, rows[-1:].expand(pad)])
+    return values[first:last], rows
+
+
+def ragged_take(ragged: Ragged, index: torch.Tensor) -> Ragged:
+    """The rows ``index`` of a ragged column, in that order."""
+    values, offsets = ragged
+    starts = offsets[index]
+    lengths = offsets[index + 1] - starts
+    new_offsets = torch.zeros(
+        len(index) + 1, dtype=offsets.dtype, device=offsets.device
+    )
+    torch.cumsum(lengths, 0, out=new_offsets[1:])
+    total = int(new_offsets[-1])
+    # Each element's position: its row's start in the old values plus its
+    # position within the row.
+    within = torch.arange(total, device=values.device) - torch.repeat_interleave(
+        new_offsets[:-1], lengths, output_size=total
+    )
+    positions = torch.repeat_interleave(starts, lengths, output_size=total) + within
+    return values[positions], new_offsets
 
 
 @torch.inference_mode()
@@ -440,6 +676,7 @@ def predict_logits(
     network: MMOENetwork,
     sparse: torch.Tensor,
     dense: torch.Tensor,
+    lists: Sequence[Ragged] = (),
     *,
     block: int = PREDICT_BLOCK,
     method: str = "forward",
@@ -451,6 +688,7 @@ def predict_logits(
     network : MMOENetwork
     sparse : LongTensor of shape (n, n_sparse)
     dense : FloatTensor of shape (n, n_dense)
+    lists : sequence of Ragged, one per list column, of n rows
     block : int
     method : {"forward", "gate_weights"}
 
@@ -466,9 +704,11 @@ def predict_logits(
     for start in range(0, n, block):
         s, d = sparse[start : start + block], dense[start : start + block]
         m = s.shape[0]
-        if m < block:
-            s = torch.cat([s, s.new_zeros(block - m, s.shape[1])])
-            d = torch.cat([d, d.new_zeros(block - m, d.shape[1])])
-        out = fn(s, d)
+        pad = block - m
+        if pad:
+            s = torch.cat([s, s.new_zeros(pad, s.shape[1])])
+            d = torch.cat([d, d.new_zeros(pad, d.shape[1])])
+        rows = [ragged_rows(r, start, start + m, pad) for r in lists]
+        out = fn(s, d, rows)
         outs.append([o[:m] for o in out] if isinstance(out, tuple) else [out[:m]])
     return [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]

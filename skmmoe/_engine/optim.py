@@ -45,7 +45,8 @@ class Adam:
     the device), without ``torch.optim.Optimizer``: the methods of that class
     import ``torch._dynamo`` on first use, which costs a training process about 1 s
     and 57 MiB (``benchmarks/optimizer_overhead.py``). Betas (0.9, 0.999), eps 1e-8,
-    no weight decay.
+    no weight decay. A parameter with a sparse gradient (an embedding table too
+    large for a batch to cover) gets the lazy update of ``torch.optim.SparseAdam``.
 
     ``state_dict()`` holds CPU copies, so an estimator's pickle loads anywhere.
     """
@@ -99,13 +100,42 @@ class Adam:
             maximize=False,
         )
 
+    def _lazy_update(self, i: int) -> None:
+        """Adam on the rows of parameter i that its sparse gradient holds (an
+        embedding table's rows the batch looked up), as ``torch.optim.SparseAdam``
+        ("lazy Adam"): the other rows, and their moments, stay as they are, so a
+        step costs the rows looked up, not the table."""
+        param, grad = self.params[i], self.params[i].grad.coalesce()
+        rows, values = grad.indices()[0], grad.values()
+        beta1, beta2 = self.betas
+        self.steps[i] += 1
+        step = float(self.steps[i])
+        m = self.exp_avgs[i][rows].mul_(beta1).add_(values, alpha=1.0 - beta1)
+        v = (
+            self.exp_avg_sqs[i][rows]
+            .mul_(beta2)
+            .addcmul_(values, values, value=1.0 - beta2)
+        )
+        self.exp_avgs[i][rows] = m
+        self.exp_avg_sqs[i][rows] = v
+        denom = (v / (1.0 - beta2**step)).sqrt_().add_(self.eps)
+        lr = self.param_groups[0]["lr"] / (1.0 - beta1**step)
+        param.index_add_(0, rows, m.div_(denom), alpha=-lr)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        live = []
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                self._lazy_update(i)
+            else:
+                live.append(i)
         if not live:
             return
         self._update(

@@ -25,7 +25,7 @@ from .. import _tasks
 from .._params import NetworkSpec, TrainingSpec
 from . import denormals
 from .callbacks import Callback
-from .network import Dropout, MMOENetwork, predict_logits
+from .network import Dropout, MMOENetwork, Ragged, predict_logits, ragged_take
 from .optim import OPTIMIZERS
 from .progress import Progress
 from .runtime import Runtime
@@ -39,6 +39,7 @@ __all__ = [
     "build_network",
     "dropout_generator",
     "make_validator",
+    "sparse_updates",
     "train",
 ]
 
@@ -48,24 +49,33 @@ class TrainData:
     """Encoded inputs and per-task targets, all with n_samples rows.
 
     ``weights[t]`` is None when every sample counts equally for task t; otherwise the
-    per-sample weight of task t, zero where its label is missing.
+    per-sample weight of task t, zero where its label is missing. ``lists`` holds
+    each list column's ids, ragged (:data:`~skmmoe._engine.network.Ragged`).
     """
 
     sparse: torch.Tensor
     dense: torch.Tensor
     targets: list[torch.Tensor]
     weights: list[torch.Tensor | None]
+    lists: list[Ragged] = field(default_factory=list)
 
     @classmethod
-    def from_arrays(cls, sparse, dense, targets, weights) -> TrainData:
+    def from_arrays(cls, sparse, dense, targets, weights, lists=()) -> TrainData:
         """Tensors sharing the memory of the encoded inputs (int32 ids, float32
-        values), the tasks' targets and their weights (None: equal)."""
+        values, list columns as (values, offsets) arrays), the tasks' targets and
+        their weights (None: equal)."""
         return cls(
             torch.from_numpy(sparse),
             torch.from_numpy(dense),
             [torch.from_numpy(t) for t in targets],
             [None if w is None else torch.from_numpy(w) for w in weights],
+            [(torch.from_numpy(v), torch.from_numpy(o)) for v, o in lists],
         )
+
+    @property
+    def inputs(self) -> tuple:
+        """The network's inputs: (sparse, dense, lists)."""
+        return self.sparse, self.dense, self.lists
 
     def __len__(self) -> int:
         return self.sparse.shape[0]
@@ -79,6 +89,7 @@ class TrainData:
             move(self.dense),
             [move(t) for t in self.targets],
             [move(w) for w in self.weights],
+            [(move(v), move(o)) for v, o in self.lists],
         )
 
     def take(self, index: torch.Tensor) -> TrainData:
@@ -90,6 +101,7 @@ class TrainData:
             pick(self.dense),
             [pick(t) for t in self.targets],
             [pick(w) for w in self.weights],
+            [ragged_take(r, index) for r in self.lists],
         )
 
 
@@ -152,19 +164,22 @@ _GLOBAL_RNG = threading.Lock()
 
 
 def build_network(
-    spec: NetworkSpec, runtime: Runtime, *, vocabulary_sizes, n_dense: int, output_dims
+    spec: NetworkSpec, runtime: Runtime, *, embeddings: dict, n_dense: int, output_dims
 ) -> tuple[MMOENetwork, torch.Generator]:
-    """The network of ``spec`` for these inputs and task outputs, initialised from
-    torch's global RNG seeded with the runtime's seed (under a lock, and the
-    caller's RNG state restored after), and a generator on the device holding the
-    RNG state that initialisation left, for the fit's dropout masks: the same
-    draws as if training had gone on with the global RNG, without touching it. A
-    network too large to allocate raises a ValueError with its size."""
+    """The network of ``spec`` for these inputs (``embeddings``: the tables,
+    the table of each scalar and list column and the lists' combiners, as
+    :class:`~skmmoe._engine.network.EmbeddingLayout` takes them) and task
+    outputs, initialised from torch's global RNG seeded with the runtime's seed
+    (under a lock, and the caller's RNG state restored after), and a generator
+    on the device holding the RNG state that initialisation left, for the fit's
+    dropout masks: the same draws as if training had gone on with the global
+    RNG, without touching it. A network too large to allocate raises a
+    ValueError with its size."""
     device = runtime.device
     devices = [device] if device.type == "cuda" else []
     with _GLOBAL_RNG, torch.random.fork_rng(devices=devices):
         torch.manual_seed(runtime.seed)
-        network = _new_network(spec, vocabulary_sizes, n_dense, output_dims)
+        network = _new_network(spec, embeddings, n_dense, output_dims)
         generator = torch.Generator(device=device)
         if device.type == "cuda":
             generator.set_state(torch.cuda.get_rng_state(device))
@@ -173,25 +188,37 @@ def build_network(
     return network, generator
 
 
-def _new_network(spec: NetworkSpec, vocabulary_sizes, n_dense, output_dims):
+def _new_network(spec: NetworkSpec, embeddings: dict, n_dense, output_dims):
+    tables = embeddings["tables"]
+    widths = {int(w) for _, w in tables}
+    arguments = {f.name: getattr(spec, f.name) for f in fields(spec)}
+    # The width the network records as embedding_dim: the one of its tables, or
+    # the parameter's when an int (model files read it back as the default).
+    dim = spec.embedding_dim
+    arguments["embedding_dim"] = (
+        widths.pop() if len(widths) == 1 else dim if isinstance(dim, int) else 8
+    )
     try:
         return MMOENetwork(
-            vocabulary_sizes=vocabulary_sizes,
+            vocabulary_sizes=[tables[t][0] for t in embeddings["sparse_tables"]],
             n_dense=n_dense,
             output_dims=output_dims,
-            **{f.name: getattr(spec, f.name) for f in fields(spec)},
+            **arguments,
+            **embeddings,
         )
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, MemoryError) and "allocate" not in str(exc):
             raise
-        n_weights = spec.weight_count(vocabulary_sizes, n_dense, output_dims)
+        width = sum(tables[t][1] for t in embeddings["sparse_tables"])
+        width += sum(tables[t][1] for t in embeddings["list_tables"]) + n_dense
+        n_weights = spec.weight_count(tables, width, output_dims)
         raise ValueError(
             f"The network does not fit in memory: about {n_weights:,} weights "
             f"({n_weights * 4 / 2**30:,.1f} GiB in float32) for "
             f"embedding_dim={spec.embedding_dim}, num_experts="
             f"{spec.num_experts}, expert_dnn_hidden_units="
-            f"{spec.expert_dnn_hidden_units} and {sum(vocabulary_sizes):,} "
-            "embedding rows; make them smaller."
+            f"{spec.expert_dnn_hidden_units} and "
+            f"{sum(int(r) for r, _ in tables):,} embedding rows; make them smaller."
         ) from exc
 
 
@@ -362,10 +389,9 @@ def _check_finite_result(run: _Run) -> None:
     with torch.no_grad():
         bad = [n for n, p in network.named_parameters() if not p.isfinite().all()]
         if not bad:
-            rows = slice(0, min(config.spec.batch_size, len(run.data)))
-            logits = predict_logits(
-                network, run.data.sparse[rows], run.data.dense[rows]
-            )
+            n = min(config.spec.batch_size, len(run.data))
+            rows = torch.arange(n, device=run.data.sparse.device)
+            logits = predict_logits(network, *run.data.take(rows).inputs)
             bad = [
                 f"the output of task {task.name!r}"
                 for task, z in zip(run.tasks, logits)
@@ -377,6 +403,33 @@ def _check_finite_result(run: _Run) -> None:
             f"steps. Try a lower learning_rate (now {config.spec.learning_rate:g}), "
             "clip_grad_norm, or check the data for extreme values."
         )
+
+
+def sparse_updates(
+    network: MMOENetwork, data: TrainData, spec: TrainingSpec, runtime: Runtime
+) -> bool:
+    """Whether the embedding tables get sparse gradients and the lazy update of
+    the rows a batch looks up: when some table of one width has more rows than
+    a batch can look up (the batch size times the lookups per row there), so
+    that a dense update, which touches every row at every step, would cost the
+    table rather than the batch (1M ids: most of a step). The default Adam only,
+    on one device, in one process (data-parallel training sums dense
+    gradients), without gradient clipping."""
+    if (
+        spec.optimizer != "adam"
+        or runtime.group is not None
+        or len(runtime.device_ids or ()) > 1
+        or spec.clip_grad_norm is not None
+    ):
+        return False
+    n = max(len(data), 1)
+    lookups = [len(g.columns) for g in network.layout.groups]
+    for spec_list, (values, _) in zip(network.layout.lists, data.lists):
+        lookups[spec_list.group] += len(values) / n
+    batch = min(spec.batch_size, n)
+    return any(
+        k > 0 and g.rows > batch * k for g, k in zip(network.layout.groups, lookups)
+    )
 
 
 def _has_unlabelled_rows(data: TrainData) -> bool:
@@ -417,6 +470,7 @@ class _Run:
         model: nn.Module = network
         if runtime.device_ids and len(runtime.device_ids) > 1:
             model = nn.DataParallel(network, device_ids=runtime.device_ids)
+        network.sparse_gradients = sparse_updates(network, data, spec, runtime)
         optimizer = OPTIMIZERS[spec.optimizer](network.parameters(), spec.learning_rate)
         if config.optimizer_state is not None:
             optimizer.load_state_dict(config.optimizer_state)
@@ -461,7 +515,7 @@ class _Run:
         config = self.config
         if valid is not None and config.validate is not None:
             metrics, objective = config.validate(
-                predict_logits(self.network, valid.sparse, valid.dense)
+                predict_logits(self.network, *valid.inputs)
             )
             group = config.runtime.group
             if group is not None:
@@ -608,13 +662,11 @@ class _Run:
         ):
             penalty = None
             if spec.l2_reg_embedding > 0 and self.model is self.network:
-                logits, penalty = self.network(
-                    batch.sparse, batch.dense, with_penalty=True
-                )
+                logits, penalty = self.network(*batch.inputs, with_penalty=True)
             else:
-                logits = self.model(batch.sparse, batch.dense)
+                logits = self.model(*batch.inputs)
                 if spec.l2_reg_embedding > 0:
-                    penalty = self.network.embedding_penalty(batch.sparse)
+                    penalty = self.network.embedding_penalty(batch.sparse, batch.lists)
             losses, totals = zip(
                 *(
                     _task_loss(
