@@ -332,8 +332,9 @@ def _same_labels(a: list, b: list) -> bool:
 
 def _train_data(encoded, targets) -> TrainData:
     """The engine's tensors of encoded X and its (targets, weights)."""
+    labels, weights = targets
     return TrainData.from_arrays(
-        encoded.sparse, encoded.dense, *targets, lists=encoded.lists
+        encoded.sparse, encoded.dense, labels, weights, lists=encoded.lists
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -359,7 +359,9 @@ class FeatureEncoder:
             key = ("own", i) if column.table is None else column.table
             if key not in numbers:
                 numbers[key] = len(tables)
-                tables.append([int(column.vocabulary_size), int(column.embedding_dim)])
+                rows, width = column.vocabulary_size, column.embedding_dim
+                assert rows is not None and width is not None  # embedding inputs
+                tables.append([int(rows), int(width)])
             return numbers[key]
 
         sparse = [c for c in self.feature_columns if c.kind == "sparse"]
@@ -857,7 +859,7 @@ def fit_feature_encoder(X, spec: FeatureSpec) -> tuple[FeatureEncoder, Encoded]:
             ) from None
         out = transformer.transform(X)
     else:
-        transformer = copy.deepcopy(preprocessor)
+        transformer = copy.deepcopy(cast(ColumnTransformer, preprocessor))
         out = transformer.fit_transform(X)
     names = transformer.get_feature_names_out()
     sparse, from_categories = _sparse_columns(transformer, names, inputs)

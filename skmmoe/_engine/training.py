@@ -423,7 +423,7 @@ def sparse_updates(
     ):
         return False
     n = max(len(data), 1)
-    lookups = [len(g.columns) for g in network.layout.groups]
+    lookups = [float(len(g.columns)) for g in network.layout.groups]
     for spec_list, (values, _) in zip(network.layout.lists, data.lists):
         lookups[spec_list.group] += len(values) / n
     batch = min(spec.batch_size, n)
