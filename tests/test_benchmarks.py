@@ -31,7 +31,7 @@ TESTED = {
 TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
-TESTED |= {"time_and_offsets.py", "compare_commits.py"}
+TESTED |= {"time_and_offsets.py", "compare_commits.py", "embedding_dim.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -163,6 +163,14 @@ def test_numeric_encoding():
         # One summary row per data set: medians, minimum and maximum, fit seconds.
         row = rf"^(?:census|synthetic)? +{re.escape(encoding)}(?: +{NUMBER}){{7}}$"
         assert len(lines_matching(row, out)) == 2, encoding
+
+
+def test_embedding_dim():
+    out = run_benchmark("embedding_dim.py")
+    for data, n_metrics in (("census", 2), ("recsys", 3)):
+        for width in ("8", "auto"):
+            row = rf"^{data} +{width} +(?:{NUMBER} +){{{n_metrics}}}fit {NUMBER} s$"
+            assert len(lines_matching(row, out)) == 1, (data, width, out)
 
 
 def test_lr_schedule():
