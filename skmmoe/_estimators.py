@@ -339,13 +339,13 @@ def _train_data(encoded, targets) -> TrainData:
 
 
 def _fit_state(
-    X, y, sample_weight, classes, streaming, specs, runtime, feature_names_in
+    X, y, sample_weight, classes, streaming, specs, runtime, feature_names_in, encoder
 ) -> FittedState:
     """A fit from validated X (which the caller holds no reference to, so that
     only the encoded rows stay in memory while training), straight down: the
     targets, rows set aside for early stopping (before the encoder learns
-    anything), the encoder fitted on the training rows, the network built and
-    trained by the engine."""
+    anything), the encoder fitted on the training rows (or ``encoder``, already
+    fitted, used as it is), the network built and trained by the engine."""
     training = specs.training
     columns_in = list(X.columns) if isinstance(X, pd.DataFrame) else None
     n_features_in = X.shape[1]
@@ -355,7 +355,12 @@ def _fit_state(
         train_rows, valid_rows = validation_split(
             targets, training.validation_fraction, runtime.seed
         )
-    encoder, encoded = fit_feature_encoder(_take_rows(X, train_rows), specs.features)
+    if encoder is None:
+        encoder, encoded = fit_feature_encoder(
+            _take_rows(X, train_rows), specs.features
+        )
+    else:
+        encoded = encoder.transform(_take_rows(X, train_rows))
     data = _train_data(encoded, targets.encoded(train_rows))
     valid = None
     if valid_rows is not None:
@@ -642,7 +647,10 @@ default=None
                 return self._fit(X, y, sample_weight, classes, streaming=True)
             return self._partial_fit(X, y, sample_weight)
 
-    def _fit(self, X, y, sample_weight, classes=None, streaming=False):
+    def _fit(self, X, y, sample_weight, classes=None, streaming=False, encoder=None):
+        """fit, or partial_fit's first call (``streaming``); ``encoder``: a
+        FeatureEncoder fitted already (by skmmoe.dask.fit, on every category of
+        its data), used instead of fitting one on X."""
         specs = read_params(self)
         runtime = resolve_runtime(specs.training)
         n_workers = specs.training.n_workers
@@ -669,6 +677,7 @@ default=None
             runtime,
             # Set by _validate_X, for a DataFrame whose column names are strings.
             getattr(self, "feature_names_in_", None),
+            encoder,
         )
         self._set_fitted(state)
         return self

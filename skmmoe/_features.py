@@ -51,6 +51,7 @@ __all__ = [
     "Encoded",
     "FeatureColumn",
     "FeatureEncoder",
+    "ValueCounts",
     "fit_feature_encoder",
 ]
 
@@ -296,6 +297,23 @@ def make_default_preprocessor(
         sparse_threshold=0.0,
         verbose_feature_names_out=False,
     )
+
+
+@dataclass(frozen=True)
+class ValueCounts:
+    """Value counts of categorical and list columns over some rows, as
+    :func:`~skmmoe._encoders.category_counts` gives them (a list column's first
+    ``max_list_length`` elements of each row counted)."""
+
+    columns: dict
+    """{position in X: (sorted distinct strings, counts)}; a column not in it
+    has no value."""
+    n_samples: int
+    """The number of rows counted, missing values included."""
+
+    def of(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        empty = (np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+        return self.columns.get(int(position), empty)
 
 
 class Encoded(NamedTuple):
@@ -709,9 +727,31 @@ def _encoder_of(position, transformer, list_encoders, inputs):
     )
 
 
-def _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs):
+def _set_vocabularies(counts: ValueCounts, spec, transformer, list_encoders, inputs):
+    """Give each categorical and list column that is not hashed its vocabulary
+    from ``counts`` (rare values grouped as fit groups them)."""
+    cat_mask = inputs.cat_mask.copy()
+    cat_mask[inputs.list_positions] = True
+    for p in np.flatnonzero(cat_mask).tolist():
+        if inputs.hash_buckets[p] is not None:
+            continue
+        encoder, j = _encoder_of(p, transformer, list_encoders, inputs)
+        kept, infrequent = select_categories(
+            *counts.of(p),
+            min_frequency=spec.min_frequency,
+            max_categories=spec.max_categories,
+            n_samples=counts.n_samples,
+        )
+        categories = list(encoder.categories_)
+        rare = list(encoder.infrequent_categories_)
+        categories[j], rare[j] = kept, infrequent
+        encoder.set_categories(categories, rare)
+
+
+def _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs, counts):
     """Give the columns of each shared group one vocabulary: the union of their
-    values, rare ones grouped over their summed counts."""
+    values, rare ones grouped over their summed counts (of X, or ``counts``
+    when given)."""
     for members in groups.values():
         buckets = {inputs.hash_buckets[p] for p in members}
         encoders = [_encoder_of(p, transformer, list_encoders, inputs) for p in members]
@@ -723,16 +763,19 @@ def _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs):
             )
         if buckets != {None}:
             continue  # equal values hash to equal ids
-        counts = []
+        summed = []
         for p, (encoder, _) in zip(members, encoders):
+            if counts is not None:
+                summed.append(counts.of(p))
+                continue
             length = getattr(encoder, "max_length", None)
             column = _column_frame(X, p).iloc[:, 0]
-            counts.append(category_counts(column, inputs.labels[p], max_length=length))
+            summed.append(category_counts(column, inputs.labels[p], max_length=length))
         kept, infrequent = select_categories(
-            *sum_counts(counts),
+            *sum_counts(summed),
             min_frequency=spec.min_frequency,
             max_categories=spec.max_categories,
-            n_samples=X.shape[0],
+            n_samples=X.shape[0] if counts is None else counts.n_samples,
         )
         for encoder, j in encoders:
             categories = list(encoder.categories_)
@@ -798,8 +841,9 @@ def _feature_columns(spec, names, sparse, inputs, groups, list_encoders):
     return columns
 
 
-def _fit_built_in(X, spec: FeatureSpec):
-    """The built-in preprocessor and list encoders, fitted on X."""
+def _fit_built_in(X, spec: FeatureSpec, counts: ValueCounts | None):
+    """The built-in preprocessor and list encoders, fitted on X (their
+    vocabularies from ``counts`` when given)."""
     inputs = _find_inputs(X, spec)
     scalar = np.ones(X.shape[1], dtype=bool)
     scalar[inputs.list_positions] = False
@@ -816,16 +860,20 @@ def _fit_built_in(X, spec: FeatureSpec):
     )
     list_encoders = _fit_list_encoders(X, spec, inputs)
     groups = shared_groups(spec.shared_embeddings, inputs.labels)
-    if groups:
+    if groups or counts is not None:
         transformer.fit(X)
-        _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs)
+        if counts is not None:
+            _set_vocabularies(counts, spec, transformer, list_encoders, inputs)
+        _share_vocabularies(X, spec, groups, transformer, list_encoders, inputs, counts)
         out = transformer.transform(X)
     else:
         out = transformer.fit_transform(X)
     return transformer, out, inputs, groups, list_encoders
 
 
-def fit_feature_encoder(X, spec: FeatureSpec) -> tuple[FeatureEncoder, Encoded]:
+def fit_feature_encoder(
+    X, spec: FeatureSpec, *, counts: ValueCounts | None = None
+) -> tuple[FeatureEncoder, Encoded]:
     """Fit the preprocessor on X and describe the network's inputs.
 
     With ``spec.preprocessor=None`` list-valued columns become pooled
@@ -836,6 +884,11 @@ def fit_feature_encoder(X, spec: FeatureSpec) -> tuple[FeatureEncoder, Encoded]:
     ``OrdinalEncoder`` transformers (alone or ending a Pipeline) become
     embeddings and every other output a dense input.
 
+    ``counts`` (built-in preprocessor only): the categorical and list columns'
+    value counts over more rows than X holds (``skmmoe.dask``'s pass over all
+    the data); their vocabularies, rare values and shared tables come from
+    these, everything else from X.
+
     Returns
     -------
     encoder : FeatureEncoder
@@ -845,7 +898,7 @@ def fit_feature_encoder(X, spec: FeatureSpec) -> tuple[FeatureEncoder, Encoded]:
     preprocessor = spec.preprocessor
     inputs, groups, list_encoders = None, {}, []
     if preprocessor is None:
-        transformer, out, inputs, groups, list_encoders = _fit_built_in(X, spec)
+        transformer, out, inputs, groups, list_encoders = _fit_built_in(X, spec, counts)
     elif isinstance(preprocessor, FrozenEstimator):
         # A fitted encoding kept as it is: used, never refitted (nor copied: a
         # FrozenEstimator is shared by its clones too).

@@ -12,11 +12,15 @@ time (the next one computed while the current one trains).
 1. **One pass over the data** draws a uniform sample of rows of X and y together
    (each row gets a seeded random key; the rows with the smallest keys over all
    partitions are kept, so every row is equally likely to be in it), keeps each
-   task's 256 labelled rows of smallest key too, and collects the exact set of
-   categories of every categorical column and the distinct labels of every task.
+   task's 256 labelled rows of smallest key too, and counts the values of every
+   categorical column and the elements of every list column (hashed columns
+   aside), and collects the distinct labels of every task.
 2. **From that**, the encoding is fitted (imputation, scaling and bin edges on the
-   sample; categories set to the exact union, so a category first seen in the last
-   partition has its own embedding), the tasks are fitted (kinds inferred as
+   sample; the vocabularies of categorical and list columns from the counts over
+   every row, so a category first seen in the last partition has its own
+   embedding, and ``min_frequency``, ``max_categories`` and ``shared_embeddings``
+   group and join values as ``fit`` on all the rows would), the tasks are fitted
+   (kinds inferred as
    ``fit`` infers them, classes from the exact union so a rare class seen in one
    partition only is a class, and a regression target's mean and scale from the
    sample's labels), and the network takes one epoch on the sample. A task with
@@ -32,6 +36,12 @@ Grid and randomized searches on a cluster need nothing from this module: run
 scikit-learn's ``GridSearchCV`` under ``joblib.parallel_backend("dask")`` (see the
 README, "Scaling out").
 
+List columns: dask turns object columns into strings by default (its
+``dataframe.convert-string`` option), Python lists too; give list columns an
+Arrow list dtype (``pd.ArrowDtype(pa.list_(pa.string()))``), which dask keeps, or
+build the frame under ``dask.config.set({"dataframe.convert-string": False})``.
+:func:`fit` warns of a string column whose every value reads as a list.
+
 Requires the optional extra ``dask`` (``pip install skmmoe[dask]``).
 """
 
@@ -39,21 +49,23 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_object_dtype
 from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ._encoders import category_counts, is_list_column, sum_counts
 from ._engine.callbacks import LRSchedule
 from ._engine.training import batch_starts
 from ._estimators import _BaseMMOE
 from ._features import (
-    CATEGORICAL,
-    CategoryEncoder,
+    ValueCounts,
+    _per_column,
     fit_feature_encoder,
     resolve_categorical_mask,
 )
@@ -171,8 +183,9 @@ class _Summary:
     y: Any
     labelled: np.ndarray
     """Of shape (kept rows, tasks): whether the row has a label for the task."""
-    categories: list[np.ndarray]
-    """Per categorical column, its sorted categories (as strings)."""
+    counts: dict[int, tuple[np.ndarray, np.ndarray]]
+    """Per counted column (:func:`_counted_columns`) that has values, by position
+    in X: its distinct values as strings, sorted, and their counts."""
     labels: list[np.ndarray | None]
     """Per task, its distinct labels; None when more than MAX_LABELS."""
 
@@ -203,7 +216,55 @@ def _kept_rows(keys: np.ndarray, labelled: np.ndarray, k: int) -> np.ndarray:
     return order[keep[order]]
 
 
-def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
+class _Counted(NamedTuple):
+    """A column whose values the first pass counts."""
+
+    position: int
+    label: Any
+    lists_only: bool
+    """Counted where it holds lists only (a column not categorical)."""
+    max_length: int | None
+    """Of a list column: the elements of each row counted."""
+
+
+def _counted_columns(meta, features) -> list[_Counted]:
+    """The columns the built-in encoding takes vocabularies of, hashed ones
+    aside: the categorical ones, and those that may hold lists (object columns,
+    whose values tell, and Arrow list columns)."""
+    labels = list(meta.columns) if hasattr(meta, "columns") else None
+    n_columns = meta.shape[1] if meta.ndim == 2 else 1
+    labels = labels or list(range(n_columns))
+    dtypes = list(meta.dtypes) if hasattr(meta, "dtypes") else [meta.dtype] * n_columns
+    categorical = resolve_categorical_mask(meta, features.categorical_features)
+    counted = []
+    for p, (label, dtype) in enumerate(zip(labels, dtypes)):
+        may_hold_lists = is_object_dtype(dtype) or isinstance(dtype, pd.ArrowDtype)
+        if not (categorical[p] or may_hold_lists):
+            continue
+        if _per_column(features.hash_buckets, label, None) is not None:
+            continue  # hashed: no vocabulary
+        max_length = _per_column(features.max_list_length, label, None)
+        counted.append(_Counted(p, label, not categorical[p], max_length))
+    return counted
+
+
+def _count_values(X, counted: list[_Counted]) -> dict:
+    """The value counts of the counted columns of one partition."""
+    if not counted:
+        return {}
+    frame = _take_columns(X, [c.position for c in counted])
+    counts = {}
+    for j, column in enumerate(counted):
+        values = frame.iloc[:, j]
+        if column.lists_only and not is_list_column(values, column.label):
+            continue
+        counts[column.position] = category_counts(
+            values, column.label, max_length=column.max_length
+        )
+    return counts
+
+
+def _summarise(X, y, seed, k: int, counted: list[_Counted]) -> _Summary:
     """The first pass over one partition."""
     if len(X) != len(y):
         raise ValueError(
@@ -211,10 +272,6 @@ def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
             "give them the same partitions (the same divisions or chunks)."
         )
     keys = np.random.default_rng(seed).random(len(X))
-    categories: list[np.ndarray] = []
-    if cat_positions:
-        columns = _take_columns(X, cat_positions)
-        categories = CategoryEncoder().fit(columns).categories_
     labels: list[np.ndarray | None] = []
     frame = _y_frame(y)
     labelled = np.empty((len(X), frame.shape[1]), dtype=bool)
@@ -230,7 +287,7 @@ def _summarise(X, y, seed, k: int, cat_positions: list[int]) -> _Summary:
         _take(X, rows),
         _take(y, rows),
         labelled[rows],
-        categories,
+        _count_values(X, counted),
         labels,
     )
 
@@ -251,14 +308,14 @@ def _concat(parts: list):
 
 def _merge(k: int, *summaries: _Summary) -> _Summary:
     """Summaries of several partitions -> one: the rows :func:`_kept_rows`
-    keeps, the union of categories and labels."""
+    keeps, the value counts summed, the union of labels."""
     keys = np.concatenate([s.keys for s in summaries])
     labelled = np.concatenate([s.labelled for s in summaries])
     rows = _kept_rows(keys, labelled, k)
-    categories = [
-        np.unique(np.concatenate([s.categories[j] for s in summaries]).astype(str))
-        for j in range(len(summaries[0].categories))
-    ]
+    counts = {
+        p: sum_counts(s.counts[p] for s in summaries if p in s.counts)
+        for p in sorted(set().union(*(s.counts for s in summaries)))
+    }
     labels: list[np.ndarray | None] = []
     for j in range(len(summaries[0].labels)):
         given = [s.labels[j] for s in summaries]
@@ -277,21 +334,21 @@ def _merge(k: int, *summaries: _Summary) -> _Summary:
         _take(_concat([s.X for s in summaries]), rows),
         _take(_concat([s.y for s in summaries]), rows),
         labelled[rows],
-        categories,
+        counts,
         labels,
     )
 
 
 def _first_pass(
-    X_parts, y_parts, k: int, seed: int, cat_positions: list[int]
+    X_parts, y_parts, k: int, seed: int, counted: list[_Counted]
 ) -> _Summary:
-    """The sample, categories and labels of all partitions, in one computation
+    """The sample, value counts and labels of all partitions, in one computation
     (a tree of merges, so no process holds more than a few samples at once)."""
     dask, _ = _import_dask()
     summarise = dask.delayed(_summarise, pure=True)
     merge = dask.delayed(_merge, pure=True)
     level = [
-        summarise(x, y, (seed, i), k, cat_positions)
+        summarise(x, y, (seed, i), k, counted)
         for i, (x, y) in enumerate(zip(X_parts, y_parts))
     ]
     while len(level) > 1:
@@ -327,7 +384,8 @@ def fit(
     estimator : MMOEEstimator, MMOEClassifier or MMOERegressor
         Fitted in place (its parameters unchanged), like ``estimator.fit``. Its
         ``preprocessor`` may be None (the built-in encoding, fitted as described
-        above), a ColumnTransformer (fitted on the sample, so categories absent
+        above, list columns, rare values, hashing and shared tables included),
+        a ColumnTransformer (fitted on the sample, so categories absent
         from it are unknown) or a ``FrozenEstimator`` of a fitted one (used as
         it is). ``epochs`` gives the number of passes when ``passes="auto"``.
     X : dask DataFrame or dask Array of shape (n_samples, n_features)
@@ -395,48 +453,66 @@ def fit(
         )
 
     work = clone(estimator)
+    work._validate_params()  # before the pass over the data
     specs = read_params(work)
     features = specs.features
-    meta = _meta(X)
-    cat_positions: list[int] = []
-    if features.preprocessor is None:
-        mask = resolve_categorical_mask(meta, features.categorical_features)
-        cat_positions = [int(p) for p in np.flatnonzero(mask)]
+    built_in = features.preprocessor is None
+    counted = _counted_columns(_meta(X), features) if built_in else []
     k = sample_size or default_sample_size(features.n_bins)
-    summary = _first_pass(X_parts, y_parts, k, random_state, cat_positions)
-
-    frozen = features.preprocessor
-    if not isinstance(frozen, FrozenEstimator):
-        encoder, _ = fit_feature_encoder(_take(summary.X, slice(0, k)), features)
-        if features.preprocessor is None and cat_positions:
-            encoder.preprocessor.named_transformers_[CATEGORICAL].set_categories(
-                summary.categories
-            )
-        frozen = FrozenEstimator(encoder.preprocessor)
+    summary = _first_pass(X_parts, y_parts, k, random_state, counted)
+    n_rows = int(summary.sizes.sum())
+    if built_in:
+        _warn_of_lists_read_as_strings(summary.X)
+    # The encoding fitted on the uniform sample, its vocabularies from the
+    # counts over every row.
+    encoder, _ = fit_feature_encoder(
+        _take(summary.X, slice(0, k)),
+        features,
+        counts=ValueCounts(summary.counts, n_rows) if built_in else None,
+    )
 
     task_types, classes = _tasks(summary, specs.targets)
-    # The first partial_fit call fits the tasks and takes one epoch on the sample
-    # at the estimator's learning rate; later calls take one epoch each whatever
+    # The first call fits the tasks and takes one epoch on the sample at the
+    # estimator's learning rate; later calls take one epoch each whatever
     # `epochs` says, along one learning-rate schedule (_train_passes).
-    work.set_params(
-        preprocessor=frozen,
-        categorical_features="auto",
-        task_types=task_types,
-        epochs=1,
-        lr_schedule="constant",
-    )
+    work.set_params(task_types=task_types, epochs=1, lr_schedule="constant")
     one_task = _sample_y_ndim(summary.y) == 1
     first = _first_fit_rows(summary, k)
-    work.partial_fit(
+    work._fit(
         _take(summary.X, first),
         _take(summary.y, first),
-        classes=classes[0] if one_task else classes,
+        None,
+        classes[0] if one_task else classes,
+        streaming=True,
+        encoder=encoder,
     )
-    n_rows = int(summary.sizes.sum())
     n_passes = specs.training.epochs_for(n_rows) if passes == "auto" else int(passes)
     _train_passes(work, X_parts, y_parts, summary.sizes, n_passes, random_state, specs)
     estimator._set_fitted(work._fitted_state())
     return estimator
+
+
+def _warn_of_lists_read_as_strings(sample) -> None:
+    """Warn of a string column whose every value reads as a list: dask turns
+    object columns into strings by default, Python lists too."""
+    if not isinstance(sample, pd.DataFrame):
+        return
+    for label, column in sample.items():
+        if not isinstance(column.dtype, pd.StringDtype):
+            continue
+        text = column.dropna()
+        if len(text) and text.str.match(r"^\[.*\]$").all():
+            warnings.warn(
+                f"Column {label!r} holds strings that read as lists "
+                f"({text.iloc[0][:40]!r}); it is encoded as one category per "
+                "string. If it held lists of Python objects, dask turned them into "
+                "strings (its 'dataframe.convert-string' option): give it an Arrow "
+                "list dtype (pd.ArrowDtype(pa.list_(pa.string()))), which dask "
+                "keeps, or build the dask frame under "
+                "dask.config.set({'dataframe.convert-string': False}).",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _first_fit_rows(summary: _Summary, k: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from small_network import TINY, assert_close_across_row_sets, small  # noqa: E40
 import skmmoe  # noqa: E402
 import skmmoe.dask  # noqa: E402
 from skmmoe import MMOEClassifier, MMOEEstimator, MMOERegressor  # noqa: E402
+from skmmoe.datasets import make_recsys_multitask  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -703,3 +704,124 @@ def test_a_task_with_few_labels_in_the_sample_is_fitted_on_its_labelled_rows(
     pred = est.predict(X.iloc[labelled])[:, 1].astype(float)
     # Measured: 0.26 standard deviations off.
     assert abs(pred.mean() - spend.mean()) < 0.5 * spend.std()
+
+
+# ------------------------------------------------ list columns and vocabularies
+RECSYS_SIZES = [150, 0, 150, 150, 150]  # an empty partition among them
+
+
+@pytest.fixture(scope="module")
+def recsys():
+    """(X, Y): make_recsys_multitask's 600 rows, with a genre ('genre_late')
+    and a recent item (9999) in the last partition only."""
+    X, Y = make_recsys_multitask(sum(RECSYS_SIZES), random_state=0)
+    late = np.arange(len(X)) >= len(X) - RECSYS_SIZES[-1]
+    for i in np.flatnonzero(late)[::5]:
+        X.at[i, "item_genres"] = [*X.at[i, "item_genres"], "genre_late"]
+        X.at[i, "recent_items"] = [9999, *(X.at[i, "recent_items"] or [])]
+    return X, Y
+
+
+def _arrow_lists(X):
+    pa = pytest.importorskip("pyarrow")
+    return X.assign(
+        item_genres=pd.Series(
+            X.item_genres.tolist(), dtype=pd.ArrowDtype(pa.list_(pa.string()))
+        ),
+        recent_items=pd.Series(
+            X.recent_items.tolist(), dtype=pd.ArrowDtype(pa.list_(pa.int64()))
+        ),
+    )
+
+
+def _recsys_dask(X, Y):
+    # dask turns object columns, Python lists included, into strings unless told
+    # not to; Arrow list columns it keeps as they are.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return _dask_rows(X, RECSYS_SIZES), _dask_rows(Y, RECSYS_SIZES)
+
+
+def _vocabularies(est):
+    """Each categorical and list column's (kept, infrequent) values."""
+    out = {}
+    for name, fitted, columns in est.preprocessor_.transformers_:
+        if name == "categorical":
+            for j, c in enumerate(columns):
+                out[c] = (fitted.categories_[j], fitted.infrequent_categories_[j])
+    for position, encoder in zip(est._encoder.list_columns, est._encoder.list_encoders):
+        out[position] = (encoder.categories_[0], encoder.infrequent_categories_[0])
+    return out
+
+
+def _assert_same_encoding(est, in_memory):
+    got, want = _vocabularies(est), _vocabularies(in_memory)
+    assert got.keys() == want.keys()
+    for column in want:
+        for g, w in zip(got[column], want[column]):
+            assert_array_equal(g, w, err_msg=str(column))
+
+    # Bin edges come from the sample: the number of bins of a column may differ.
+    def embeddings(model):
+        return [c for c in model.feature_columns_ if not c.name.endswith("_bin")]
+
+    assert embeddings(est) == embeddings(in_memory)
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["object lists", "arrow lists"])
+def test_list_columns_get_the_vocabulary_of_every_partition(client, recsys, arrow):
+    X, Y = recsys
+    X = _arrow_lists(X) if arrow else X
+    X_dask, Y_dask = _recsys_dask(X, Y)
+    assert pd.api.types.is_object_dtype(X_dask.dtypes.item_genres) != arrow
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no category unknown to partial_fit
+        est = skmmoe.dask.fit(
+            MMOEEstimator(**TINY), X_dask, Y_dask, passes=1, sample_size=100
+        )
+    # The same vocabularies as fit on all the rows in memory: the late genre and
+    # item, in none of the sample's rows, have ids of their own.
+    _assert_same_encoding(est, MMOEEstimator(**TINY).fit(X, Y))
+    assert "genre_late" in est._encoder.list_encoders[0].categories_[0]
+    assert "9999" in est._encoder.list_encoders[1].categories_[0]
+    assert est.n_epochs_ == 1 + 4  # the sample, then the 4 partitions with rows
+    proba = skmmoe.dask.predict_proba(est, X_dask)
+    for got, want in zip(proba, est.predict_proba(X)):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert_close_across_row_sets(got.compute().to_numpy(), want)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"min_frequency": 3},
+        {"min_frequency": 0.05, "max_categories": 30},
+        {"min_frequency": 2, "shared_embeddings": {"recent_items": "item_id"}},
+        {"hash_buckets": {"user_id": 64, "recent_items": 32}},
+    ],
+    ids=["min_frequency", "share of rows", "shared_embeddings", "hash_buckets"],
+)
+def test_rare_values_shared_and_hashed_columns_as_fit_on_every_row(
+    client, recsys, params
+):
+    # A sample of 100 rows sees few of the rows each value is counted over.
+    X, Y = recsys
+    est = skmmoe.dask.fit(
+        MMOEEstimator(**TINY, **params),
+        *_recsys_dask(X, Y),
+        passes=1,
+        sample_size=100,
+    )
+    in_memory = MMOEEstimator(**TINY, **params).fit(X, Y)
+    _assert_same_encoding(est, in_memory)
+    assert est.get_params() == in_memory.get_params()
+
+
+def test_lists_that_dask_turned_into_strings_are_warned_of(client, recsys):
+    X, Y = recsys
+    X_dask = _dask_rows(X[["item_genres", "hour"]], RECSYS_SIZES)
+    assert isinstance(X_dask.dtypes.item_genres, pd.StringDtype)  # not lists
+    with pytest.warns(UserWarning, match="'item_genres' holds strings that read as"):
+        skmmoe.dask.fit(
+            MMOEEstimator(**TINY), X_dask, _dask_rows(Y, RECSYS_SIZES), passes=1
+        )
