@@ -430,6 +430,8 @@ class FeatureEncoder:
             final = _final_step(fitted)
             if not isinstance(final, (CategoryEncoder, OrdinalEncoder)):
                 continue
+            if getattr(final, "hash_buckets", None) is not None:
+                continue  # hashed: every value has a row, none is unknown
             if isinstance(columns, str) and columns in ("drop", "passthrough"):
                 continue
             values = _safe_indexing(X, columns, axis=1)

@@ -398,3 +398,12 @@ def test_movielens_sample_with_its_genres_list():
     proba, rating = est.predict_proba(X)
     assert proba.shape == (len(X), 2) and rating is None
     assert_array_equal(est.predict(X)[:, 0].astype(int) >= 0, True)
+
+
+def test_hashed_columns_are_never_reported_unknown(recsys):
+    X, Y = recsys
+    est = MMOEEstimator(**small(epochs=1), hash_buckets={"user_id": 16}).fit(X, Y)
+    new = X.iloc[:50].assign(user_id=pd.Categorical(np.arange(10_001, 10_051)))
+    assert "user_id" not in est._encoder.unknown_category_shares(new)
+    shares = est._encoder.unknown_category_shares(new.assign(device="unseen"))
+    assert shares["device"] == 1.0
