@@ -265,6 +265,7 @@ def _check_ranks_agree(specs, runtime, encoder: FeatureEncoder, tasks, data, val
     for d in (data, valid):
         if d is not None:
             parts += [d.sparse, d.dense, *d.targets, *d.weights]
+            parts += [t for ragged in d.lists for t in ragged]
     group.check_same(
         _distributed.digest(*parts),
         runtime.device,

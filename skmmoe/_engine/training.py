@@ -469,6 +469,13 @@ class _Run:
         network.to(device)
         model: nn.Module = network
         if runtime.device_ids and len(runtime.device_ids) > 1:
+            if network.n_lists:
+                raise ValueError(
+                    f"gpus={list(runtime.device_ids)} trains with torch's "
+                    "DataParallel, which cannot split list columns' ragged ids "
+                    "between the GPUs; train on one GPU, or across processes "
+                    "with n_workers or torchrun."
+                )
             model = nn.DataParallel(network, device_ids=runtime.device_ids)
         network.sparse_gradients = sparse_updates(network, data, spec, runtime)
         optimizer = OPTIMIZERS[spec.optimizer](network.parameters(), spec.learning_rate)
