@@ -407,3 +407,11 @@ def test_hashed_columns_are_never_reported_unknown(recsys):
     assert "user_id" not in est._encoder.unknown_category_shares(new)
     shares = est._encoder.unknown_category_shares(new.assign(device="unseen"))
     assert shares["device"] == 1.0
+
+
+def test_two_local_workers_train_list_columns_as_one_process():
+    X, Y = make_recsys_multitask(1000, n_users=60, n_items=40, random_state=2)
+    params = small(epochs=1, seed=0, shared_embeddings={"recent_items": "item_id"})
+    one = MMOEEstimator(**params).fit(X, Y)
+    two = MMOEEstimator(**params, n_workers=2).fit(X, Y)
+    _same_outputs(_outputs(two, X), _outputs(one, X), atol=1e-5)
