@@ -852,7 +852,7 @@ def _fit_built_in(X, spec: FeatureSpec, counts: ValueCounts | None):
     # The list columns are no columns of the preprocessor (it drops them).
     transformer = make_default_preprocessor(
         inputs.cat_mask[scalar],
-        list(np.flatnonzero(scalar)),
+        [int(p) for p in np.flatnonzero(scalar)],
         spec.numeric_encoding,
         spec.n_bins,
         inputs.date_mask[scalar],

@@ -11,7 +11,12 @@ for a fit on an array): strings for categorical columns (bool ones included, as
 "True"/"False"; missing spelled ``""``), float64 for numeric ones (missing as NaN;
 datetimes as seconds since the Unix epoch, timedeltas as seconds). As in predict,
 imputation, scaling and binning compute in float64, and the features are cast to
-float32 once encoded, before the network. Outputs per task ``t``: ``t_label`` and
+float32 once encoded, before the network. A list column ``c`` is two inputs:
+``c``, its elements as strings (spelled as categorical values are) of shape
+(n, L), padded past each row's length, and ``c__length``, int64 (n,); the graph
+looks the elements up as the ListEncoder does (a LabelEncoder, or
+``com.microsoft.MurmurHash3`` and Mod for hashed columns) and the network pools
+them with the padding masked out. Outputs per task ``t``: ``t_label`` and
 ``t_proba`` for classification, ``t_value`` for the kinds that predict values
 (regression, poisson); no column may bear one of those names.
 """
@@ -39,15 +44,20 @@ from torch import nn
 from ._encoders import (
     CalendarEncoder,
     CategoryEncoder,
+    ListEncoder,
     PiecewiseLinearEncoder,
     QuantileBinner,
     _column_as_strings,
+    _element_codes,
+    _ragged_elements,
     numbers_as_float,
 )
+from ._engine.network import Padded
 from ._features import (
     CATEGORICAL,
     DATETIME,
     DATETIME_BINS,
+    HASHED,
     NUMERIC,
     NUMERIC_BINS,
     is_categorical_dtype_auto,
@@ -78,9 +88,14 @@ DEFAULT_OPSET = 18
 """The ai.onnx opset of the exported graph (ai.onnx.ml: 3)."""
 MIN_OPSET = 15
 ML_OPSET = 3
+MS_DOMAIN = "com.microsoft"
+"""onnxruntime's domain, of the MurmurHash3 that ``hash_buckets`` needs."""
 MISSING_CATEGORY = ""
 """How a missing value of a categorical column is spelled in the graph's string
 inputs (:func:`onnx_inputs` writes it for NaN and None)."""
+LENGTH_SUFFIX = "__length"
+"""A list column ``c``'s graph inputs are ``c``, its elements padded, and
+``c + LENGTH_SUFFIX``, each row's number of elements."""
 FEATURES = "skmmoe_features"
 INPUTS_PREFIX = "skmmoe_in_"
 
@@ -119,8 +134,17 @@ def _split_model(model) -> tuple[Any, list]:
 
 def _input_columns(model, X_example) -> list[tuple[str, Any, str]]:
     """The graph's inputs: (name, column label, kind) per raw column of the fit,
-    kind "string" or "double" (:func:`_inputs_and_frame`)."""
+    kind "string", "double" or "list" (:func:`_inputs_and_frame`)."""
     return _inputs_and_frame(model, X_example)[0]
+
+
+def _graph_inputs(columns) -> list[str]:
+    """The names of the graph's inputs, in order: a column's name, and after a
+    list column's its lengths'."""
+    names = []
+    for name, _, kind in columns:
+        names += [name, f"{name}{LENGTH_SUFFIX}"] if kind == "list" else [name]
+    return names
 
 
 def _inputs_and_frame(model, X) -> tuple[list[tuple[str, Any, str]], Any]:
@@ -132,22 +156,35 @@ def _inputs_and_frame(model, X) -> tuple[list[tuple[str, Any, str]], Any]:
     ``x0``, ``x1``, ... by position. Its kind: "string" for the categorical
     columns of the built-in preprocessor, and where another preprocessor
     comes first, for the columns of X of a categorical dtype; "double" for the
-    others, as ``numbers_as_float`` makes them."""
+    others, as ``numbers_as_float`` makes them; "list" for the list columns
+    (:class:`~skmmoe._encoders.ListEncoder`'s), which the graph takes as two
+    inputs (:func:`_graph_inputs`)."""
     est, before = _split_model(model)
     labels, named = _column_labels(est, before)
     frame = None if X is None else _columns_of(X, labels, named)
     categorical = np.zeros(len(labels), dtype=bool)
-    preprocessor = est._fitted_state().encoder.preprocessor
+    encoder = est._fitted_state().encoder
+    preprocessor = encoder.preprocessor
+    if before and encoder.list_columns:
+        own, _ = _column_labels(est, [])
+        raise ValueError(
+            "to_onnx cannot export list columns behind a Pipeline's earlier "
+            f"steps: the skmmoe step's list column {own[encoder.list_columns[0]]!r} "
+            "comes out of them, and only lists read from X are graph inputs; fit "
+            "the skmmoe estimator on the columns themselves."
+        )
     if not before and _is_built_in(preprocessor):
         for name, _, columns in preprocessor.transformers_:
-            if name == CATEGORICAL:
+            if name == CATEGORICAL or name.startswith(f"{HASHED}_"):
                 categorical[list(columns)] = True
     elif frame is not None:
         categorical[:] = [is_categorical_dtype_auto(frame[c].dtype) for c in labels]
+    lists = np.zeros(len(labels), dtype=bool)
+    lists[list(encoder.list_columns)] = True
     names = [str(c) for c in labels] if named else [f"x{j}" for j in range(len(labels))]
+    kinds = np.where(lists, "list", np.where(categorical, "string", "double"))
     columns = [
-        (name, label, "string" if is_string else "double")
-        for name, label, is_string in zip(names, labels, categorical)
+        (name, label, str(kind)) for name, label, kind in zip(names, labels, kinds)
     ]
     return columns, frame
 
@@ -191,8 +228,10 @@ def _is_built_in(preprocessor: ColumnTransformer) -> bool:
     categorical columns it knows) rather than the user's."""
     named = {name: t for name, t, _ in preprocessor.transformers_}
     built_in = {CATEGORICAL, NUMERIC, NUMERIC_BINS, DATETIME, DATETIME_BINS}
-    return set(named) <= built_in | {"remainder"} and (
-        CATEGORICAL not in named or isinstance(named[CATEGORICAL], CategoryEncoder)
+    hashed = {name for name in named if name.startswith(f"{HASHED}_")}
+    return set(named) <= built_in | hashed | {"remainder"} and all(
+        isinstance(named[name], CategoryEncoder)
+        for name in hashed | ({CATEGORICAL} & set(named))
     )
 
 
@@ -209,13 +248,19 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
 
     Returns
     -------
-    feed : dict of str to ndarray of shape (n_samples, 1)
+    feed : dict of str to ndarray
         One entry per column, named as the graph's inputs: ``str(label)``
-        (``x0``, ``x1``, ... where the fit had no column labels). Categorical
-        columns as strings (missing as ``""``; bools as ``"True"`` /
-        ``"False"``), numeric ones as float64 (missing as NaN; datetimes as
-        seconds since 1970-01-01 UTC and timedeltas as seconds, as predict
-        reads them).
+        (``x0``, ``x1``, ... where the fit had no column labels), of shape
+        (n_samples, 1). Categorical columns as strings (missing as ``""``;
+        bools as ``"True"`` / ``"False"``), numeric ones as float64 (missing as
+        NaN; datetimes as seconds since 1970-01-01 UTC and timedeltas as
+        seconds, as predict reads them). A list column ``c`` (Python lists,
+        tuples or 1-D arrays, Arrow or polars lists) has two: ``c``, its
+        elements as strings spelled as categorical values are, of shape
+        (n_samples, longest row of X, at least 1), padded with ``""``, and
+        ``c__length``, int64 of shape (n_samples,), each row's number of
+        elements (missing elements left out, then the first ``max_list_length``
+        kept; 0 for a missing row).
 
     Examples
     --------
@@ -236,14 +281,43 @@ def onnx_inputs(model, X) -> dict[str, np.ndarray]:
         # as predict does and reads datetimes and timedeltas as seconds.
         values = numbers_as_float(frame[[label for _, label in numeric]])
         numbers = {name: values[:, [j]] for j, (name, _) in enumerate(numeric)}
-    return {
-        name: (
-            numbers[name]
-            if kind == "double"
-            else _strings(frame[label], label).reshape(-1, 1)
+    list_encoders = dict(
+        zip(
+            [name for name, _, kind in columns if kind == "list"],
+            _split_model(model)[0]._fitted_state().encoder.list_encoders,
         )
-        for name, label, kind in columns
-    }
+    )
+    feed = {}
+    for name, label, kind in columns:
+        if kind == "double":
+            feed[name] = numbers[name]
+        elif kind == "string":
+            feed[name] = _strings(frame[label], label).reshape(-1, 1)
+        else:
+            elements, lengths = _padded_elements(
+                frame[label], label, list_encoders[name].max_length
+            )
+            feed[name] = elements
+            feed[f"{name}{LENGTH_SUFFIX}"] = lengths
+    return feed
+
+
+def _padded_elements(column: pd.Series, label, max_length) -> tuple:
+    """A list column's elements as :class:`~skmmoe._encoders.ListEncoder`
+    spells them (missing elements dropped, the first ``max_length`` of each
+    row kept), padded with ``""`` to the longest row (at least 1 wide), and
+    each row's number of elements (0 for a missing row)."""
+    elements, lengths = _ragged_elements(
+        column, label, max_length=max_length, fitted=True
+    )
+    codes, strings = _element_codes(elements, label)
+    n = len(lengths)
+    padded = np.full((n, max(int(lengths.max(initial=0)), 1)), MISSING_CATEGORY)
+    padded = padded.astype(object)
+    rows = np.repeat(np.arange(n), lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    padded[rows, np.arange(len(codes)) - starts] = strings[codes]
+    return padded, lengths.astype(np.int64)
 
 
 def _strings(column: pd.Series, label) -> np.ndarray:
@@ -310,40 +384,101 @@ def _shape_category_encoder(operator: Any) -> None:
 
 
 def _convert_category_encoder(scope: Any, operator: Any, container: Any) -> None:
-    """Each column's string -> its index in ``categories_``, -1 for anything
-    else (unknown, or missing spelled ``""``), as float like the transformer."""
+    """Each column's string -> its code (:func:`_string_codes`), as float like
+    the transformer."""
     encoder: CategoryEncoder = operator.raw_operator
     x = operator.inputs[0].full_name
     numeric = not isinstance(operator.inputs[0].type, StringTensorType)
-    if numeric:  # a Pipeline's earlier steps made numbers
+    if numeric:  # a Pipeline's earlier steps made numbers (none hashed)
         # LabelEncoder (ai.onnx.ml 2 and 3) looks up float32 keys only.
         x = _node(scope, container, "Cast", [x], to=TensorProto.FLOAT)
-    codes = []
-    for j, categories in enumerate(encoder.categories_):
-        column = _columns(scope, container, x, [j])
-        attrs: dict[str, Any] = dict(
-            values_int64s=list(range(len(categories))), default_int64=-1
+
+    def node(op_type: str, inputs: list, **attrs) -> str:
+        return _node(scope, container, op_type, inputs, **attrs)
+
+    def const(values: np.ndarray, name: str) -> str:
+        return _initializer(scope, container, values, name)
+
+    codes = [
+        _string_codes(
+            node,
+            const,
+            _columns(scope, container, x, [j]),
+            encoder,
+            j,
+            numeric=numeric,
+            empty_is_missing=True,
         )
-        if numeric:
-            attrs["keys_floats"] = [float(c) for c in categories]
-        else:
-            attrs["keys_strings"] = [str(c) for c in categories]
-        code = _node(
-            scope,
-            container,
-            "LabelEncoder",
-            [column],
-            op_domain="ai.onnx.ml",
-            op_version=2,
-            **attrs,
-        )
-        codes.append(code)
+        for j in range(len(encoder.categories_))
+    ]
     joined = (
         codes[0]
         if len(codes) == 1
         else _node(scope, container, "Concat", codes, axis=1)
     )
     _cast_output(scope, container, operator, joined, TensorProto.FLOAT)
+
+
+def _string_codes(
+    node,
+    const,
+    x: str,
+    encoder: CategoryEncoder | ListEncoder,
+    j: int,
+    *,
+    numeric: bool = False,
+    empty_is_missing: bool,
+) -> str:
+    """The int64 codes of column ``j`` of ``encoder`` of the values ``x`` (a
+    tensor of any shape), as the encoder's ``_codes`` gives them: the index in
+    ``categories_[j]``, ``len(categories_[j])`` for an infrequent value, -1
+    for any other; with ``hash_buckets``, the value's
+    ``com.microsoft.MurmurHash3`` (seed 0, positive, as
+    :func:`~skmmoe._encoders.hash_strings`) modulo the number of buckets, and
+    with ``empty_is_missing`` -1 for ``""``. Strings unless ``numeric`` (float32
+    then). ``node(op_type, inputs, **attrs)`` adds a node and names its output,
+    ``const(values, name)`` adds an initializer."""
+    if encoder.hash_buckets is not None:
+        hashed = node(
+            "MurmurHash3",
+            [x],
+            op_domain=MS_DOMAIN,
+            op_version=1,
+            seed=0,
+            positive=1,
+        )
+        hashed = node("Cast", [hashed], to=TensorProto.INT64)
+        buckets = const(np.array(encoder.hash_buckets, dtype=np.int64), "buckets")
+        code = node("Mod", [hashed, buckets])
+        if not empty_is_missing:
+            return code
+        # "" is missing: ai.onnx's Equal compares strings from opset 19 only.
+        empty = node(
+            "LabelEncoder",
+            [x],
+            op_domain="ai.onnx.ml",
+            op_version=2,
+            keys_strings=[MISSING_CATEGORY],
+            values_int64s=[1],
+            default_int64=0,
+        )
+        missing = const(np.array(-1, dtype=np.int64), "missing")
+        return node(
+            "Where", [node("Cast", [empty], to=TensorProto.BOOL), missing, code]
+        )
+    categories = list(encoder.categories_[j])
+    infrequent = list(encoder.infrequent_categories_[j])
+    attrs: dict[str, Any] = dict(
+        values_int64s=list(range(len(categories)))
+        + [len(categories)] * len(infrequent),
+        default_int64=-1,
+    )
+    keys = categories + infrequent
+    if numeric:
+        attrs["keys_floats"] = [float(c) for c in keys]
+    else:
+        attrs["keys_strings"] = [str(c) for c in keys]
+    return node("LabelEncoder", [x], op_domain="ai.onnx.ml", op_version=2, **attrs)
 
 
 def _convert_quantile_binner(scope: Any, operator: Any, container: Any) -> None:
@@ -645,8 +780,13 @@ _SHAPES = {SimpleImputer: _shape_imputer, FunctionTransformer: _shape_as_float}
 
 # --------------------------------------------------- the network and links
 class _Serving(nn.Module):
-    """The preprocessor's output -> every task's outputs: ids with the reserved
-    index for unknown and missing values, the eval-mode network, the links."""
+    """The preprocessor's output and the list columns' ids -> every task's
+    outputs: ids with the reserved index for unknown and missing values, the
+    eval-mode network, the links.
+
+    After ``features`` (n, n_features) come two tensors per list column: its ids
+    (n, L) int64, padded past each row's length, and the lengths (n,) int64,
+    which the network pools as :class:`~skmmoe._engine.network.Padded`."""
 
     sparse_positions: torch.Tensor
     dense_positions: torch.Tensor
@@ -667,7 +807,9 @@ class _Serving(nn.Module):
         )
         self.tasks = list(tasks)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, features: torch.Tensor, *lists: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
         n = features.shape[0]
         if len(self.sparse_positions):
             codes = features.index_select(1, self.sparse_positions)
@@ -681,9 +823,15 @@ class _Serving(nn.Module):
         else:
             dense = features.new_zeros((n, 0))
         outs: list[torch.Tensor] = []
-        for task, z in zip(self.tasks, self.network(sparse, dense)):
+        padded = [Padded(ids, lengths) for ids, lengths in zip(lists[::2], lists[1::2])]
+        for task, z in zip(self.tasks, self.network(sparse, dense, padded)):
             outs += task.serving_outputs(z)
         return tuple(outs)
+
+
+LIST_IDS, LIST_LENGTHS = "skmmoe_list_ids_", "skmmoe_list_lengths_"
+"""The network graph's inputs of list column i: ``f"{LIST_IDS}{i}"`` and
+``f"{LIST_LENGTHS}{i}"``."""
 
 
 def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, list]:
@@ -696,8 +844,16 @@ def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, l
         for task in state.tasks
         for output in task.onnx_outputs
     ]
-    example = torch.zeros(4, n_features)
     batch = torch.export.Dim("batch", min=1)
+    example = [torch.zeros(4, n_features)]
+    inputs, shapes = ["features"], [{0: batch}]
+    for i in range(len(state.encoder.list_encoders)):
+        # Any valid ids: the export reads no values, and each length dimension
+        # is dynamic (an example of 1 would fix it, torch.export specialises 1).
+        example += [torch.zeros(4, 3, dtype=torch.long), torch.tensor([3, 0, 1, 2])]
+        inputs += [f"{LIST_IDS}{i}", f"{LIST_LENGTHS}{i}"]
+        length = torch.export.Dim(f"list_length_{i}", min=1)
+        shapes += [{0: batch, 1: length}, {0: batch}]
     # Traced with autograd on, as in training: under no_grad the network's
     # activations run in place (torch.relu_ saves an allocation there), which
     # the exporter turns into scatters and copies that cost onnxruntime a third
@@ -706,10 +862,12 @@ def _network_graph(est, n_features: int, opset: int) -> tuple[onnx.ModelProto, l
     with torch.enable_grad(), _quiet():
         program = torch.onnx.export(
             module,
-            (example,),
-            input_names=["features"],
+            tuple(example),
+            input_names=inputs,
             output_names=names,
-            dynamic_shapes={"features": {0: batch}},
+            # The list columns' tensors are forward's *lists, one argument
+            # (none without list columns).
+            dynamic_shapes=(shapes[0], *([tuple(shapes[1:])] if shapes[1:] else [])),
             opset_version=opset,
             dynamo=True,
             optimize=True,
@@ -755,10 +913,23 @@ def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
     for name, step in [*before, ("skmmoe preprocessor", preprocessor)]:
         for _, transformer, _ in getattr(step, "transformers_", []):
             _check_categories(transformer, name)
-    tensor_types = {"double": DoubleTensorType, "string": StringTensorType}
+    if before:
+        _check_no_hashing(est, preprocessor)
+    # A list column is an input of this graph that no node reads (the
+    # preprocessor drops it; :func:`_list_lookups` reads it): kept so that the
+    # preprocessor's column positions are the inputs' positions.
+    tensor_types = {
+        "double": DoubleTensorType,
+        "string": StringTensorType,
+        "list": StringTensorType,
+    }
     types = [(name, tensor_types[kind]([None, 1])) for name, _, kind in columns]
+    if not before and not len(preprocessor.get_feature_names_out()):
+        return _no_features(columns, opset)  # list columns only
     if not before:
-        pre = _convert(preprocessor, types, opset, "the skmmoe preprocessor")
+        pre = _convert(
+            _with_int_columns(preprocessor), types, opset, "the skmmoe preprocessor"
+        )
         pre = onnx.compose.add_prefix(pre, INPUTS_PREFIX)
     else:
         first = before[0][1] if len(before) == 1 else Pipeline(before)
@@ -780,6 +951,55 @@ def _preprocessor_graph(model, columns, opset: int) -> onnx.ModelProto:
         )
     _cast_graph_output(pre, TensorProto.FLOAT)  # as FeatureEncoder._split
     return pre
+
+
+def _no_features(columns, opset: int) -> onnx.ModelProto:
+    """The preprocessor's graph where it has no output (X holds list columns
+    only): an (n, 0) float32 features tensor, n read from the first input's
+    shape (a list column's, whose padded elements then take its place)."""
+    first = f"{INPUTS_PREFIX}{columns[0][0]}"
+    inputs = [
+        helper.make_tensor_value_info(
+            f"{INPUTS_PREFIX}{name}", TensorProto.STRING, [None, 1]
+        )
+        for name, _, _ in columns
+    ]
+    zero = numpy_helper.from_array(np.array([0], dtype=np.int64), "skmmoe_pre_zero")
+    nodes = [
+        helper.make_node("Shape", [first], ["skmmoe_pre_n"], start=0, end=1),
+        helper.make_node(
+            "Concat", ["skmmoe_pre_n", zero.name], ["skmmoe_pre_shape"], axis=0
+        ),
+        helper.make_node(
+            "ConstantOfShape",
+            ["skmmoe_pre_shape"],
+            ["skmmoe_pre_features"],
+            value=numpy_helper.from_array(np.array([0.0], dtype=np.float32)),
+        ),
+    ]
+    output = helper.make_tensor_value_info(
+        "skmmoe_pre_features", TensorProto.FLOAT, [None, 0]
+    )
+    graph = helper.make_graph(nodes, "skmmoe_pre", inputs, [output], [zero])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _with_int_columns(preprocessor: ColumnTransformer) -> ColumnTransformer:
+    """The fitted preprocessor, its columns' positions as Python ints where
+    they are numpy ints (skl2onnx takes those for names; skmmoe 0.x fitted
+    them so), in a shallow copy."""
+    copied = copy.copy(preprocessor)
+    copied.transformers_ = [
+        (
+            name,
+            transformer,
+            [int(c) if isinstance(c, np.integer) else c for c in columns]
+            if isinstance(columns, list)
+            else columns,
+        )
+        for name, transformer, columns in preprocessor.transformers_
+    ]
+    return copied
 
 
 def _cast_graph_output(model: onnx.ModelProto, to: int) -> None:
@@ -807,12 +1027,29 @@ def _convert(transformer, types, opset: int, what: str) -> onnx.ModelProto:
         raise ValueError(f"skl2onnx cannot convert {what}: {exc}") from exc
 
 
+def _check_no_hashing(est, preprocessor: ColumnTransformer) -> None:
+    """Behind a Pipeline's earlier steps the skmmoe preprocessor gets numbers,
+    which ``hash_buckets`` hashes the text of as predict writes it, and ONNX
+    does not write it alike."""
+    labels, _ = _column_labels(est, [])
+    for _, transformer, columns in preprocessor.transformers_:
+        if getattr(transformer, "hash_buckets", None) is not None:
+            raise ValueError(
+                f"to_onnx cannot export the hashed column {labels[list(columns)[0]]!r}"
+                " of the skmmoe step: behind a Pipeline's earlier steps it holds "
+                "numbers, whose text predict hashes and ONNX cannot write alike; "
+                "hash the columns of X (hash_buckets without the earlier steps)."
+            )
+
+
 def _check_categories(transformer, step_name: str) -> None:
     for part in getattr(transformer, "steps", [(None, transformer)]):
         encoder = part[1]
         if isinstance(encoder, CategoryEncoder):
-            for categories in encoder.categories_:
-                if MISSING_CATEGORY in set(categories.tolist()):
+            for categories, rare in zip(
+                encoder.categories_, encoder.infrequent_categories_
+            ):
+                if MISSING_CATEGORY in {*categories.tolist(), *rare.tolist()}:
                     raise ValueError(
                         f"A categorical column of step {step_name!r} holds the empty "
                         "string as a category, which the ONNX graph reserves for "
@@ -857,7 +1094,8 @@ def to_onnx(
     """One ONNX graph from the raw columns of the fit to every task's prediction.
 
     The preprocessing (imputation, category lookup with the reserved index for
-    unseen and missing values, bin edges, piecewise-linear encoding, scaling), the
+    unseen and missing values, rare values grouped or values hashed, bin edges,
+    piecewise-linear encoding, scaling, list columns' lookup and pooling), the
     network and the task links are in the one graph; onnxruntime serves it without
     torch, pandas or scikit-learn.
 
@@ -887,7 +1125,9 @@ def to_onnx(
         ``""``, bools ``"True"`` / ``"False"``), numeric ones as float64
         (missing: NaN; datetimes as seconds since 1970-01-01 UTC, timedeltas as
         seconds), imputed, scaled and binned in float64 as predict does them;
-        :func:`onnx_inputs` builds them from a DataFrame. Outputs per task
+        a list column ``c`` as two inputs, ``c``, strings of shape (n, L) padded
+        with ``""`` past each row's length, and ``c__length``, int64 of shape
+        (n,). :func:`onnx_inputs` builds them from a DataFrame. Outputs per task
         ``t``: ``t_label`` (n,) and ``t_proba`` (n, n_classes) float32 for
         classification, ``t_value`` (n,) float64 for regression and poisson. The
         batch size is dynamic.
@@ -898,7 +1138,10 @@ def to_onnx(
         Before building anything, for a column whose name the graph cannot
         take: the empty name (ONNX's absent input), one that is not UTF-8, or
         the name of an output (a column ``"t_label"`` beside a classification
-        task ``t``). Also for steps skl2onnx cannot convert, naming the step.
+        task ``t``), or a list column ``c`` beside a column ``c__length``. Also
+        for steps skl2onnx cannot convert, naming the step; and naming the
+        column, for list columns behind a Pipeline's earlier steps and for
+        hashed columns there.
 
     Examples
     --------
@@ -933,16 +1176,91 @@ def to_onnx(
         pre, net, io_map=[(pre.graph.output[0].name, "features")]
     )
     _label_lookups(merged, tasks)
+    _list_lookups(merged, columns, est._fitted_state().encoder.list_encoders)
     # onnx.compose keeps each graph's import of a domain: one is enough.
     imports = {(i.domain, i.version): i for i in merged.opset_import}
     del merged.opset_import[:]
     merged.opset_import.extend(imports.values())
     merged.graph.name = "skmmoe"
-    _name_inputs(merged.graph, [name for name, _, _ in columns])
+    _name_inputs(merged.graph, _graph_inputs(columns))
     onnx.checker.check_model(merged)
     if path is not None:
         onnx.save(merged, os.fspath(path))
     return merged
+
+
+class _Nodes:
+    """Nodes and initializers for a graph, under names that start with
+    ``prefix``; the nodes are kept in :attr:`nodes`, in the order added."""
+
+    def __init__(self, graph: onnx.GraphProto, prefix: str):
+        self.graph, self.prefix = graph, prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.domains: set[str] = set()
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}{base}_{len(self.nodes)}_{len(self.graph.initializer)}"
+
+    def node(self, op_type: str, inputs: list, **attrs) -> str:
+        out = self._name(op_type.lower())
+        domain = attrs.pop("op_domain", "")
+        attrs.pop("op_version", None)
+        self.domains.add(domain)
+        self.nodes.append(
+            helper.make_node(op_type, inputs, [out], name=out, domain=domain, **attrs)
+        )
+        return out
+
+    def const(self, values: np.ndarray, name: str) -> str:
+        var = self._name(name)
+        self.graph.initializer.append(numpy_helper.from_array(np.asarray(values), var))
+        return var
+
+
+def _list_lookups(model: onnx.ModelProto, columns, encoders: list) -> None:
+    """Each list column's graph inputs: its elements, strings of shape (n, L),
+    looked up as its ListEncoder looks them up (unknown 0, ``k + 1``, the
+    infrequent ``K + 1``, or the hash bucket + 1), for the network's
+    ``LIST_IDS`` input, and its lengths, the network's ``LIST_LENGTHS`` one.
+    The inputs end in the order of :func:`_graph_inputs` (the preprocessor's
+    inputs come first, one per column, in order)."""
+    graph = model.graph
+    if not encoders:
+        return
+    own = list(graph.input)[: len(columns)]
+    by_name = {value.name: value for value in graph.input}
+    inputs, nodes, domains, i = [], [], set(), 0
+    for value, (name, _, kind) in zip(own, columns):
+        if kind != "list":
+            inputs.append(value)
+            continue
+        build = _Nodes(graph, f"skmmoe_list_{i}_")
+        code = _string_codes(
+            build.node, build.const, value.name, encoders[i], 0, empty_is_missing=False
+        )
+        one = build.const(np.array(1, dtype=np.int64), "one")
+        build.nodes.append(
+            helper.make_node(
+                "Add", [code, one], [f"{LIST_IDS}{i}"], name=f"{LIST_IDS}{i}"
+            )
+        )
+        nodes += build.nodes
+        domains |= build.domains
+        elements = helper.make_tensor_value_info(
+            value.name, TensorProto.STRING, ["batch", f"{name}__longest"]
+        )
+        inputs += [elements, by_name[f"{LIST_LENGTHS}{i}"]]
+        i += 1
+    del graph.input[:]
+    graph.input.extend(inputs)
+    # Before the network's nodes, which read their outputs (ONNX graphs are
+    # sorted).
+    for node in reversed(nodes):
+        graph.node.insert(0, node)
+    imported = {imp.domain for imp in model.opset_import}
+    versions = {"ai.onnx.ml": ML_OPSET, MS_DOMAIN: 1}
+    for domain in sorted(domains - imported - {""}):
+        model.opset_import.append(helper.make_opsetid(domain, versions[domain]))
 
 
 def _check_names(columns, tasks) -> None:
@@ -950,7 +1268,8 @@ def _check_names(columns, tasks) -> None:
     absent input), UTF-8, and not an output's name (an ONNX graph has one
     namespace for all its values). Names are distinct: the fit refuses
     duplicate columns, and the labels it takes (strings, numbers, tuples of
-    them) print differently where they differ."""
+    them) print differently where they differ. A list column's lengths'
+    input, ``name + "__length"``, is no other column's or output's name."""
     outputs = {
         f"{task.name}_{output}": task.name
         for task in tasks
@@ -972,6 +1291,15 @@ def _check_names(columns, tasks) -> None:
                 f"Column {label!r} has the name of the output {name!r} of task "
                 f"{outputs[name]!r}, and an ONNX graph's inputs and outputs share "
                 "one namespace; rename the column or the task."
+            )
+    names = {name for name, _, _ in columns}
+    for name, label, kind in columns:
+        length = f"{name}{LENGTH_SUFFIX}"
+        if kind == "list" and (length in names or length in outputs):
+            raise ValueError(
+                f"List column {label!r} has its lengths as the graph input "
+                f"{length!r}, which is also the name of "
+                f"{'a column' if length in names else 'an output'}; rename one."
             )
 
 

@@ -15,6 +15,7 @@ from skmmoe._engine.network import (
     ACTIVATIONS,
     GroupedLinear,
     MMOENetwork,
+    Padded,
     _GroupedPReLU,
     predict_logits,
 )
@@ -467,3 +468,46 @@ def test_dnn_weights_are_the_layer_weights_without_biases():
         if isinstance(module, (nn.BatchNorm1d, _GroupedPReLU)):
             excluded.add(id(module.weight))
     assert not excluded & {id(w) for w in weights}
+
+
+@pytest.mark.parametrize("combiner", ["mean", "sum", "max"])
+def test_padded_lists_pool_as_the_ragged_ones(combiner):
+    """The padded form the ONNX graph feeds (ids past a row's length are any
+    valid id) pools as the ragged one: empty rows to zeros, a max over
+    negative values too, a list sharing a scalar column's table."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = MMOENetwork(
+            vocabulary_sizes=[6, 4],
+            embedding_dim=3,
+            n_dense=1,
+            output_dims=[1, 2],
+            num_experts=2,
+            expert_dnn_hidden_units=[5],
+            gate_dnn_hidden_units=[],
+            tower_dnn_hidden_units=[],
+            dnn_activation="relu",
+            dnn_dropout=0.0,
+            dnn_use_bn=False,
+            init_std=1.0,
+            tables=[[6, 3], [4, 3], [9, 2]],
+            sparse_tables=[0, 1],
+            list_tables=[0, 2],
+            list_combiners=[combiner, combiner],
+        ).eval()
+    sparse = torch.tensor([[1, 2], [0, 3], [5, 1], [2, 0]])
+    dense = torch.randn(4, 1, generator=torch.Generator().manual_seed(1))
+    rows = [[[1, 5, 5], [], [2], [0, 4]], [[8], [1, 2, 3, 7], [], []]]
+    ragged, padded = [], []
+    for column in rows:
+        lengths = torch.tensor([len(r) for r in column])
+        values = torch.tensor([i for r in column for i in r], dtype=torch.int32)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+        ragged.append((values, offsets))
+        width = int(lengths.max())
+        ids = torch.tensor([r + [1] * (width - len(r)) for r in column])
+        padded.append(Padded(ids, lengths))
+    expected = net(sparse, dense, ragged)
+    for got, want in zip(net(sparse, dense, padded), expected):
+        assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-6)
+    assert_allclose(net._pool_lists(padded)[1][2:].detach().numpy(), np.zeros((2, 2)))

@@ -43,6 +43,7 @@ from skmmoe._onnx import (  # noqa: E402
     _network_graph,
     _preprocessor_graph,
 )
+from skmmoe.datasets import make_recsys_multitask  # noqa: E402
 
 # The issue's tolerance on probabilities, absolute. Both sides preprocess in
 # float64 with the same operations and run the network in float32 on the same
@@ -736,3 +737,110 @@ def test_calendar_parts_of_a_datetime_column_in_the_graph(numeric_encoding):
     for rows in (X, X.iloc[[3]]):
         out = _run(session, est, rows)
         assert_task_parity(est, out, rows, task_names=["evening", "r"])
+
+
+RECSYS_TASKS = ["click", "conversion", "watch_time"]
+
+
+@pytest.fixture(scope="module")
+def recsys():
+    """make_recsys_multitask's log, and rows to predict with item ids the fit
+    never saw, and a row of each kind: an empty list, a missing one, unseen
+    and missing elements, a list longer than ``max_list_length``, a missing and
+    an unseen device."""
+    X, Y = make_recsys_multitask(300, random_state=0)
+    X_test, _ = make_recsys_multitask(300, n_items=800, random_state=1)
+    X_test["device"] = X_test["device"].astype(object)
+    X_test.loc[[5, 6], "device"] = [None, "fridge"]
+    rows = {
+        0: ("recent_items", []),
+        1: ("recent_items", None),
+        2: ("item_genres", ["genre_99", None, "genre_01"]),
+        3: ("recent_items", [None, 5, 5, 5, 7, 9, 11, 13]),
+        4: ("item_genres", None),
+    }
+    for row, (column, value) in rows.items():
+        X_test.at[row, column] = value
+    return X, Y, X_test
+
+
+def assert_list_parity(model, session, X):
+    """Parity on X, and on its rows 1 (a missing list) and 3 (a long one)
+    alone, each call padded to its own longest list."""
+    for rows in (X, X.iloc[[1]], X.iloc[[3]]):
+        out = _run(session, model, rows)
+        assert_task_parity(model, out, rows, task_names=RECSYS_TASKS)
+
+
+def test_list_columns_equal_predict_proba(recsys):
+    """Max and sum pooling, rare scalar values and elements grouped
+    (min_frequency), max_list_length; the feed from Python, Arrow and polars
+    lists. Each list column is two inputs: its elements as strings, padded,
+    and their number."""
+    X, Y, X_test = recsys
+    est = MMOEEstimator(
+        **TINY,
+        combiner={"item_genres": "max", "recent_items": "sum"},
+        min_frequency=3,
+        max_list_length={"recent_items": 4},
+    ).fit(X, Y)
+    assert est._encoder.list_encoders[1].infrequent_categories_[0].size
+    session = _session(est)
+    assert [(i.name, i.type) for i in session.get_inputs()][2:6] == [
+        ("item_genres", "tensor(string)"),
+        ("item_genres__length", "tensor(int64)"),
+        ("recent_items", "tensor(string)"),
+        ("recent_items__length", "tensor(int64)"),
+    ]
+    feed = onnx_inputs(est, X_test.iloc[:4])
+    assert feed["recent_items"].shape == (4, 4)  # the longest, cut to 4
+    recent = min(len(X_test.at[2, "recent_items"]), 4)
+    assert feed["recent_items__length"].tolist() == [0, 0, recent, 4]
+    assert feed["item_genres"][2, :2].tolist() == ["genre_99", "genre_01"]
+    assert_list_parity(est, session, X_test)
+    arrow, _ = make_recsys_multitask(200, list_format="arrow", random_state=2)
+    assert_list_parity(est, session, arrow)
+    pl = pytest.importorskip("polars")
+    polars = pl.from_pandas(arrow.astype({"device": object})).to_pandas()
+    assert isinstance(polars["recent_items"].dropna().iloc[0], np.ndarray)
+    assert_list_parity(est, session, polars)
+
+
+def test_shared_table_and_hashing_equal_predict_proba(recsys):
+    """recent_items looks its elements up in item_id's table; item_genres
+    (a list) and device (a scalar, missing values aside) are hashed by
+    onnxruntime's com.microsoft.MurmurHash3."""
+    X, Y, X_test = recsys
+    est = MMOEEstimator(
+        **TINY,
+        shared_embeddings={"recent_items": "item_id"},
+        hash_buckets={"item_genres": 7, "device": 3},
+    ).fit(X, Y)
+    proto = to_onnx(est)
+    assert "com.microsoft" in {i.domain for i in proto.opset_import}
+    session = ort.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    assert_list_parity(est, session, X_test)
+
+
+def test_list_columns_only():
+    """Without scalar columns the network's input is the pooled lists alone."""
+    X, Y = make_recsys_multitask(200, random_state=0)
+    X = X[["item_genres", "recent_items"]]
+    est = MMOEEstimator(**TINY).fit(X, Y)
+    assert_list_parity(est, _session(est), X)
+
+
+def test_list_exports_it_cannot_do_raise_naming_the_column():
+    X, Y = make_recsys_multitask(100, random_state=0)
+    taken = X.assign(recent_items__length=1.0)
+    est = MMOEEstimator(**TINY).fit(taken, Y)
+    with pytest.raises(ValueError, match="'recent_items'.*'recent_items__length'"):
+        to_onnx(est)
+    numbers = ColumnTransformer([("hour", "passthrough", ["hour"])])
+    model = make_pipeline(
+        numbers, MMOEEstimator(**TINY, categorical_features=[0], hash_buckets=5)
+    ).fit(X, Y)
+    with pytest.raises(ValueError, match="hashed column 0 of the skmmoe step"):
+        to_onnx(model)

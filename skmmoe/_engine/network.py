@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ __all__ = [
     "COMBINERS",
     "EmbeddingLayout",
     "MMOENetwork",
+    "Padded",
     "Ragged",
     "predict_logits",
     "ragged_rows",
@@ -392,8 +393,12 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         missing list pools to zeros."""
         pooled = []
         tables = self.tables()
-        for spec, (values, offsets) in zip(self.layout.lists, lists):
+        for spec, column in zip(self.layout.lists, lists):
             weight = tables[spec.group].weight
+            if isinstance(column, Padded):
+                pooled.append(_pool_padded(weight, column, spec))
+                continue
+            values, offsets = column
             ids = values.long() + spec.offset
             if spec.combiner == "max":
                 pooled.append(_max_pool(self._lookup(weight, ids), offsets))
@@ -489,7 +494,8 @@ shared_gate, tower_dnn_hidden_units, dnn_activation, dnn_dropout, dnn_use_bn, in
         dense : FloatTensor of shape (B, n_dense)
         lists : sequence of (values, offsets), one per list column
             The list columns' ids, ragged: row i's ids are
-            ``values[offsets[i]:offsets[i + 1]]`` (offsets of length B + 1).
+            ``values[offsets[i]:offsets[i + 1]]`` (offsets of length B + 1);
+            or :class:`Padded`, as the exported ONNX graph gives them.
         with_penalty : bool, default=False
             Also return :meth:`embedding_penalty` of this batch, from the same
             embedding lookup (training saves a second one).
@@ -550,9 +556,42 @@ def _max_pool(looked_up: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return out.scatter_reduce(0, index, looked_up, "amax", include_self=False)
 
 
+def _pool_padded(weight: torch.Tensor, column: Padded, spec: _ListInput):
+    """:meth:`MMOENetwork._pool_lists` of padded rows, with the ops of fixed
+    shapes that an exported graph has (no ragged gather): every position
+    looked up, those past a row's length masked out of the pooling."""
+    ids, lengths = column
+    b, width = ids.shape
+    looked_up = weight.index_select(0, (ids.long() + spec.offset).reshape(-1))
+    looked_up = looked_up.view(b, width, weight.shape[1])
+    lengths = lengths.long()
+    inside = torch.arange(width, device=ids.device) < lengths.unsqueeze(1)
+    inside = inside.unsqueeze(2)
+    if spec.combiner == "max":
+        top = torch.where(inside, looked_up, float("-inf")).amax(dim=1)
+        return torch.where(lengths.unsqueeze(1) > 0, top, 0.0)
+    total = torch.where(inside, looked_up, 0.0).sum(dim=1)
+    if spec.combiner == "sum":
+        return total
+    return total / lengths.clamp(min=1).unsqueeze(1).to(total.dtype)
+
+
 Ragged = tuple[torch.Tensor, torch.Tensor]
 """A list column's ids of a batch: (values, offsets), row i's ids being
 ``values[offsets[i]:offsets[i + 1]]``."""
+
+
+class Padded(NamedTuple):
+    """A list column's ids of a batch padded to its longest row, as an ONNX
+    graph takes them: row i's ids are ``ids[i, :lengths[i]]``; what lies past
+    a row's length is any valid id and ignored. The network pools it as it
+    pools the :data:`Ragged` form."""
+
+    ids: torch.Tensor
+    """(B, L) integer ids."""
+    lengths: torch.Tensor
+    """(B,) integer lengths, each at most L."""
+
 
 COMBINERS = ("mean", "sum", "max")
 """How a list column's embeddings are pooled into one: DeepCTR's ``combiner``."""
