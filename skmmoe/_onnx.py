@@ -986,8 +986,8 @@ def _no_features(columns, opset: int) -> onnx.ModelProto:
 
 def _with_int_columns(preprocessor: ColumnTransformer) -> ColumnTransformer:
     """The fitted preprocessor, its columns' positions as Python ints where
-    they are numpy ints (skl2onnx takes those for names; skmmoe 0.x fitted
-    them so), in a shallow copy."""
+    they are numpy ints (skl2onnx takes those for names; a user's
+    ColumnTransformer may be given them), in a shallow copy."""
     copied = copy.copy(preprocessor)
     copied.transformers_ = [
         (
