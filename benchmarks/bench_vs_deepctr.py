@@ -183,7 +183,7 @@ def run_skmmoe(
     fit_s = time.perf_counter() - tic
     train_s = sum(h["seconds"] for h in est.history_)
     proba = est.predict_proba(X_test)
-    sparse, dense = est._encoder.transform(X_test)
+    sparse, dense, _ = est._encoder.transform(X_test)
     sparse, dense = torch.from_numpy(sparse), torch.from_numpy(dense)
     n = len(X_test)
 
