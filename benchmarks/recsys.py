@@ -336,7 +336,7 @@ def run_deepctr(args) -> dict:
     return result
 
 
-def run_skmmoe(args, lists: bool = True) -> dict:
+def run_skmmoe(args, lists: bool = True, defaults: bool = False) -> dict:
     from skmmoe import MMOEEstimator
 
     X_train, X_test, Y_train, Y_test, _ = _data(args)
@@ -345,17 +345,21 @@ def run_skmmoe(args, lists: bool = True) -> dict:
             X_train.drop(columns=LIST_COLUMNS),
             X_test.drop(columns=LIST_COLUMNS),
         )
-    est = MMOEEstimator(
-        **ARCH,
-        embedding_dim=EMBEDDING_DIM,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        learning_rate=LEARNING_RATE,
-        lr_schedule="constant",  # as DeepCTR-Torch trains
-        numeric_encoding="scaled",
-        categorical_features=ID_COLUMNS,
-        shared_embeddings={"recent_items": "item_id"} if lists else None,
-    )
+    shared = {"recent_items": "item_id"} if lists else None
+    if defaults:  # skmmoe's own settings, hour still an ID
+        est = MMOEEstimator(categorical_features=ID_COLUMNS, shared_embeddings=shared)
+    else:
+        est = MMOEEstimator(
+            **ARCH,
+            embedding_dim=EMBEDDING_DIM,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            learning_rate=LEARNING_RATE,
+            lr_schedule="constant",  # as DeepCTR-Torch trains
+            numeric_encoding="scaled",
+            categorical_features=ID_COLUMNS,
+            shared_embeddings=shared,
+        )
     rss_before = status_kib("VmRSS")
     _reset_peak_rss()
     tic = time.perf_counter()
@@ -367,8 +371,9 @@ def run_skmmoe(args, lists: bool = True) -> dict:
     watch = est.predict(X_test)[:, 2].astype(float)
     n = len(X_train)
     return dict(
-        system="skmmoe" if lists else "skmmoe-no-lists",
-        batch_size=args.batch_size,
+        system=("skmmoe-defaults" if defaults else "skmmoe")
+        + ("" if lists else "-no-lists"),
+        batch_size=est.batch_size if defaults else args.batch_size,
         epochs=est.n_epochs_,
         sparse_updates=bool(est.network_.sparse_gradients),
         fit_s=fit_s,
@@ -464,6 +469,9 @@ def part_deepctr(args) -> list[dict]:
         for bs in args.batch_sizes:
             for system in systems:  # A B C A B C ...
                 results.append(_spawn(args, system, batch_size=bs))
+        if args.defaults:
+            for system in ("skmmoe-defaults", "skmmoe-defaults-no-lists"):
+                results.append(_spawn(args, system))
 
     def median(system, key, bs):
         values = [
@@ -527,6 +535,25 @@ def part_deepctr(args) -> list[dict]:
         for key in ("click_auc", "conversion_auc", "watch_time_r2"):
             gain = median("skmmoe", key, bs) - median("skmmoe-no-lists", key, bs)
             print(f"lists - no lists {key}: {gain:+.4f}")
+    defaults = [r for r in results if r["system"].startswith("skmmoe-defaults")]
+    if defaults:
+        print(
+            "\nMMOEEstimator defaults (hour an ID, recent_items sharing "
+            "item_id's table):"
+        )
+        for system in ("skmmoe-defaults", "skmmoe-defaults-no-lists"):
+            runs = [r for r in defaults if r["system"] == system]
+            cells = {
+                key: float(np.median([r[key] for r in runs]))
+                for key in ("fit_s", "click_auc", "conversion_auc", "watch_time_r2")
+            }
+            print(
+                f"{system:<26} {runs[0]['epochs']} epochs at batch "
+                f"{runs[0]['batch_size']}, fit {cells['fit_s']:.1f} s, click AUC "
+                f"{cells['click_auc']:.4f}, conversion AUC "
+                f"{cells['conversion_auc']:.4f}, watch_time R^2 "
+                f"{cells['watch_time_r2']:.4f}"
+            )
     return results
 
 
@@ -595,7 +622,22 @@ def main(argv=None):
     parser.add_argument("--sweep-users", type=int, nargs="+")
     parser.add_argument("--predict-rows", type=int)
     parser.add_argument(
-        "--child", choices=["deepctr", "skmmoe", "skmmoe-no-lists", "bayes", "sweep"]
+        "--no-defaults",
+        dest="defaults",
+        action="store_false",
+        help="skip the runs of MMOEEstimator's defaults with and without the lists",
+    )
+    parser.add_argument(
+        "--child",
+        choices=[
+            "deepctr",
+            "skmmoe",
+            "skmmoe-no-lists",
+            "skmmoe-defaults",
+            "skmmoe-defaults-no-lists",
+            "bayes",
+            "sweep",
+        ],
     )
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--output", help="also write the results as JSON")
@@ -609,6 +651,10 @@ def main(argv=None):
             "deepctr": run_deepctr,
             "skmmoe": run_skmmoe,
             "skmmoe-no-lists": lambda a: run_skmmoe(a, lists=False),
+            "skmmoe-defaults": lambda a: run_skmmoe(a, defaults=True),
+            "skmmoe-defaults-no-lists": lambda a: run_skmmoe(
+                a, lists=False, defaults=True
+            ),
             "bayes": bayes,
             "sweep": run_sweep,
         }[args.child]
