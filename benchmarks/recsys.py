@@ -48,6 +48,10 @@ The truth's Bayes figures: AUC and R^2 of the true probabilities/expectations,
 and the click AUC of the best model without ``recent_items`` (the true logit less
 its session term).
 
+Once per round, ``MMOEEstimator`` at its own defaults (with the same
+``categorical_features`` and ``shared_embeddings``), with and without the list
+columns (``--no-defaults`` skips these).
+
 Part 2, ``--part sweep``: user_id with 1k, 100k, 1M and 10M possible values
 (``n_users``), 1M training rows, one epoch, ``MMOEEstimator(epochs=1)`` otherwise
 at its defaults. Per run: fit rows/s, predict_proba rows/s on 100k held-out rows
@@ -347,7 +351,12 @@ def run_skmmoe(args, lists: bool = True, defaults: bool = False) -> dict:
         )
     shared = {"recent_items": "item_id"} if lists else None
     if defaults:  # skmmoe's own settings, hour still an ID
-        est = MMOEEstimator(categorical_features=ID_COLUMNS, shared_embeddings=shared)
+        est = MMOEEstimator(
+            categorical_features=ID_COLUMNS,
+            shared_embeddings=shared,
+            # --smoke: one epoch instead of epochs="auto" (at least 250 steps).
+            **({"epochs": 1} if args.smoke else {}),
+        )
     else:
         est = MMOEEstimator(
             **ARCH,
@@ -449,6 +458,7 @@ def _spawn(args, system: str, **overrides) -> dict:
         argv += [f"--{key.replace('_', '-')}", str(values[key])]
     argv += ["--batch-size", str(values.get("batch_size") or 0)]
     argv += ["--predict-rows", str(values["predict_rows"])]
+    argv += ["--smoke"] if args.smoke else []
     result = run_child(__file__, *argv, cwd=ROOT)
     print(json.dumps(result), flush=True)
     return result
@@ -535,7 +545,7 @@ def part_deepctr(args) -> list[dict]:
         for key in ("click_auc", "conversion_auc", "watch_time_r2"):
             gain = median("skmmoe", key, bs) - median("skmmoe-no-lists", key, bs)
             print(f"lists - no lists {key}: {gain:+.4f}")
-    defaults = [r for r in results if r["system"].startswith("skmmoe-defaults")]
+    defaults = [r for r in results if r.get("system", "").startswith("skmmoe-defaults")]
     if defaults:
         print(
             "\nMMOEEstimator defaults (hour an ID, recent_items sharing "

@@ -315,6 +315,8 @@ def test_recsys():
         assert (
             len(lines_matching(rf"^lists - no lists {key}: [-+]?{NUMBER}$", out)) == 1
         )
+    for system in ("skmmoe-defaults", "skmmoe-defaults-no-lists"):
+        assert len(lines_matching(rf"^{system} +1 epochs at batch ", out)) == 1, out
     if importlib.util.find_spec("deepctr_torch") is None:
         assert "the DeepCTR side was skipped" in out
         assert "deepctr" not in systems
