@@ -32,6 +32,7 @@ TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
 TESTED |= {"time_and_offsets.py", "compare_commits.py", "embedding_dim.py"}
+TESTED |= {"recsys.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -308,3 +309,33 @@ def test_dask_scaling():
     assert lines_matching(
         rf"^peak above imports: skmmoe.dask / in memory = {NUMBER}", out
     )
+
+
+def test_recsys():
+    out = run_benchmark("recsys.py")
+    runs = json_lines(out)
+    systems = {r.get("system") for r in runs}
+    assert {"skmmoe", "skmmoe-no-lists", "sweep"} <= systems
+    for run in runs:
+        for key in ("click_auc", "conversion_auc"):
+            assert key not in run or 0.0 <= run[key] <= 1.0
+    assert lines_matching(rf"^truth \(Bayes\): click AUC {AUC} ", out)
+    for key in ("click_auc", "conversion_auc", "watch_time_r2"):
+        assert (
+            len(lines_matching(rf"^lists - no lists {key}: [-+]?{NUMBER}$", out)) == 1
+        )
+    for system in ("skmmoe-defaults", "skmmoe-defaults-no-lists"):
+        assert len(lines_matching(rf"^{system} +1 epochs at batch ", out)) == 1, out
+    if importlib.util.find_spec("deepctr_torch") is None:
+        assert "the DeepCTR side was skipped" in out
+        assert "deepctr" not in systems
+    else:
+        assert "deepctr" in systems
+        assert lines_matching(r"^skmmoe / DeepCTR throughput: whole fit ", out)
+    sweep = [r for r in runs if r.get("system") == "sweep"]
+    assert [r["n_users"] for r in sweep] == [100, 10_000]
+    for run in sweep:
+        assert run["fit_rows_s"] > 0 and run["predict_rows_s"] > 0
+        assert run["table_rows"] > 0 and run["peak_fit_mib"] > 0
+    row = rf"^ +10,000(?: +{NUMBER}){{11}}$"
+    assert len(lines_matching(row, out)) == 1, out
