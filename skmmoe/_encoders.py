@@ -130,14 +130,29 @@ def _element_as_string(value, column) -> str:
     )
 
 
+def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """A ``category`` column as (each row's position in the categories that occur
+    in it, -1 where missing; those categories, in the dtype's order).
+
+    Only the categories that occur: a dtype may declare millions (every user ID)
+    of which a batch holds a few, and what is computed per category (its
+    text, its lookup) then costs the rows, not the declared categories."""
+    codes = column.cat.codes.to_numpy()
+    used, positions = np.unique(codes, return_inverse=True)
+    present = used >= 0
+    # The missing code -1 sorts first: every other position moves down one.
+    positions = positions.reshape(-1) - int((~present).sum())
+    return positions, pd.Series(column.dtype.categories[used[present]])
+
+
 def _column_as_strings(column: pd.Series, name) -> np.ndarray:
     """One categorical column as an object array of str, with np.nan for missing."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
+        positions, categories = category_positions(column)
         out = np.full(len(column), np.nan, dtype=object)
-        if len(column.dtype.categories):
-            categories = _column_as_strings(pd.Series(column.dtype.categories), name)
-            out[codes >= 0] = categories[codes[codes >= 0]]
+        if len(categories):
+            strings = _column_as_strings(categories, name)
+            out[positions >= 0] = strings[positions[positions >= 0]]
         return out
     missing = column.isna().to_numpy()
     out = np.full(len(column), np.nan, dtype=object)
@@ -269,10 +284,10 @@ def category_counts(column: pd.Series, name=None, *, max_length=None):
         codes, strings = _element_codes(elements, name)
         return _aggregate(strings, np.bincount(codes, minlength=len(strings)))
     if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        counts = np.bincount(codes[codes >= 0], minlength=len(column.dtype.categories))
-        strings = _column_as_strings(pd.Series(column.dtype.categories), name)
-        return _aggregate(strings[counts > 0], counts[counts > 0])
+        positions, categories = category_positions(column)
+        counts = np.bincount(positions[positions >= 0], minlength=len(categories))
+        strings = _column_as_strings(categories, name)
+        return _aggregate(strings, counts)
     strings = _column_as_strings(column, name)
     codes, distinct = pd.factorize(strings)
     counts = np.bincount(codes[codes >= 0], minlength=len(distinct))
@@ -478,12 +493,12 @@ class CategoryEncoder(_VocabularyEncoder):
         for j in range(frame.shape[1]):
             column, name = frame.iloc[:, j], frame.columns[j]
             if isinstance(column.dtype, pd.CategoricalDtype):
-                # Look up each category once, then take by the category codes.
-                table = np.full(len(column.dtype.categories) + 1, -1, dtype=np.int64)
-                if len(column.dtype.categories):
-                    names = _column_as_strings(pd.Series(column.dtype.categories), name)
-                    table[:-1] = self._codes(j, names)
-                codes = table[column.cat.codes.to_numpy()]  # code -1 -> table[-1]
+                # Look up each category that occurs once, then take by position.
+                positions, categories = category_positions(column)
+                table = np.full(len(categories) + 1, -1, dtype=np.int64)
+                if len(categories):
+                    table[:-1] = self._codes(j, _column_as_strings(categories, name))
+                codes = table[positions]  # position -1 -> table[-1]
             else:
                 try:
                     strings = _column_as_strings(column, name)

@@ -50,6 +50,7 @@ from ._encoders import (
     _column_as_strings,
     _element_codes,
     _ragged_elements,
+    category_positions,
     numbers_as_float,
 )
 from ._engine.network import Padded
@@ -323,12 +324,13 @@ def _padded_elements(column: pd.Series, label, max_length) -> tuple:
 def _strings(column: pd.Series, label) -> np.ndarray:
     """A categorical column's values as predict spells them, missing as ``""``."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        # Each category spelled once, then taken by code (-1, missing: the last).
-        categories = pd.Series(column.dtype.categories)
+        # Each category that occurs spelled once, then taken by position (-1,
+        # missing: the last).
+        positions, categories = category_positions(column)
         table = np.empty(len(categories) + 1, dtype=object)
         table[:-1] = _column_as_strings(categories, label)
         table[-1] = MISSING_CATEGORY
-        return table[column.cat.codes.to_numpy()]
+        return table[positions]
     strings = _column_as_strings(column, label)
     strings[pd.isna(strings)] = MISSING_CATEGORY
     return strings

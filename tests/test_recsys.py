@@ -415,3 +415,20 @@ def test_two_local_workers_train_list_columns_as_one_process():
     one = MMOEEstimator(**params).fit(X, Y)
     two = MMOEEstimator(**params, n_workers=2).fit(X, Y)
     _same_outputs(_outputs(two, X), _outputs(one, X), atol=1e-5)
+
+
+def test_a_category_dtype_declaring_millions_of_ids_costs_its_rows():
+    """A ``category`` dtype may declare every ID (10M users) while a batch holds a
+    few: encoding reads only the categories that occur, so the declared ones
+    cost nothing (an encoder that spelled all of them took seconds per call)."""
+    declared = pd.CategoricalDtype(range(1, 2_000_001))
+    few = pd.CategoricalDtype([3, 5, 17, 1_999_999])
+    values = [5, None, 1_999_999, 5, 17, 3]  # 3: declared, unseen in fit
+    X = pd.DataFrame({"user": pd.Series(values, dtype=declared), "x": range(6)})
+    Y = np.arange(6.0)
+    est = MMOEEstimator(**small(epochs=1)).fit(X.iloc[:5], Y[:5])
+    assert est.feature_columns_[0].vocabulary_size == 4  # 3 users and the reserved
+    as_few = X.assign(user=pd.Series(values, dtype=few))
+    sparse = est._encoder.transform(X).sparse[:, 0]
+    assert_array_equal(sparse, est._encoder.transform(as_few).sparse[:, 0])
+    assert sparse.tolist() == [3, 0, 2, 3, 1, 0]  # "17" < "1999999" < "5"
