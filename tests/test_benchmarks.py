@@ -32,7 +32,7 @@ TESTED |= {"optimizer_overhead.py", "precision.py", "profile_training.py"}
 TESTED |= {"scaling.py", "under_load.py", "vs_gbdt.py"}
 TESTED |= {"onnx_serving.py", "data_parallel.py", "dask_scaling.py"}
 TESTED |= {"time_and_offsets.py", "compare_commits.py", "embedding_dim.py"}
-TESTED |= {"recsys.py"}
+TESTED |= {"recsys.py", "sparse_updates.py"}
 
 
 def run_benchmark(name, *argv, mode="--smoke"):
@@ -172,6 +172,12 @@ def test_embedding_dim():
         for width in ("8", "auto"):
             row = rf"^{data} +{width} +(?:{NUMBER} +){{{n_metrics}}}fit {NUMBER} s$"
             assert len(lines_matching(row, out)) == 1, (data, width, out)
+
+
+def test_sparse_updates():
+    out = run_benchmark("sparse_updates.py")
+    row = rf"^ +{NUMBER} +(?:True|False) +{NUMBER} +{NUMBER} +{NUMBER}$"
+    assert len(lines_matching(row, out)) == 1, out
 
 
 def test_lr_schedule():

@@ -322,7 +322,7 @@ def test_max_list_length_keeps_the_first_elements(recsys):
 
 def test_large_tables_get_lazy_row_updates_and_small_ones_dense():
     rng = np.random.default_rng(0)
-    n = 300
+    n = 3000
     X = pd.DataFrame(
         {
             "user": rng.integers(0, 100_000, n).astype(str),
@@ -331,7 +331,8 @@ def test_large_tables_get_lazy_row_updates_and_small_ones_dense():
     )
     y = (X["x"] > 0).astype(int)
     est = MMOEClassifier(**small(epochs=1)).fit(X, y)
-    assert est.network_.sparse_gradients  # 301 rows > a batch's 64 lookups
+    # About 3,030 rows (users and the x bins) > 16 x a batch's 128 lookups.
+    assert est.network_.sparse_gradients
     weight = est.network_.embedding.weight
     assert weight.grad is None or weight.grad.is_sparse
     small_table = MMOEClassifier(**small(epochs=1, batch_size=512)).fit(X, y)

@@ -405,16 +405,27 @@ def _check_finite_result(run: _Run) -> None:
         )
 
 
+SPARSE_UPDATE_FACTOR = 16
+"""Sparse updates from tables of this many times the rows a batch looks up. A
+dense update touches every row of a table at every step, a sparse one only the
+rows looked up, but each of those costs more (sparse gradients, their sort, the
+gathers and scatters of the lazy update): measured with
+``benchmarks/sparse_updates.py`` (batch 256, about 4,400 lookups a batch), the
+dense update was faster for tables of 11k and 36k rows (by 14% and 6% of the
+epoch) and the sparse one for 201k rows (by 20%), a break-even near 20 times the
+lookups."""
+
+
 def sparse_updates(
     network: MMOENetwork, data: TrainData, spec: TrainingSpec, runtime: Runtime
 ) -> bool:
     """Whether the embedding tables get sparse gradients and the lazy update of
-    the rows a batch looks up: when some table of one width has more rows than
-    a batch can look up (the batch size times the lookups per row there), so
-    that a dense update, which touches every row at every step, would cost the
-    table rather than the batch (1M ids: most of a step). The default Adam only,
-    on one device, in one process (data-parallel training sums dense
-    gradients), without gradient clipping."""
+    the rows a batch looks up: when some table of one width has more than
+    :data:`SPARSE_UPDATE_FACTOR` times the rows a batch can look up (the batch
+    size times the lookups per row there), so that a dense update, which touches
+    every row at every step, would cost the table rather than the batch (1M ids:
+    most of a step). The default Adam only, on one device, in one process
+    (data-parallel training sums dense gradients), without gradient clipping."""
     if (
         spec.optimizer != "adam"
         or runtime.group is not None
@@ -428,7 +439,8 @@ def sparse_updates(
         lookups[spec_list.group] += len(values) / n
     batch = min(spec.batch_size, n)
     return any(
-        k > 0 and g.rows > batch * k for g, k in zip(network.layout.groups, lookups)
+        k > 0 and g.rows > SPARSE_UPDATE_FACTOR * batch * k
+        for g, k in zip(network.layout.groups, lookups)
     )
 
 
