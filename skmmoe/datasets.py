@@ -404,7 +404,7 @@ def make_recsys_multitask(
     mean factor, the session interest ``s``, is therefore known from the list
     column ``recent_items`` only. With ``<., .>`` the dot product, ``u`` the
     user's factor, ``v`` the item's and ``b_user``, ``b_item``, ``q_item``
-    per-user and per-item effects:
+    per-user and per-item effects::
 
         click logit      = -2.25 + <u, v> + 4.5 <s, v> + b_user + b_item
                            + device + 0.3 cos(2 pi (hour - 21) / 24)
