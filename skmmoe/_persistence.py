@@ -678,11 +678,21 @@ def _check_consistent(network: dict, encoder: FeatureEncoder, tasks) -> None:
         "n_dense": len(encoder.dense_positions),
         "output_dims": [task.output_dim for task in tasks],
     }
+    if network.get("tables") is not None:  # written since tables could be shared
+        expected.update(encoder.embedding_layout())
     for key, value in expected.items():
         if _as_list(network[key]) != _as_list(value):
             raise ValueError(
                 f"the network's {key} is {network[key]}, but the features and "
                 f"tasks need {value}"
+            )
+    lists = [c for c in encoder.feature_columns if c.kind == "list"]
+    for column, list_encoder in zip(lists, encoder.list_encoders):
+        if list_encoder.vocabulary_sizes_ != [column.vocabulary_size]:
+            raise ValueError(
+                f"the list column {column.name!r} has {column.vocabulary_size} "
+                f"embedding rows, but its encoder gives "
+                f"{list_encoder.vocabulary_sizes_[0]} ids"
             )
 
 

@@ -433,3 +433,21 @@ def test_a_category_dtype_declaring_millions_of_ids_costs_its_rows():
     sparse = est._encoder.transform(X).sparse[:, 0]
     assert_array_equal(sparse, est._encoder.transform(as_few).sparse[:, 0])
     assert sparse.tolist() == [3, 0, 2, 3, 1, 0]  # "17" < "1999999" < "5"
+
+
+@pytest.mark.parametrize(
+    "tables, sparse_tables, lists",
+    [
+        ([(3, 4)], [1], []),
+        ([(3, 4)], [0], [(2, "mean")]),
+        ([(0, 4)], [0], []),
+        ([(3, 4)], [0], [(0, "median")]),
+    ],
+)
+def test_a_layout_naming_missing_tables_is_a_value_error(tables, sparse_tables, lists):
+    """What an edited model file may describe is refused with a ValueError,
+    which skmmoe.load reports as a damaged file."""
+    from skmmoe._engine.network import EmbeddingLayout
+
+    with pytest.raises(ValueError):
+        EmbeddingLayout.build([3], 4, tables, sparse_tables, lists)

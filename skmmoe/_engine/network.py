@@ -645,6 +645,14 @@ class EmbeddingLayout:
         sparse_tables = [int(t) for t in (sparse_tables or [])]
         if len(sparse_tables) != len(vocabulary_sizes):
             raise ValueError("sparse_tables needs one table per scalar column")
+        if any(rows < 1 or dim < 1 for rows, dim in tables):
+            raise ValueError(f"tables need rows and widths >= 1, got {tables}")
+        used_tables = sparse_tables + [int(t) for t, _ in lists]
+        if any(not 0 <= t < len(tables) for t in used_tables):
+            raise ValueError(
+                f"the columns' tables {used_tables} are not all among the "
+                f"{len(tables)} tables"
+            )
         for _, combiner in lists:
             if combiner not in COMBINERS:
                 raise ValueError(
