@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -16,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
-from onnx import TensorProto, helper
 from sklearn.preprocessing import OrdinalEncoder
 from sklearn.utils import murmurhash3_32
 
@@ -328,6 +325,9 @@ def test_hashes_are_stable_across_pickling_and_processes():
 
 
 def test_hash_matches_onnxruntime_murmurhash3():
+    onnx = pytest.importorskip("onnx")  # the extra "onnx"
+    ort = pytest.importorskip("onnxruntime")
+    TensorProto, helper = onnx.TensorProto, onnx.helper
     node = helper.make_node(
         "MurmurHash3", ["x"], ["y"], domain="com.microsoft", seed=0, positive=1
     )
