@@ -45,7 +45,7 @@ def test_ci_runs_the_readme_test_command_as_written():
     """A newcomer's green run is CI's: .ci/run runs README's second set-up command
     line for line, installing nothing else before it."""
     commands = re.findall(r"^pip install torch.* && .*$", README.read_text(), re.M)
-    assert len(commands) == 2 and commands[1].endswith("python -m pytest")
+    assert len(commands) == 2 and commands[1].endswith("python -m pytest -n 2")
     ci = (README.parent / ".ci" / "run").read_text().splitlines()
     assert commands[1] in ci
     before = ci[: ci.index(commands[1])]
