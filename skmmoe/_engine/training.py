@@ -25,7 +25,14 @@ from .. import _tasks
 from .._params import NetworkSpec, TrainingSpec
 from . import denormals
 from .callbacks import Callback
-from .network import Dropout, MMOENetwork, Ragged, predict_logits, ragged_take
+from .network import (
+    Dropout,
+    MMOENetwork,
+    Ragged,
+    predict_logits,
+    ragged_rows,
+    ragged_take,
+)
 from .optim import OPTIMIZERS
 from .progress import Progress
 from .runtime import Runtime
@@ -92,7 +99,10 @@ class TrainData:
             [(move(v), move(o)) for v, o in self.lists],
         )
 
-    def take(self, index: torch.Tensor) -> TrainData:
+    def take(self, index: torch.Tensor, lists: list[Ragged] | None = None) -> TrainData:
+        """The rows ``index``; ``lists``, when given, are the list columns of
+        those rows already taken (see :meth:`Trainer.epoch`)."""
+
         def pick(t):
             return None if t is None else t[index]
 
@@ -101,7 +111,7 @@ class TrainData:
             pick(self.dense),
             [pick(t) for t in self.targets],
             [pick(w) for w in self.weights],
-            [ragged_take(r, index) for r in self.lists],
+            [ragged_take(r, index) for r in self.lists] if lists is None else lists,
         )
 
 
@@ -559,17 +569,28 @@ class _Run:
         n, device = len(self.data), self.config.device
         # Batches gather their rows by a seeded permutation: no copy of the data.
         order = torch.randperm(n, generator=self.generator).to(device)
+        group = self.config.runtime.group
+        # The list columns are put in that order once per epoch (a copy of their
+        # ids), so that a batch slices its rows rather than gathering them: a
+        # ragged gather per batch and column costs more than the copy.
+        ordered = None
+        if self.data.lists and group is None:
+            ordered = [ragged_take(r, order) for r in self.data.lists]
         loss_sums = torch.zeros(len(self.tasks), device=device)
         weight_sums = torch.zeros(len(self.tasks), device=device)
         names = [t.name for t in self.tasks]
-        group = self.config.runtime.group
         # The progress bar (rank 0's) shows its share of the loss times the
         # number of ranks; the epoch's record holds the exact sum.
         shares = group.world_size if group is not None else 1
         for b, (start, end) in enumerate(zip(self.starts, self.starts[1:] + [n])):
             self.tuner.before_step()
             if group is None:
-                task_losses, task_totals = self.step(self.data.take(order[start:end]))
+                lists = None
+                if ordered is not None:
+                    lists = [ragged_rows(r, start, end) for r in ordered]
+                task_losses, task_totals = self.step(
+                    self.data.take(order[start:end], lists)
+                )
             else:
                 rows = order[start:end]
                 lo, hi = group.shard(start, end)
