@@ -328,7 +328,14 @@ def test_recsys():
     assert lines_matching(rf"^truth \(Bayes\): click AUC {AUC} ", out)
     for key in ("click_auc", "conversion_auc", "watch_time_r2"):
         assert (
-            len(lines_matching(rf"^lists - no lists {key}: [-+]?{NUMBER}$", out)) == 1
+            len(
+                lines_matching(
+                    rf"^lists - no lists {key}: [-+]?{NUMBER} \(per data seed: "
+                    rf"[-+]?{NUMBER}\)$",
+                    out,
+                )
+            )
+            == 1
         )
     for system in ("skmmoe-defaults", "skmmoe-defaults-no-lists"):
         assert len(lines_matching(rf"^{system} +1 epochs at batch ", out)) == 1, out
@@ -338,6 +345,7 @@ def test_recsys():
     else:
         assert "deepctr" in systems
         assert lines_matching(r"^skmmoe / DeepCTR throughput: whole fit ", out)
+        assert len(lines_matching(r"^skmmoe defaults - DeepCTR's best batch", out)) == 3
     sweep = [r for r in runs if r.get("system") == "sweep"]
     assert [r["n_users"] for r in sweep] == [100, 10_000]
     for run in sweep:
