@@ -217,7 +217,9 @@ def gbdt_gaps(out):
     table = out.split("skmmoe - HistGradientBoosting", 1)[1].splitlines()[1:]
     header = table[0].split()
     assert header[:4] == ["data", "task", "kind", "skmmoe"] and "gap_vs_hgb" in header
-    rows = [dict(zip(header, line.split())) for line in table[1:] if line.strip()]
+    lines = table[1:]
+    lines = lines[: lines.index("")] if "" in lines else lines  # the table's end
+    rows = [dict(zip(header, line.split())) for line in lines]
     for row in rows:
         for model in ("skmmoe", "hgb"):
             score = float(row[model])
@@ -240,11 +242,29 @@ def test_vs_gbdt():
         ("mixed", "churn"),
         ("mixed", "spend"),
         ("mixed", "plan"),
+        ("wine", "quality"),
+        ("wine", "red"),
+        ("abalone", "rings"),
+        ("abalone", "sex"),
+        ("parkinsons", "motor_UPDRS"),
+        ("parkinsons", "total_UPDRS"),
+        ("bike", "casual"),
+        ("bike", "registered"),
+        ("flights", "cancelled"),
+        ("flights", "dep_delay"),
+        ("flights", "arr_delay"),
     }
     assert "mean (std) over 1 splits" in out
-    for data in ("census", "census-small", "mixed"):
+    datasets = ["census", "census-small", "mixed", "wine", "abalone", "parkinsons"]
+    for data in datasets + ["bike", "flights"]:
         for model in ("skmmoe", "hgb"):
             assert len(lines_matching(rf"^{data} split 0 {model}: ", out)) == 1
+    for row in rows:
+        assert float(row["fit_vs_hgb"]) > 0
+    if importlib.util.find_spec("lightgbm") is not None:
+        assert lines_matching(
+            rf"^mean gap to LightGBM over the 20 tasks: {NUMBER}$", out
+        )
 
 
 def test_vs_gbdt_fast_is_smoke():
