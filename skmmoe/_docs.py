@@ -193,15 +193,21 @@ default="auto"
         (``benchmarks/lr_schedule.py``).
     loss_weights : tuple of float or None, default=None
         Weight of each task's loss in the total; None weighs all tasks 1.
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows (stratified on the first
         classification task), stop after ``n_iter_no_change`` epochs without
         improvement of the loss-weighted mean validation loss, and restore the best
-        weights. Off by default: with ``epochs="auto"`` and the linear schedule it
-        was measured no better (``benchmarks/vs_gbdt.py``), and it trains on 10%
-        fewer rows.
+        weights. "auto": on in ``fit`` where ``epochs="auto"`` makes more than 2
+        passes over the data (fewer than 64,000 rows at the default batch size)
+        and the held-out share has at least 200 rows (2,000 rows at the default
+        ``validation_fraction``); off otherwise, and in ``partial_fit``. Many
+        passes over a small table overfit a noisy target: on
+        ``benchmarks/vs_gbdt.py``'s public tables early stopping raised the R^2 of
+        wine quality from 0.15 to 0.32 and of the flights' delays from -0.36 to
+        0.07, and held the census and mixed tables level; from 64,000 rows on the
+        2 planned epochs leave nothing to stop, and all rows train.
     validation_fraction : float in (0, 1), default=0.1
-        Share of rows held out when ``early_stopping=True``.
+        Share of rows held out when early stopping is on.
     n_iter_no_change : int, default=5
         Patience of early stopping, in epochs.
     clip_grad_norm : float or None, default=None

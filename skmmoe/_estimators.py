@@ -352,7 +352,7 @@ def _fit_state(
     n_features_in = X.shape[1]
     targets = make_targets(y, sample_weight, X, specs.targets, classes=classes)
     train_rows = valid_rows = None
-    if training.early_stopping:
+    if training.early_stopping_for(len(X), streaming):
         train_rows, valid_rows = validation_split(
             targets, training.validation_fraction, runtime.seed
         )
@@ -460,7 +460,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "loss_weights": ["array-like", None],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
@@ -512,7 +512,7 @@ class _BaseMMOE(_PortablePickleMixin, BaseEstimator):
         learning_rate=4e-3,
         lr_schedule="linear",
         loss_weights=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=5,
         clip_grad_norm=None,
@@ -620,8 +620,9 @@ default=None
         Each later call trains one more epoch on the new chunk, with the fitted
         preprocessing (categories unseen so far go to the reserved index), at the
         constant ``learning_rate``, and the optimizer's state carried over from
-        the calls before (pickles and ``skmmoe.save`` keep it). Early stopping
-        applies to the first call only. An estimator fitted by :meth:`fit`
+        the calls before (pickles and ``skmmoe.save`` keep it).
+        ``early_stopping=True`` applies to the first call only ("auto" is off in
+        partial_fit). An estimator fitted by :meth:`fit`
         continues too, with a fresh optimizer state (``fit`` keeps none).
 
         Parameters

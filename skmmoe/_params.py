@@ -34,6 +34,11 @@ __all__ = [
 AUTO_MIN_EPOCHS = 2
 AUTO_MIN_STEPS = 250
 AUTO_MAX_EPOCHS = 200
+# early_stopping="auto": on for fit where epochs="auto" makes more than
+# AUTO_MIN_EPOCHS passes (small data, where many passes overfit a noisy target:
+# measured on benchmarks/vs_gbdt.py's public tables) and the held-out share has at
+# least this many rows, enough for the validation loss to tell epochs apart.
+AUTO_MIN_VALIDATION_ROWS = 200
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,8 @@ class TrainingSpec:
     validation objective (the training loss without validation)."""
     l2_reg_embedding: float
     l2_reg_dnn: float
-    early_stopping: bool
+    early_stopping: bool | str
+    """True, False or "auto": see :meth:`early_stopping_for`."""
     validation_fraction: float
     n_iter_no_change: int
     clip_grad_norm: float | None
@@ -155,6 +161,20 @@ class TrainingSpec:
         steps_per_epoch = math.ceil(n_samples / min(self.batch_size, n_samples))
         needed = math.ceil(AUTO_MIN_STEPS / steps_per_epoch)
         return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, needed)))
+
+    def early_stopping_for(self, n_samples: int, streaming: bool = False) -> bool:
+        """``early_stopping``, with "auto" resolved for a fit on ``n_samples``
+        rows: on where ``epochs="auto"`` plans more than AUTO_MIN_EPOCHS passes
+        and ``validation_fraction`` of the rows is at least
+        AUTO_MIN_VALIDATION_ROWS; never for partial_fit (``streaming``)."""
+        if self.early_stopping != "auto":
+            return bool(self.early_stopping)
+        return (
+            not streaming
+            and self.epochs == "auto"
+            and self.epochs_for(n_samples) > AUTO_MIN_EPOCHS
+            and round(self.validation_fraction * n_samples) >= AUTO_MIN_VALIDATION_ROWS
+        )
 
 
 @dataclass(frozen=True)

@@ -566,6 +566,44 @@ def test_auto_epochs_count_the_training_part_with_early_stopping():
     assert est.n_epochs_ == 125
 
 
+@pytest.mark.parametrize(
+    "params, n_rows, streaming, expected",
+    [
+        ({}, 2_000, False, True),  # 63 planned epochs, 200 held-out rows
+        ({}, 1_000, False, False),  # 100 held-out rows: too few to tell epochs apart
+        ({}, 63_000, False, True),  # 124 steps an epoch: 3 epochs planned
+        ({}, 64_000, False, False),  # 2 epochs planned: nothing to stop
+        ({}, 5_000, True, False),  # partial_fit
+        ({"epochs": 10}, 5_000, False, False),  # the user's epochs
+        ({"validation_fraction": 0.2}, 1_000, False, True),
+        ({"early_stopping": True}, 100, True, True),
+        ({"early_stopping": False}, 5_000, False, False),
+    ],
+)
+def test_early_stopping_auto_is_on_for_fits_of_many_passes(
+    params, n_rows, streaming, expected
+):
+    from skmmoe._params import read_params
+
+    training = read_params(MMOEEstimator(**params)).training
+    assert training.early_stopping_for(n_rows, streaming) is expected
+
+
+def test_early_stopping_auto_holds_out_rows_in_fit_not_in_partial_fit():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2_500, 4))
+    y = X[:, 0] + rng.normal(scale=3.0, size=2_500)  # a noisy target
+    params = small(epochs="auto", batch_size=512, n_iter_no_change=2)
+    fitted = MMOERegressor(**params).fit(X, y)
+    assert all("valid" in record for record in fitted.history_)
+    # 2,250 training rows: 5 steps an epoch, 50 epochs planned; it stops early.
+    assert fitted.n_epochs_ < 50
+    streamed = MMOERegressor(**params).partial_fit(X, y)
+    assert all("valid" not in record for record in streamed.history_)
+    off = MMOERegressor(**params, early_stopping=False).fit(X, y)
+    assert off.n_epochs_ == 50 and all("valid" not in r for r in off.history_)
+
+
 # --------------------------------------------------------------- batch norm
 def test_batch_norm_with_a_trailing_batch_of_one_row():
     rng = np.random.default_rng(0)
