@@ -101,7 +101,7 @@ class TrainData:
 
     def take(self, index: torch.Tensor, lists: list[Ragged] | None = None) -> TrainData:
         """The rows ``index``; ``lists``, when given, are the list columns of
-        those rows already taken (see :meth:`Trainer.epoch`)."""
+        those rows already taken (see :meth:`_Run.epoch`)."""
 
         def pick(t):
             return None if t is None else t[index]
