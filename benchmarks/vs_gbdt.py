@@ -6,7 +6,7 @@ their defaults, one model per task (and LightGBM's ``LGBMClassifier/LGBMRegresso
 when lightgbm is installed, and pytabkit's RealMLP-TD, one model per task with its
 tuned defaults, when pytabkit is: ``pip install pytabkit`` installs beside the CPU
 build of torch 2.13, in an environment of its own since it upgrades NumPy, pandas
-and scikit-learn). Three data sets, each over several random splits:
+and scikit-learn). Three data sets, each over 3 random splits:
 
 a. ``census``: UCI Census-Income (KDD), the bundled file; 70% of the rows for
    training (69,809), 20% for testing; tasks ``income`` and ``marital`` (binary).
