@@ -512,13 +512,16 @@ def part_deepctr(args) -> list[dict]:
             if r["system"] == system and r["batch_size"] == bs and key in r
         ]
 
+    def scores(system, key, bs) -> list[float]:
+        """Per seed; DeepCTR's conversion: the better of its head and ratio."""
+        values = per_seed(system, key, bs)
+        if system == "deepctr" and key == "conversion_auc":
+            ratio = per_seed(system, "conversion_auc_ratio", bs)
+            values = [max(a, b) for a, b in zip(values, ratio)]
+        return values
+
     def paired(key, ours, theirs, bs) -> str:
-        mine = per_seed(ours, key, bs)
-        other = per_seed(theirs, key, bs)
-        if theirs == "deepctr" and key == "conversion_auc":
-            ratio = per_seed(theirs, "conversion_auc_ratio", bs)
-            other = [max(a, b) for a, b in zip(other, ratio)]
-        gaps = [a - b for a, b in zip(mine, other)]
+        gaps = [a - b for a, b in zip(scores(ours, key, bs), scores(theirs, key, bs))]
         return (
             f"{float(np.median(gaps)):+.4f} (per data seed: "
             + ", ".join(f"{g:+.4f}" for g in gaps)
@@ -600,22 +603,16 @@ def part_deepctr(args) -> list[dict]:
         if "deepctr" in systems:
             # What a user gets: skmmoe at its defaults against DeepCTR at the
             # better of its batch sizes, on each data set.
+            batch = defaults[0]["batch_size"]
             for key in ("click_auc", "conversion_auc", "watch_time_r2"):
-                gaps = []
-                for r in range(args.rounds):
-                    ours = [
-                        d[key] for d in defaults if d["system"] == "skmmoe-defaults"
-                    ]
-                    theirs = [
-                        max(x[key], x.get("conversion_auc_ratio", x[key]))
-                        if key == "conversion_auc"
-                        else x[key]
-                        for x in results
-                        if x["system"] == "deepctr"
-                    ]
-                    per_round = len(args.batch_sizes)
-                    best = max(theirs[r * per_round : (r + 1) * per_round])
-                    gaps.append(ours[r] - best)
+                ours = scores("skmmoe-defaults", key, batch)
+                best = [
+                    max(v)
+                    for v in zip(
+                        *(scores("deepctr", key, bs) for bs in args.batch_sizes)
+                    )
+                ]
+                gaps = [a - b for a, b in zip(ours, best)]
                 print(
                     f"skmmoe defaults - DeepCTR's best batch, {key}: "
                     + ", ".join(f"{g:+.4f}" for g in gaps)

@@ -187,10 +187,18 @@ def read_public(name: str, **read_csv) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(raw), **read_csv)
 
 
-def _random_split(X, Y, kinds, split, smoke, train_size=0.75):
-    X_train, X_test, Y_train, Y_test = train_test_split(
-        X, Y, train_size=train_size, random_state=split
-    )
+def _random_split(X, Y, kinds, split, smoke, groups=None):
+    """Three quarters of the rows for training, or a quarter of the ``groups``
+    for testing when given."""
+    if groups is None:
+        X_train, X_test, Y_train, Y_test = train_test_split(
+            X, Y, train_size=0.75, random_state=split
+        )
+    else:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=split)
+        train, test = next(splitter.split(X, Y, groups=groups))
+        X_train, X_test = X.iloc[train], X.iloc[test]
+        Y_train, Y_test = Y.iloc[train], Y.iloc[test]
     if smoke:
         X_train, Y_train, X_test, Y_test = _head(X_train, Y_train, X_test, Y_test)
     return X_train, Y_train, X_test, Y_test, kinds
@@ -226,13 +234,8 @@ def parkinsons(split: int, smoke: bool):
         re.sub(r"[^0-9A-Za-z]+", "_", c.replace("%", "pct")).strip("_")
         for c in X.columns
     ]
-    splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=split)
-    train, test = next(splitter.split(X, Y, groups=table["subject#"]))
-    X_train, X_test = X.iloc[train], X.iloc[test]
-    Y_train, Y_test = Y.iloc[train], Y.iloc[test]
-    if smoke:
-        X_train, Y_train, X_test, Y_test = _head(X_train, Y_train, X_test, Y_test)
-    return X_train, Y_train, X_test, Y_test, ["regression", "regression"]
+    kinds = ["regression", "regression"]
+    return _random_split(X, Y, kinds, split, smoke, groups=table["subject#"])
 
 
 def bike(split: int, smoke: bool):
@@ -518,8 +521,6 @@ def main(argv=None):
             only=args.models,
         )
     summary, wide = summarize(table)
-    if wide is None:  # not both skmmoe and HGB: the per-model table only
-        wide = pd.DataFrame()
     with pd.option_context(
         "display.width", 200, "display.max_columns", None, "display.precision", 4
     ):
@@ -532,7 +533,7 @@ def main(argv=None):
                 for r in group.itertuples()
             )
             print(f"{data:13s} {task:13s} {METRIC[kind]:9s} {cells}")
-        if wide.empty:
+        if wide is None:  # not both skmmoe and HGB: the per-model table only
             return table
         print(
             "\nskmmoe - HistGradientBoosting (tolerance 0.005 AUC/accuracy, 0.02 R^2)"
